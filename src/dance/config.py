@@ -1,0 +1,152 @@
+"""Typed settings, one section per stage, loaded from YAML plus ``section.key=value`` overrides.
+
+Defaults are the reference values of the authors' pipeline (see the README, "Reference values"); the demo
+config (``dance/configs/demo.yaml``) overrides a few for its short synthetic videos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dance.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSettings(Section):
+    path: str = Field("", description="dataset: annotations.csv, a class-folder root, or a split-list folder")
+    format: Literal["auto", "csv", "folders", "split-csv", "mmaction"] = "auto"
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="train fraction moved to val if no val split")
+    seed: int = 0
+
+
+class KeyclipSettings(Section):
+    n_clips: int = Field(10, ge=1, description="S: key clips per video")
+    clip_len: int = Field(16, ge=2, description="L: frames per key clip")
+    blur_sigma: float = Field(1.5, ge=0.0, description="Gaussian blur (pixels) before frame differences")
+    baseline_degree: int = Field(3, ge=0, description="degree of the iterative polynomial baseline removed")
+    min_distance: int = Field(2, ge=1, description="minimum frames between two keyframes")
+    threshold: float = Field(0.1, ge=0.0, le=1.0, description="peak threshold, relative to the signal range")
+    size: int = Field(128, ge=16, description="frames are resized to this square size for the differences")
+
+
+class PoseSettings(Section):
+    source: str = Field("annotations", description="pose source by name (see dance.motion.poses)")
+    path: str = Field("", description="pose dataset folder (generic pose format) for source=annotations")
+
+
+class MotionSettings(Section):
+    min_frame_conf: float = Field(0.1, description="frames whose mean joint confidence is below are missing")
+    min_clip_conf: float = Field(0.5, description="clips whose mean confidence is below are rejected")
+    min_adjacent_cosine: float = Field(0.92, description="clips with a lower adjacent-frame cosine are rejected")
+    partition: int = Field(1, ge=0, description="FINCH partition (0 = finest); the authors used the second")
+    distance: Literal["cosine", "euclidean"] = "cosine"
+    seed: int = 0
+
+
+class SpatialSettings(Section):
+    source: str = Field("annotations", description="object/scene label source by name")
+    path: str = Field("", description="context_labels.csv for source=annotations (default: beside the index)")
+
+
+class FeatureSettings(Section):
+    backbone: str = Field("random-3dconv", description="backbone by name (see `dance backbones`)")
+    n_frames: int = Field(32, ge=1)
+    size: int = Field(112, ge=16)
+    seed: int = 0
+    batch_size: int = Field(8, ge=1)
+    device: str = "cpu"
+
+
+class TrainSettings(Section):
+    concept_lr: float = 1e-3
+    concept_steps: int = Field(1000, ge=1)
+    concept_hidden: int | None = Field(None, description="hidden units of an MLP concept layer (None: linear)")
+    clip_cutoff: float = Field(0.25, description="drop object/scene concepts whose top-5 label mean is <= this")
+    interpretability_cutoff: float = Field(0.45, description="drop concepts with validation cos^3 below this")
+    lam: float = Field(7e-4, gt=0.0, description="elastic-net strength of the final layer (Eq. 6)")
+    alpha: float = Field(0.99, ge=0.0, le=1.0, description="L1 share of the elastic net")
+    n_lambdas: int = Field(20, ge=1)
+    final_max_iter: int = Field(2000, ge=1)
+    device: str = "cpu"
+    seed: int = 0
+
+
+class EvaluateSettings(Section):
+    causes: str = Field("", description="causes.json of a synthetic dataset (default: beside the index)")
+    top_k: int = Field(3, ge=1, description="concepts per type shown in explanations")
+
+
+class Settings(Section):
+    data: DataSettings = DataSettings()
+    keyclips: KeyclipSettings = KeyclipSettings()
+    poses: PoseSettings = PoseSettings()
+    motion: MotionSettings = MotionSettings()
+    spatial: SpatialSettings = SpatialSettings()
+    features: FeatureSettings = FeatureSettings()
+    train: TrainSettings = TrainSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars) to a nested dict."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form section.key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2:
+            raise ConfigError(f"override '{item}': the key must be section.key (e.g. motion.partition=2)")
+        section, name = parts
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise ConfigError(f"override '{item}': '{section}' is not a section")
+        out[section][name] = _parse_value(value.strip())
+    return out
+
+
+def load_settings(path: Path | str | None = None, overrides: list[str] | None = None) -> Settings:
+    """Settings from an optional YAML file and overrides; errors name the bad key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+        raw = loaded
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()]
+        where = f" in {path}" if path else ""
+        raise ConfigError("invalid settings" + where + ":\n" + "\n".join(lines)) from None
+
+
+def packaged_config(name: str) -> Path:
+    """Path of a config shipped with the package (e.g. 'demo')."""
+    p = Path(__file__).parent / "configs" / f"{name}.yaml"
+    if not p.is_file():
+        raise ConfigError(f"no packaged config named '{name}'")
+    return p

@@ -1,0 +1,67 @@
+"""Backbones by name: a frozen video encoder maps decoded frames to one feature vector per video.
+
+Register a backbone with :func:`register_backbone`; callers only ever use :func:`make_backbone` with a name, so
+real backbones (VideoMAE, a pose encoder) plug in without touching the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from dance.errors import ConfigError
+
+
+class Backbone(Protocol):
+    name: str
+    dim: int
+    n_frames: int
+    size: int
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that determines the features (name, weights identity, settings)."""
+        ...
+
+    def encode(self, videos: list[np.ndarray]) -> np.ndarray:
+        """(B, D) float32 features of B videos, each (n_frames, size, size, 3) uint8 RGB."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    name: str
+    description: str
+    pretrained: bool
+    factory: Callable[..., Backbone]
+
+
+BACKBONES: dict[str, BackboneEntry] = {}
+
+
+def register_backbone(name: str, description: str, pretrained: bool) -> Callable:
+    """Decorator registering a backbone factory ``factory(n_frames=, size=, seed=, device=) -> Backbone``."""
+
+    def deco(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        BACKBONES[name] = BackboneEntry(name, description, pretrained, factory)
+        return factory
+
+    return deco
+
+
+def make_backbone(name: str, **kwargs: Any) -> Backbone:
+    _load_builtin()
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone '{name}'; known: {', '.join(sorted(BACKBONES))}")
+    return BACKBONES[name].factory(**kwargs)
+
+
+def list_backbones() -> list[BackboneEntry]:
+    _load_builtin()
+    return [BACKBONES[k] for k in sorted(BACKBONES)]
+
+
+def _load_builtin() -> None:
+    from dance.encoders import random3d  # noqa: F401  (registers itself)

@@ -1,0 +1,89 @@
+"""Concept layers: bias-free projections from backbone features to one concept type's activations (§3.3).
+
+Motion dynamics concepts are binary multi-labels trained with binary cross-entropy (Eq. 4). Object and scene
+concepts have soft pseudo labels and are trained with the cosine-cubed similarity of Label-free CBM (Eq. 5, [38]),
+computed the way that work computes it: per concept, across the batch, after centring and cubing both the
+activations and the targets. The same per-concept similarity on validation data is the interpretability cutoff.
+Training is full batch with Adam and keeps the weights of the best validation loss.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def cos_cubed_similarity(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Per-concept cos³ similarity between activations z (N, M) and targets c (N, M): shape (M,)."""
+    z = z - z.mean(dim=0, keepdim=True)
+    c = c - c.mean(dim=0, keepdim=True)
+    z3, c3 = z**3, c**3
+    z3 = z3 / z3.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    c3 = c3 / c3.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    return (z3 * c3).sum(dim=0)
+
+
+def cos_cubed_loss(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Eq. 5 as in Label-free CBM: the negative mean per-concept cos³ similarity."""
+    return -cos_cubed_similarity(z, c).mean()
+
+
+def bce_loss(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: mean over concepts (and samples) of the binary cross-entropy of sigmoid(z) against c."""
+    return nn.functional.binary_cross_entropy_with_logits(z, c)
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"bce": bce_loss, "cos3": cos_cubed_loss}
+
+
+def make_layer(d_in: int, n_concepts: int, hidden: int | None, seed: int) -> nn.Module:
+    """A bias-free linear layer, or a bias-free MLP with one ReLU hidden layer."""
+    torch.manual_seed(seed)
+    if hidden:
+        return nn.Sequential(nn.Linear(d_in, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, n_concepts, bias=False))
+    return nn.Linear(d_in, n_concepts, bias=False)
+
+
+@dataclass
+class ConceptFit:
+    layer: nn.Module
+    best_step: int
+    best_val_loss: float
+    history: list[tuple[int, float, float]]  # (step, train loss, val loss)
+
+
+def train_concept_layer(
+    x: torch.Tensor, c: torch.Tensor, x_val: torch.Tensor, c_val: torch.Tensor, loss: str, *,
+    hidden: int | None = None, lr: float = 1e-3, steps: int = 1000, seed: int = 0, eval_every: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> ConceptFit:
+    """Full-batch Adam on one concept type, keeping the weights with the lowest validation loss."""
+    loss_fn = LOSSES[loss]
+    layer = make_layer(x.shape[1], c.shape[1], hidden, seed).to(x.device)
+    opt = torch.optim.Adam(layer.parameters(), lr=lr)
+    best_state = copy.deepcopy(layer.state_dict())
+    best_val, best_step = float("inf"), 0
+    history: list[tuple[int, float, float]] = []
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        train_loss = loss_fn(layer(x), c)
+        train_loss.backward()
+        opt.step()
+        if step % eval_every == 0 or step == steps:
+            with torch.no_grad():
+                val_loss = float(loss_fn(layer(x_val), c_val)) if len(x_val) else float(train_loss)
+            history.append((step, float(train_loss), val_loss))
+            if val_loss < best_val:
+                best_val, best_step = val_loss, step
+                best_state = copy.deepcopy(layer.state_dict())
+        if progress is not None:
+            progress(1)
+    layer.load_state_dict(best_state)
+    layer.eval()
+    for p in layer.parameters():
+        p.requires_grad_(False)
+    return ConceptFit(layer, best_step, best_val, history)

@@ -1,0 +1,136 @@
+"""Pose sources: where the 2D pose of each key-clip frame comes from.
+
+A pose source is anything with a ``skeleton``, a ``fingerprint()`` and ``poses(record, frame_indices)``. The
+spine ships one: :class:`AnnotationPoseSource`, reading the generic pose format (``skeleton.json`` +
+``poses/<video_id>.npz``). A pose estimator plugs in as another source with the same protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from dance.data.index import VideoRecord
+from dance.errors import PoseFormatError
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """Named joints and the edges between them (indices into ``joints``)."""
+
+    joints: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joints)
+
+    @classmethod
+    def from_json(cls, path: Path) -> Skeleton:
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            joints = tuple(str(j) for j in d["joints"])
+            edges = tuple((int(a), int(b)) for a, b in d.get("edges", []))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PoseFormatError(f"{path}: not a skeleton description ({e}); expected "
+                                  '{"joints": [names...], "edges": [[i, j], ...]}') from None
+        if not joints:
+            raise PoseFormatError(f"{path}: the skeleton has no joints")
+        bad = [e for e in edges if not (0 <= e[0] < len(joints) and 0 <= e[1] < len(joints))]
+        if bad:
+            raise PoseFormatError(f"{path}: edges {bad[:3]} point outside the {len(joints)} joints")
+        return cls(joints, edges)
+
+    def to_json(self) -> dict:
+        return {"joints": list(self.joints), "edges": [list(e) for e in self.edges]}
+
+
+@dataclass
+class PoseSequence:
+    """Poses of some frames: keypoints (T, J, 2) in pixels, scores (T, J) in [0, 1] (0 = no detection)."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+
+
+class PoseSource(Protocol):
+    name: str
+    skeleton: Skeleton
+
+    def fingerprint(self) -> str: ...
+
+    def poses(self, record: VideoRecord, frame_indices: np.ndarray) -> PoseSequence: ...
+
+
+def load_pose_file(path: Path, n_joints: int | None = None) -> PoseSequence:
+    """Read one ``poses/<video_id>.npz`` of the generic pose format, validating shapes and values."""
+    try:
+        with np.load(path) as f:
+            kp = np.asarray(f["keypoints"], dtype=np.float32)
+            sc = np.asarray(f["scores"], dtype=np.float32) if "scores" in f.files else None
+    except FileNotFoundError:
+        raise PoseFormatError(f"pose file not found: {path}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise PoseFormatError(f"{path}: not a pose file with a 'keypoints' array ({e})") from None
+    if kp.ndim != 3 or kp.shape[2] != 2:
+        raise PoseFormatError(f"{path}: keypoints must have shape (T, J, 2), got {kp.shape}")
+    if n_joints is not None and kp.shape[1] != n_joints:
+        raise PoseFormatError(f"{path}: {kp.shape[1]} joints, but skeleton.json names {n_joints}")
+    if sc is None:
+        sc = np.ones(kp.shape[:2], dtype=np.float32)
+    if sc.shape != kp.shape[:2]:
+        raise PoseFormatError(f"{path}: scores shape {sc.shape} does not match keypoints {kp.shape[:2]}")
+    bad = ~np.isfinite(kp).all(axis=2)
+    sc = np.where(bad | ~np.isfinite(sc), 0.0, np.clip(sc, 0.0, 1.0)).astype(np.float32)
+    kp = np.where(bad[..., None], 0.0, kp).astype(np.float32)
+    return PoseSequence(kp, sc)
+
+
+class AnnotationPoseSource:
+    """Poses read from a folder in the generic pose format (ground truth or a cache of an estimator)."""
+
+    name = "annotations"
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        if not (self.folder / "skeleton.json").is_file():
+            raise PoseFormatError(f"{self.folder}: no skeleton.json (generic pose format expected)")
+        self.skeleton = Skeleton.from_json(self.folder / "skeleton.json")
+
+    def fingerprint(self) -> str:
+        files = sorted((self.folder / "poses").glob("*.npz"))
+        stat = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        from dance.runs import stable_hash
+
+        return stable_hash({"folder": str(self.folder.resolve()), "files": stat, "skeleton": self.skeleton.to_json()})
+
+    def _file(self, record: VideoRecord) -> Path:
+        for name in (record.video_id, Path(record.path).stem):
+            p = self.folder / "poses" / f"{name}.npz"
+            if p.is_file():
+                return p
+        return self.folder / "poses" / f"{record.video_id}.npz"
+
+    def poses(self, record: VideoRecord, frame_indices: np.ndarray) -> PoseSequence:
+        seq = load_pose_file(self._file(record), self.skeleton.n_joints)
+        idx = np.asarray(frame_indices, dtype=np.int64)
+        inside = (idx >= 0) & (idx < len(seq.keypoints))
+        safe = np.clip(idx, 0, max(len(seq.keypoints) - 1, 0))
+        kp = seq.keypoints[safe] if len(seq.keypoints) else np.zeros((len(idx), self.skeleton.n_joints, 2))
+        sc = seq.scores[safe] if len(seq.scores) else np.zeros((len(idx), self.skeleton.n_joints))
+        sc = np.where(inside[:, None], sc, 0.0)
+        return PoseSequence(kp.astype(np.float32), sc.astype(np.float32))
+
+
+POSE_SOURCES: dict[str, Callable[..., PoseSource]] = {"annotations": AnnotationPoseSource}
+
+
+def make_pose_source(name: str, **kwargs) -> PoseSource:
+    if name not in POSE_SOURCES:
+        raise PoseFormatError(f"unknown pose source '{name}'; known: {', '.join(sorted(POSE_SOURCES))}")
+    return POSE_SOURCES[name](**kwargs)
