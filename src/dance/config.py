@@ -21,7 +21,9 @@ class Section(BaseModel):
 
 class DataSettings(Section):
     path: str = Field("", description="dataset: annotations.csv, a class-folder root, or a split-list folder")
-    format: Literal["auto", "csv", "folders", "split-csv", "mmaction"] = "auto"
+    format: Literal["auto", "csv", "pose", "folders", "split_csv", "mmaction2"] = "auto"
+    splits: dict[str, str] = Field(default_factory=dict, description="split → list file (split_csv, mmaction2)")
+    classes: str = Field("", description="class list file (one name per line; needed by mmaction2 lists)")
     val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="train fraction moved to val if no val split")
     seed: int = 0
 

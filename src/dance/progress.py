@@ -19,6 +19,23 @@ class Reporter:
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n=1: None
 
+    @contextmanager
+    def tracker(self) -> Iterator[Callable[[str, int, int], None]]:
+        """A callback ``(what, n, total)`` advancing one bar per ``what`` by ``n``; bars close on exit."""
+        open_tasks: dict[str, tuple] = {}
+
+        def advance(what: str, n: int, total: int) -> None:
+            if what not in open_tasks:
+                cm = self.task(what, total)
+                open_tasks[what] = (cm, cm.__enter__())
+            open_tasks[what][1](n)
+
+        try:
+            yield advance
+        finally:
+            for cm, _ in open_tasks.values():
+                cm.__exit__(None, None, None)
+
     def info(self, message: str) -> None:
         if self.console is not None:
             self.console.print(message)

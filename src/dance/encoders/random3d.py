@@ -2,8 +2,8 @@
 
 No pretrained video weights can be loaded on a machine without hub access, so the demo uses random features:
 two small 3D-conv towers with fixed random weights (He initialisation from a seed), one on the RGB frames
-(appearance) and one on frame differences (motion). Each tower's last feature map is pooled per temporal segment
-by a global mean, a global max and a 2×2 spatial grid mean. It is *not* a learned representation: it only works
+(appearance) and one on frame differences (motion), pooled at three depths (see :class:`Random3DConv`).
+It is *not* a learned representation: it only works
 on data as simple as the synthetic demo, and says so in its name. Real backbones register beside it.
 """
 
@@ -40,34 +40,60 @@ def _tower(seed: int, width: int) -> nn.Sequential:
 
 
 class Random3DConv:
-    """Frozen random 3D-conv features; ``dim = 2 towers × width × segments × 6`` (mean, max, 2×2 grid)."""
+    """Frozen random 3D-conv features pooled at three depths of two towers (appearance, motion).
+
+    Early layers (fine, colour- and edge-like) are pooled per temporal half by a 3×3 spatial max and a 2×2
+    spatial mean, so small objects and their position survive; the last layer is pooled per temporal segment
+    by a global mean, a global max and a 2×2 spatial mean.
+    """
 
     name = "random-3dconv"
 
-    def __init__(self, n_frames: int = 32, size: int = 112, seed: int = 0, device: str = "cpu",
+    def __init__(self, n_frames: int = 16, size: int = 112, seed: int = 0, device: str = "cpu",
                  width: int = 64, segments: int = 4):
         self.n_frames, self.size, self.seed, self.width, self.segments = n_frames, size, seed, width, segments
         self.device = torch.device(device)
         self.appearance = _tower(seed, width).to(self.device)
         self.motion = _tower(seed + 1, width).to(self.device)
-        self.dim = 2 * width * segments * 6
+        early = (width // 2 + width) * 2 * (9 + 4)
+        self.dim = 2 * (early + width * segments * 6)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"name": self.name, "n_frames": self.n_frames, "size": self.size, "seed": self.seed,
+        return {"name": self.name, "version": 2, "n_frames": self.n_frames, "size": self.size, "seed": self.seed,
                 "width": self.width, "segments": self.segments, "torch": torch.__version__.split("+")[0]}
 
-    def _pool(self, fmap: torch.Tensor) -> torch.Tensor:
-        b, c, t, _, _ = fmap.shape
-        segs = torch.tensor_split(fmap, min(self.segments, t), dim=2)
+    @staticmethod
+    def _segments(fmap: torch.Tensor, n: int) -> list[torch.Tensor]:
+        """``n`` temporal segments (a short map's frames are repeated so there are always ``n``)."""
+        t = fmap.shape[2]
+        if t < n:
+            fmap = fmap[:, :, torch.arange(n) * t // n]
+        return list(torch.tensor_split(fmap, n, dim=2))
+
+    def _pool_early(self, fmap: torch.Tensor) -> torch.Tensor:
+        b = fmap.shape[0]
         feats = []
-        for seg in segs:
+        for seg in self._segments(fmap, 2):
+            feats.append(nn.functional.adaptive_max_pool3d(seg, (1, 3, 3)).reshape(b, -1))
+            feats.append(nn.functional.adaptive_avg_pool3d(seg, (1, 2, 2)).reshape(b, -1))
+        return torch.cat(feats, dim=1)
+
+    def _pool_last(self, fmap: torch.Tensor) -> torch.Tensor:
+        b = fmap.shape[0]
+        feats = []
+        for seg in self._segments(fmap, self.segments):
             feats.append(seg.mean(dim=(2, 3, 4)))
             feats.append(seg.amax(dim=(2, 3, 4)))
-            grid = nn.functional.adaptive_avg_pool3d(seg, (1, 2, 2)).reshape(b, c * 4)
-            feats.append(grid)
-        out = torch.cat(feats, dim=1)
-        if len(segs) < self.segments:  # very short videos: pad to a fixed dimension
-            out = nn.functional.pad(out, (0, self.dim // 2 - out.shape[1]))
+            feats.append(nn.functional.adaptive_avg_pool3d(seg, (1, 2, 2)).reshape(b, -1))
+        return torch.cat(feats, dim=1)
+
+    def _tower_features(self, tower: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, layer in enumerate(tower):
+            x = layer(x)
+            if i == 1 or i == 3:
+                out.append(self._pool_early(x))
+        out.append(self._pool_last(x))
         return out
 
     @torch.no_grad()
@@ -75,12 +101,11 @@ class Random3DConv:
         x = torch.from_numpy(np.stack(videos)).to(self.device).float().div_(127.5).sub_(1.0)  # B,T,H,W,3
         x = x.permute(0, 4, 1, 2, 3).contiguous()  # B,3,T,H,W
         diff = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, 1:] - x[:, :, :-1]], dim=2) * 4.0
-        a = self._pool(self.appearance(x))
-        m = self._pool(self.motion(diff))
-        return torch.cat([a, m], dim=1).cpu().numpy().astype(np.float32)
+        feats = self._tower_features(self.appearance, x) + self._tower_features(self.motion, diff)
+        return torch.cat(feats, dim=1).cpu().numpy().astype(np.float32)
 
 
 @register_backbone("random-3dconv", "seeded frozen random 3D-conv features (no pretraining; demo only)",
                    pretrained=False)
-def _make(n_frames: int = 32, size: int = 112, seed: int = 0, device: str = "cpu") -> Random3DConv:
+def _make(n_frames: int = 16, size: int = 112, seed: int = 0, device: str = "cpu") -> Random3DConv:
     return Random3DConv(n_frames=n_frames, size=size, seed=seed, device=device)

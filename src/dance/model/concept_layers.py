@@ -75,8 +75,8 @@ def train_concept_layer(
         opt.step()
         if step % eval_every == 0 or step == steps:
             with torch.no_grad():
-                val_loss = float(loss_fn(layer(x_val), c_val)) if len(x_val) else float(train_loss)
-            history.append((step, float(train_loss), val_loss))
+                val_loss = loss_fn(layer(x_val), c_val).item() if len(x_val) else train_loss.item()
+            history.append((step, train_loss.item(), val_loss))
             if val_loss < best_val:
                 best_val, best_step = val_loss, step
                 best_state = copy.deepcopy(layer.state_dict())

@@ -160,7 +160,7 @@ class DanceModel:
         self.z_std_ = z.std(axis=0) + 1e-6
         zs, zs_val = self._standardise(z), self._standardise(self._raw_activations(xv))
         n_steps = self.n_lambdas
-        cb = (lambda i, n: progress("final layer", i, n)) if progress else None
+        cb = (lambda i, n: progress("final layer (λ path)", 1, n)) if progress else None
         res: ElasticNetResult = fit_elastic_net_path(
             zs, y, len(self.classes_), lam=self.lam, alpha=self.alpha, n_lambdas=n_steps, X_val=zs_val,
             y_val=y_val, select="last", max_iter=self.final_max_iter, progress=cb)

@@ -1,0 +1,191 @@
+"""The ``dance`` command: thin wrappers that parse arguments, call the pipeline, and print with rich."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dance import __version__
+from dance.config import Settings, load_settings, packaged_config
+from dance.errors import DanceError
+from dance.pipeline import STAGES, run_pipeline
+from dance.pipeline.runner import Context, StageResult
+from dance.progress import RichReporter
+from dance.runs import RunDir, atomic_write_json
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="DANCE: explainable video action recognition with disentangled concepts.")
+console = Console()
+err = Console(stderr=True)
+
+RunOpt = Annotated[Path, typer.Option("--run", "-r", help="run directory (created if missing)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override: section.key=value (repeatable)")]
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/bold red] {e}")
+    raise typer.Exit(code=2)
+
+
+def _settings(run: Path | None, config: Path | None, overrides: list[str] | None) -> Settings:
+    """--config, else the run's own config.yaml (so single stages reuse the run's settings), plus --set."""
+    if config is None and run is not None and (run / "config.yaml").is_file():
+        config = run / "config.yaml"
+    return load_settings(config, overrides or [])
+
+
+def _print_results(results: list[StageResult], summary: dict | None) -> None:
+    table = Table(title="stages", show_lines=False)
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        table.add_row(r.name, "[dim]cached[/dim]" if r.status == "cached" else "[green]ran[/green]",
+                      f"{r.seconds:.1f}")
+    console.print(table)
+    if summary:
+        t = Table(title="summary")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        for key in ("test_accuracy", "baseline_test_accuracy", "type_agreement", "nonzero_weights", "n_train",
+                    "n_test"):
+            if key in summary:
+                v = summary[key]
+                t.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
+        t.add_row("n_concepts", ", ".join(f"{k}={v}" for k, v in summary.get("n_concepts", {}).items()))
+        console.print(t)
+
+
+def _run(run: Path, settings: Settings, only: list[str] | None, force: list[str]) -> dict | None:
+    ctx = Context(settings, RunDir(run), RichReporter(err))
+    results = run_pipeline(ctx, only=only, force=tuple(force))
+    summary_path = ctx.run.root / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() and only is None else None
+    _print_results(results, summary)
+    return summary
+
+
+@app.command()
+def run(
+    run: RunOpt,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    data: Annotated[Path | None, typer.Option(help="dataset (sets data.path)")] = None,
+    force: Annotated[list[str] | None, typer.Option(help="rerun this stage even if cached (repeatable)")] = None,
+) -> None:
+    """Run every stage of the pipeline; stages whose inputs and settings are unchanged are reused."""
+    try:
+        extra = [f"data.path={data.resolve()}"] if data else []
+        _run(run, _settings(run, config, (overrides or []) + extra), None, force or [])
+    except DanceError as e:
+        _fail(e)
+
+
+def _stage_command(name: str, help_text: str) -> None:
+    def command(run: RunOpt, config: ConfigOpt = None, overrides: SetOpt = None,
+                force: Annotated[bool, typer.Option(help="rerun even if cached")] = True) -> None:
+        try:
+            _run(run, _settings(run, config, overrides), [name], [name] if force else [])
+        except DanceError as e:
+            _fail(e)
+
+    command.__doc__ = f"Stage '{name}': {help_text}."
+    app.command(name=name)(command)
+
+
+for _stage in STAGES:
+    _stage_command(_stage.name, _stage.help)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="output folder")],
+    videos: Annotated[int, typer.Option(help="number of videos")] = 600,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same bytes)")] = 0,
+    size: Annotated[int, typer.Option(help="frame size in pixels")] = 112,
+    frames: Annotated[int, typer.Option(help="frames per video")] = 32,
+) -> None:
+    """Generate the synthetic dataset with known causes (motion, object or scene decides each class)."""
+    from dance.data.synthetic import generate
+
+    try:
+        with RichReporter(err).tracker() as progress:
+            summary = generate(out, n_videos=videos, seed=seed, size=size, n_frames=frames,
+                               progress=lambda done, total: progress("rendering videos", 1, total))
+    except DanceError as e:
+        _fail(e)
+    console.print(f"wrote {videos} videos to {out} ({len(summary.get('classes', summary))} classes)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the dataset, the run and summary.json")] = Path("dance-demo"),
+    videos: Annotated[int, typer.Option(help="number of synthetic videos")] = 600,
+    seed: Annotated[int, typer.Option(help="dataset seed")] = 0,
+    overrides: SetOpt = None,
+) -> None:
+    """Generate the synthetic dataset and run the whole pipeline on it; writes OUT/summary.json."""
+    from dance.data.synthetic import generate
+
+    start = time.time()
+    try:
+        data_dir = out / "data"
+        marker = data_dir / ".dance-synth.json"
+        params = {"videos": videos, "seed": seed, "version": __version__}
+        if not (marker.is_file() and json.loads(marker.read_text()) == params):
+            if data_dir.exists():
+                shutil.rmtree(data_dir)
+            err.print(f"[bold]▶ synth[/bold]: rendering {videos} videos into {data_dir}")
+            with RichReporter(err).tracker() as progress:
+                generate(data_dir, n_videos=videos, seed=seed,
+                         progress=lambda done, total: progress("rendering videos", 1, total))
+            atomic_write_json(marker, params)
+        else:
+            err.print(f"[dim]✓ synth: reusing {data_dir}[/dim]")
+        data_dir = data_dir.resolve()
+        sets = [f"data.path={data_dir / 'annotations.csv'}", f"poses.path={data_dir / 'poses_gt'}",
+                f"spatial.path={data_dir / 'context_labels.csv'}"] + (overrides or [])
+        settings = load_settings(packaged_config("demo"), sets)
+        summary = _run(out / "run", settings, None, [])
+    except DanceError as e:
+        _fail(e)
+    if summary is not None:
+        summary["total_seconds"] = round(time.time() - start, 1)
+        atomic_write_json(out / "summary.json", summary)
+        console.print(f"summary: {out / 'summary.json'}")
+
+
+@app.command()
+def backbones() -> None:
+    """List the registered backbones."""
+    from dance.encoders.registry import list_backbones
+
+    t = Table()
+    for col in ("name", "pretrained", "description"):
+        t.add_column(col)
+    for b in list_backbones():
+        t.add_row(b.name, "yes" if b.pretrained else "no", b.description)
+    console.print(t)
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    console.print(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: finished stages are kept; run again to continue")
+        sys.exit(130)

@@ -1,0 +1,45 @@
+"""The DANCE pipeline as stages (see ``STAGES`` for the order and what each reads)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from dance.pipeline import evaluate, features, index, motion, spatial, train
+from dance.pipeline.runner import Context, Stage, StageResult, run_stages
+from dance.runs import atomic_write_json, atomic_write_text
+
+STAGES: tuple[Stage, ...] = (
+    Stage("index", "read the video index and make a validation split", (), ("data",), index.run, index.external),
+    Stage("keyclips", "keyframes from pixel differences and key-clip windows", ("index",), ("keyclips",),
+          motion.run_keyclips),
+    Stage("poses", "2D pose sequences of every key clip", ("keyclips",), ("poses",), motion.run_poses,
+          motion.poses_external),
+    Stage("motion", "filter, normalise and cluster pose sequences (FINCH) into motion concepts",
+          ("index", "poses"), ("motion",), motion.run_motion),
+    Stage("spatial", "object and scene concept labels", ("index",), ("spatial",), spatial.run, spatial.external),
+    Stage("features", "frozen backbone features, one vector per video", ("index",), ("features",), features.run),
+    Stage("train", "concept layers and the sparse final layer", ("features", "motion", "spatial"), ("train",),
+          train.run_train),
+    Stage("baseline", "linear probe on the same features (no interpretability)",
+          ("features", "motion", "spatial"), (), train.run_baseline),
+    Stage("evaluate", "accuracy, sparsity, explanations", ("train", "baseline"), ("evaluate",), evaluate.run,
+          evaluate.external),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, ...] = ()) -> list[StageResult]:
+    """Run the pipeline (or some stages) and write ``RUN/summary.json`` and ``RUN/config.yaml``."""
+    import yaml
+
+    atomic_write_text(ctx.run.root / "config.yaml", yaml.safe_dump(ctx.settings.model_dump(), sort_keys=False))
+    results = run_stages(STAGES, ctx, only=only, force=force)
+    if "evaluate" in {r.name for r in results}:
+        summary = json.loads((ctx.run.root / "evaluate" / "summary.json").read_text())
+        summary["stages"] = {r.name: round(r.seconds, 2) for r in results}
+        summary["cached"] = [r.name for r in results if r.status == "cached"]
+        summary["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        atomic_write_json(ctx.run.root / "summary.json", summary)
+    return results

@@ -1,0 +1,82 @@
+"""Stage ``evaluate``: test accuracy of DANCE and of the baseline, sparsity, explanations, type agreement."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dance.explain.contributions import explain, type_agreement
+from dance.model.io import load_model
+from dance.pipeline.artifacts import load_arrays
+from dance.pipeline.runner import Context
+from dance.pipeline.train import load_split_data
+from dance.runs import StageWriter, atomic_write_json, atomic_write_text, file_hash
+
+
+def causes_path(ctx: Context) -> Path | None:
+    """causes.json of a synthetic dataset: the setting, or the file beside the dataset's index."""
+    if ctx.settings.evaluate.causes:
+        return Path(ctx.settings.evaluate.causes)
+    p = Path(ctx.settings.data.path)
+    candidate = (p if p.is_dir() else p.parent) / "causes.json"
+    return candidate if candidate.is_file() else None
+
+
+def external(ctx: Context) -> dict[str, str]:
+    p = causes_path(ctx)
+    return {"causes": file_hash(p) if p is not None else "none"}
+
+
+def run(ctx: Context, out: StageWriter) -> dict:
+    index, data = load_split_data(ctx)
+    model = load_model(ctx.stage_dir("train") / "model")
+    base_pred = load_arrays(ctx.stage_dir("baseline") / "predictions.npz")["pred"]
+    test = data.get("test")
+    if test is None or len(test.rows) == 0:
+        test = data["val"]
+        ctx.reporter.info("  [yellow]no test videos: reporting validation accuracy[/yellow]")
+    pred = model.predict(test.X)
+    per_class = {c: float((pred[test.y == k] == k).mean()) if (test.y == k).any() else None
+                 for k, c in enumerate(model.classes_)}
+    summary: dict = {
+        "test_accuracy": float((pred == test.y).mean()),
+        "baseline_test_accuracy": float((base_pred[test.rows] == test.y).mean()),
+        "n_test": int(len(test.rows)),
+        "n_train": int(len(data["train"].rows)),
+        "n_concepts": model.n_concepts(),
+        "nonzero_weights": model.nonzero_weights(),
+        "nonzero_weights_per_class": {c: int((model.W_[k] != 0).sum()) for k, c in enumerate(model.classes_)},
+        "per_class_accuracy": per_class,
+    }
+    cp = causes_path(ctx)
+    if cp is not None:
+        causes = json.loads(cp.read_text(encoding="utf-8"))["classes"]
+        decisive = {model.classes_.index(c): v["decisive"] for c, v in causes.items() if c in model.classes_}
+        agreement = type_agreement(model, test.X, test.y, decisive)
+        summary["type_agreement"] = agreement["type_agreement"]
+        summary["type_agreement_detail"] = agreement
+    # predictions and explanations of the test videos
+    k = ctx.settings.evaluate.top_k
+    expl = explain(model, test.X, k=k)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["video_id", "label", "predicted", "baseline", "top_type", "motion_share", "object_share",
+                "scene_share"])
+    records = []
+    for row, e, y in zip(test.rows, expl, test.y):
+        rec = index.records[int(row)]
+        w.writerow([rec.video_id, rec.label, e.predicted, model.classes_[base_pred[row]] if base_pred[row] >= 0
+                    else "", e.top_type] + [f"{e.type_shares.get(t, 0.0):.4f}" for t in ("motion", "object", "scene")])
+        records.append({"video_id": rec.video_id, "label": rec.label, "predicted": e.predicted,
+                        "probabilities": e.probabilities, "type_shares": e.type_shares,
+                        "top": {t: [vars(c) for c in cs] for t, cs in e.top.items()}})
+    atomic_write_text(out.path("predictions.csv"), buf.getvalue())
+    atomic_write_json(out.path("explanations.json"), records)
+    atomic_write_json(out.path("summary.json"), summary)
+    ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} (baseline {summary['baseline_test_accuracy']:.3f})"
+                      + (f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""))
+    return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]}

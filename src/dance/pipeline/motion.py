@@ -1,0 +1,152 @@
+"""Stages ``keyclips``, ``poses`` and ``motion``: from videos to motion dynamics concepts and labels."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from dance.data.video import read_video
+from dance.errors import DanceError, StageError
+from dance.motion.discovery import assign_nearest, assignment_tensor, discover, video_labels
+from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
+from dance.motion.poses import PoseSource, Skeleton, make_pose_source
+from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
+from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
+from dance.pipeline.runner import Context
+from dance.runs import StageWriter, atomic_write_json, read_json
+
+# ---------------------------------------------------------------------------------------------- keyclips
+
+
+def run_keyclips(ctx: Context, out: StageWriter) -> dict:
+    s = ctx.settings.keyclips
+    index = run_index(ctx.stage_dir("index"))
+    videos: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    with ctx.reporter.task("keyframes", len(index.records)) as advance:
+        for rec in index.records:
+            try:
+                frames = read_video(rec.path, size=s.size)
+            except DanceError as e:
+                skipped[rec.video_id] = str(e)
+                advance()
+                continue
+            signal = difference_signal(frames, s.blur_sigma)
+            keys = find_keyframes(signal, s.threshold, s.min_distance, s.baseline_degree)
+            centres = choose_centres(keys, len(frames), s.n_clips)
+            videos[rec.video_id] = {"n_frames": len(frames), "keyframes": keys.tolist(),
+                                    "centres": centres.tolist()}
+            advance()
+    atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
+                                                  "videos": videos, "skipped": skipped})
+    for vid, why in list(skipped.items())[:5]:
+        ctx.reporter.info(f"  [yellow]skipped {vid}[/yellow]: {why}")
+    return {"videos": len(videos), "skipped": len(skipped),
+            "clips": int(sum(len(v["centres"]) for v in videos.values()))}
+
+
+# ---------------------------------------------------------------------------------------------- poses
+
+
+def pose_source(ctx: Context) -> PoseSource:
+    p = ctx.settings.poses
+    if p.source == "annotations":
+        if not p.path:
+            raise StageError("poses.source=annotations needs poses.path: a folder in the generic pose format")
+        return make_pose_source("annotations", folder=Path(p.path))
+    return make_pose_source(p.source)
+
+
+def poses_external(ctx: Context) -> dict[str, str]:
+    return {"pose_source": pose_source(ctx).fingerprint()}
+
+
+def run_poses(ctx: Context, out: StageWriter) -> dict:
+    source = pose_source(ctx)
+    index = run_index(ctx.stage_dir("index"))
+    kc = read_json(ctx.stage_dir("keyclips") / "keyclips.json")
+    clip_len = int(kc["clip_len"])
+    kps, scs, vids, slots, centres = [], [], [], [], []
+    skipped: dict[str, str] = dict(kc["skipped"])
+    with ctx.reporter.task(f"poses ({source.name})", len(kc["videos"])) as advance:
+        for i, rec in enumerate(index.records):
+            info = kc["videos"].get(rec.video_id)
+            if info is None:
+                continue
+            try:
+                for slot, c in enumerate(info["centres"]):
+                    seq = source.poses(rec, clip_window(c, info["n_frames"], clip_len))
+                    kps.append(seq.keypoints)
+                    scs.append(seq.scores)
+                    vids.append(i)
+                    slots.append(slot)
+                    centres.append(c)
+            except DanceError as e:
+                skipped[rec.video_id] = str(e)
+            advance()
+    j = source.skeleton.n_joints
+    save_arrays(out.path("poses.npz"),
+                keypoints=np.stack(kps) if kps else np.zeros((0, clip_len, j, 2), np.float32),
+                scores=np.stack(scs) if scs else np.zeros((0, clip_len, j), np.float32),
+                clip_video=np.asarray(vids, np.int64), clip_slot=np.asarray(slots, np.int64),
+                clip_centre=np.asarray(centres, np.int64))
+    atomic_write_json(out.path("skeleton.json"), source.skeleton.to_json())
+    atomic_write_json(out.path("skipped.json"), skipped)
+    return {"clips": len(kps), "skipped_videos": len(skipped)}
+
+
+# ---------------------------------------------------------------------------------------------- motion
+
+
+def run_motion(ctx: Context, out: StageWriter) -> dict:
+    s = ctx.settings.motion
+    index = run_index(ctx.stage_dir("index"))
+    pdir = ctx.stage_dir("poses")
+    poses = load_arrays(pdir / "poses.npz")
+    skeleton = Skeleton.from_json(pdir / "skeleton.json")
+    kc = read_json(ctx.stage_dir("keyclips") / "keyclips.json")
+    kp, sc, clip_video = poses["keypoints"], poses["scores"], poses["clip_video"]
+    fs = FilterSettings(s.min_frame_conf, s.min_clip_conf, s.min_adjacent_cosine)
+    status = np.array([check_clip(kp[c], sc[c], fs) for c in range(len(kp))], dtype=object)
+    valid = status == OK
+    splits = np.array([index.records[v].split for v in clip_video], dtype=object)
+    norm = normalise(kp) if len(kp) else kp
+    flat = norm.reshape(len(norm), -1)
+    train = np.flatnonzero(valid & (splits == "train"))
+    concepts, train_assign = discover(flat[train], partition=s.partition, distance=s.distance, seed=s.seed)
+    clip_concept = np.full(len(kp), -1, dtype=np.int64)
+    clip_concept[train] = train_assign
+    others = np.flatnonzero(valid & (splits != "train"))
+    clip_concept[others] = assign_nearest(flat[others], concepts)
+    ok = clip_concept >= 0
+    n_videos, n_slots, m = len(index.records), int(kc["n_clips"]), concepts.n_concepts
+    assign = assignment_tensor(clip_video[ok], poses["clip_slot"][ok], clip_concept[ok], n_videos, n_slots, m)
+    labels = video_labels(assign)
+    has_label = np.zeros(n_videos, dtype=bool)
+    has_label[clip_video[ok]] = True
+    medoid_clips = train[concepts.medoid_clip]
+    names = [f"motion_{k:03d}" for k in range(m)]
+    save_arrays(out.path("motion.npz"), labels=labels, has_label=has_label, clip_concept=clip_concept,
+                clip_status=status.astype(str), centroids=concepts.centroids,
+                medoids=norm[medoid_clips], medoid_keypoints=kp[medoid_clips], medoid_clip=medoid_clips)
+    rejected = Counter(str(x) for x in status[~valid])
+    video_ids = [r.video_id for r in index.records]
+    train_rows = np.array([r.split == "train" for r in index.records])
+    atomic_write_json(out.path("concepts.json"), {
+        "names": names,
+        "skeleton": skeleton.to_json(),
+        "partition": concepts.partition,
+        "n_partitions": concepts.n_partitions,
+        "concepts": [{"name": names[k], "train_clips": int(concepts.sizes[k]),
+                      "train_videos": int(labels[train_rows, k].sum()),
+                      "medoid_video": video_ids[int(clip_video[medoid_clips[k]])],
+                      "medoid_centre": int(poses["clip_centre"][medoid_clips[k]])} for k in range(m)],
+        "clips": {"total": int(len(kp)), "kept": int(valid.sum()), "rejected": dict(rejected)},
+        "videos_without_motion_label": [video_ids[i] for i in np.flatnonzero(~has_label)],
+    })
+    ctx.reporter.info(f"  {m} motion concepts (FINCH partition {concepts.partition} of {concepts.n_partitions}) "
+                      f"from {len(train)} training clips; rejected clips: {dict(rejected) or 'none'}")
+    return {"concepts": m, "train_clips": int(len(train)), "rejected": dict(rejected),
+            "videos_without_label": int((~has_label).sum())}
