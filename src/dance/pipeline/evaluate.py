@@ -7,8 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
-
 from dance.explain.contributions import explain, type_agreement
 from dance.model.io import load_model
 from dance.pipeline.artifacts import load_arrays
@@ -67,7 +65,7 @@ def run(ctx: Context, out: StageWriter) -> dict:
     w.writerow(["video_id", "label", "predicted", "baseline", "top_type", "motion_share", "object_share",
                 "scene_share"])
     records = []
-    for row, e, y in zip(test.rows, expl, test.y):
+    for row, e in zip(test.rows, expl):
         rec = index.records[int(row)]
         w.writerow([rec.video_id, rec.label, e.predicted, model.classes_[base_pred[row]] if base_pred[row] >= 0
                     else "", e.top_type] + [f"{e.type_shares.get(t, 0.0):.4f}" for t in ("motion", "object", "scene")])
@@ -77,6 +75,6 @@ def run(ctx: Context, out: StageWriter) -> dict:
     atomic_write_text(out.path("predictions.csv"), buf.getvalue())
     atomic_write_json(out.path("explanations.json"), records)
     atomic_write_json(out.path("summary.json"), summary)
-    ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} (baseline {summary['baseline_test_accuracy']:.3f})"
-                      + (f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""))
+    ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} "
+                      f"(baseline {summary['baseline_test_accuracy']:.3f})" + (f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""))
     return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]}
