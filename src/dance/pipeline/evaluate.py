@@ -75,6 +75,7 @@ def run(ctx: Context, out: StageWriter) -> dict:
     atomic_write_text(out.path("predictions.csv"), buf.getvalue())
     atomic_write_json(out.path("explanations.json"), records)
     atomic_write_json(out.path("summary.json"), summary)
+    agree = f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""
     ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} "
-                      f"(baseline {summary['baseline_test_accuracy']:.3f})" + (f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""))
+                      f"(baseline {summary['baseline_test_accuracy']:.3f}){agree}")
     return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]}
