@@ -250,6 +250,13 @@ class DanceModel:
         """Class indices (use ``classes_`` for names)."""
         return self.decision_function(X).argmax(axis=1)
 
+    def explain(self, X: np.ndarray, k: int = 3, target: int | str | None = None) -> list:
+        """Per video: prediction, type shares and the top-``k`` concepts of each type for the predicted class (or
+        ``target``); see :func:`dance.explain.contributions.explain`."""
+        from dance.explain.contributions import explain
+
+        return explain(self, X, k=k, target=None if target is None else self.class_index(target))
+
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         return float((self.predict(X) == np.asarray(y)).mean())
 
