@@ -1,0 +1,197 @@
+"""Concept layer losses (cos³ of Label-free CBM, BCE of Eq. 4) and training (dance.model.concept_layers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dance.model.concept_layers import (
+    LOSSES,
+    bce_loss,
+    cos_cubed_loss,
+    cos_cubed_similarity,
+    make_layer,
+    train_concept_layer,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """These problems are tiny: one torch thread is faster and immune to CPU contention."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def np_cos_cubed(z: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Label-free CBM similarity, one concept (column) at a time."""
+    out = []
+    for j in range(z.shape[1]):
+        a = z[:, j] - z[:, j].mean()
+        b = c[:, j] - c[:, j].mean()
+        a3, b3 = a**3, b**3
+        out.append(float(a3 @ b3 / (np.linalg.norm(a3) * np.linalg.norm(b3))))
+    return np.array(out)
+
+
+def np_bce(z: np.ndarray, c: np.ndarray) -> float:
+    p = 1.0 / (1.0 + np.exp(-z))
+    return float(np.mean(-(c * np.log(p) + (1.0 - c) * np.log(1.0 - p))))
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+# ------------------------------------------------------------------ losses
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cos_cubed_similarity_matches_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(50, 6))
+    c = 0.5 * z + rng.normal(size=(50, 6))  # correlated but not equal
+    c[:, 3] = rng.uniform(0.0, 1.0, 50)  # an unrelated soft-label column
+    sim = cos_cubed_similarity(t(z), t(c))
+    assert sim.shape == (6,)
+    np.testing.assert_allclose(sim.numpy(), np_cos_cubed(z, c), rtol=1e-10, atol=1e-12)
+    assert np.all(np.abs(sim.numpy()) <= 1.0 + 1e-12)
+    assert cos_cubed_loss(t(z), t(c)).item() == pytest.approx(-np_cos_cubed(z, c).mean(), abs=1e-12)
+
+
+def test_cos_cubed_similarity_identity_scale_and_shift_invariance() -> None:
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(40, 5))
+    np.testing.assert_allclose(cos_cubed_similarity(t(z), t(z)).numpy(), 1.0, atol=1e-12)
+    scales = np.array([0.01, 0.5, 1.0, 3.0, 100.0])
+    np.testing.assert_allclose(cos_cubed_similarity(t(z), t(z * scales)).numpy(), 1.0, atol=1e-12)
+    np.testing.assert_allclose(cos_cubed_similarity(t(z), t(z * scales + 7.0)).numpy(), 1.0, atol=1e-10)
+    np.testing.assert_allclose(cos_cubed_similarity(t(z), t(-z)).numpy(), -1.0, atol=1e-12)
+    assert cos_cubed_loss(t(z), t(2.0 * z)).item() == pytest.approx(-1.0, abs=1e-12)
+    # not invariant to non-linear changes of the targets
+    assert cos_cubed_similarity(t(z), t(np.exp(z))).numpy().max() < 0.999
+
+
+def test_cos_cubed_similarity_constant_column_is_finite() -> None:
+    z = torch.randn(10, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    c = torch.ones(10, 2, dtype=torch.float64)
+    sim = cos_cubed_similarity(z, c)
+    assert torch.isfinite(sim).all()
+    np.testing.assert_allclose(sim.numpy(), 0.0)
+
+
+def test_bce_loss_matches_eq4() -> None:
+    rng = np.random.default_rng(5)
+    z = rng.normal(0.0, 2.0, size=(30, 4))
+    c = (rng.random((30, 4)) > 0.5).astype(np.float64)
+    assert bce_loss(t(z), t(c)).item() == pytest.approx(np_bce(z, c), rel=1e-10)
+    soft = rng.random((30, 4))
+    assert bce_loss(t(z), t(soft)).item() == pytest.approx(np_bce(z, soft), rel=1e-10)
+    assert bce_loss(t(np.zeros((3, 2))), t(np.ones((3, 2)))).item() == pytest.approx(np.log(2.0))
+    assert set(LOSSES) == {"bce", "cos3"}
+    assert LOSSES["bce"] is bce_loss and LOSSES["cos3"] is cos_cubed_loss
+
+
+# ------------------------------------------------------------------ layers and training
+
+
+def test_make_layer_has_no_bias() -> None:
+    lin = make_layer(7, 3, None, seed=0)
+    assert isinstance(lin, torch.nn.Linear) and lin.bias is None
+    assert tuple(lin.weight.shape) == (3, 7)
+    mlp = make_layer(7, 3, 8, seed=0)
+    linears = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 2 and all(m.bias is None for m in linears)
+    assert tuple(linears[0].weight.shape) == (8, 7) and tuple(linears[1].weight.shape) == (3, 8)
+    # the seed fixes the initial weights
+    assert torch.equal(make_layer(7, 3, None, seed=1).weight, make_layer(7, 3, None, seed=1).weight)
+    assert not torch.equal(make_layer(7, 3, None, seed=1).weight, make_layer(7, 3, None, seed=2).weight)
+
+
+def linear_problem(seed: int = 0, n: int = 200, n_val: int = 60, d: int = 10, m: int = 4):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, m, generator=g)
+    x, xv = torch.randn(n, d, generator=g), torch.randn(n_val, d, generator=g)
+    return x, x @ w, xv, xv @ w
+
+
+def test_train_cos3_on_a_linear_problem() -> None:
+    x, c, xv, cv = linear_problem()
+    fit = train_concept_layer(x, c, xv, cv, "cos3", lr=1e-2, steps=150, eval_every=10)
+    assert isinstance(fit.layer, torch.nn.Linear) and fit.layer.bias is None
+    assert fit.best_val_loss < -0.98
+    with torch.no_grad():
+        sim = cos_cubed_similarity(fit.layer(xv), cv)
+    assert sim.min().item() > 0.97
+    assert [h[0] for h in fit.history] == list(range(10, 151, 10))
+    assert not fit.layer.training
+    assert all(not p.requires_grad for p in fit.layer.parameters())
+
+
+def test_train_bce_restores_best_validation_weights() -> None:
+    # few noisy training samples and many features: the validation loss goes down, then up (over-fitting)
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(40, 3, generator=g)
+    x = torch.randn(15, 40, generator=g)
+    c = ((x @ w + 3.0 * torch.randn(15, 3, generator=g)) > 0).float()
+    xv = torch.randn(50, 40, generator=g)
+    cv = ((xv @ w) > 0).float()
+    ticks: list[int] = []
+    fit = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=200, eval_every=10, progress=ticks.append)
+    assert sum(ticks) == 200
+    steps, train_losses, val_losses = zip(*fit.history)
+    best = int(np.argmin(val_losses))
+    assert fit.best_step == steps[best]
+    assert fit.best_val_loss == pytest.approx(val_losses[best])
+    assert fit.best_step < 200  # the last weights are not the best ones here
+    assert val_losses[-1] > fit.best_val_loss + 0.1
+    assert train_losses[-1] < train_losses[0]
+    with torch.no_grad():
+        restored = bce_loss(fit.layer(xv), cv).item()
+        train_now = bce_loss(fit.layer(x), c).item()
+    assert restored == pytest.approx(fit.best_val_loss, abs=1e-6)
+    assert train_now > train_losses[-1]  # not the final (over-fitted) weights
+    assert fit.layer.bias is None
+
+
+def test_train_bce_learnable_problem_reaches_low_loss() -> None:
+    x, c, xv, cv = linear_problem(seed=1)
+    cb, cbv = (c > 0).float(), (cv > 0).float()
+    fit = train_concept_layer(x, cb, xv, cbv, "bce", lr=5e-2, steps=200)
+    assert fit.best_val_loss < 0.2
+    with torch.no_grad():
+        acc = ((fit.layer(xv) > 0).float() == cbv).float().mean().item()
+    assert acc > 0.9
+
+
+def test_train_mlp_option() -> None:
+    x, c, xv, cv = linear_problem(seed=2)
+    cb, cbv = (c > 0).float(), (cv > 0).float()
+    fit = train_concept_layer(x, cb, xv, cbv, "bce", hidden=8, lr=5e-2, steps=150)
+    assert isinstance(fit.layer, torch.nn.Sequential)
+    linears = [m for m in fit.layer.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [8, 4]
+    assert all(m.bias is None for m in linears)
+    assert fit.best_val_loss < 0.35
+    with torch.no_grad():
+        assert bce_loss(fit.layer(xv), cbv).item() == pytest.approx(fit.best_val_loss, abs=1e-6)
+
+
+def test_train_is_deterministic_and_empty_validation_uses_train_loss() -> None:
+    x, c, xv, cv = linear_problem(seed=3, n=50)
+    a = train_concept_layer(x, c, xv, cv, "cos3", lr=1e-2, steps=30, seed=5)
+    b = train_concept_layer(x, c, xv, cv, "cos3", lr=1e-2, steps=30, seed=5)
+    assert torch.equal(a.layer.weight, b.layer.weight)
+    assert a.history == b.history
+    empty = train_concept_layer(x, c, xv[:0], cv[:0], "cos3", lr=1e-2, steps=30, eval_every=10)
+    for _, train_loss, val_loss in empty.history:
+        assert val_loss == train_loss
+    assert empty.history[-1][0] == 30
+
+
+def test_unknown_loss_name() -> None:
+    x, c, xv, cv = linear_problem(n=10, n_val=5)
+    with pytest.raises(KeyError):
+        train_concept_layer(x, c, xv, cv, "mse", steps=1)
