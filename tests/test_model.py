@@ -188,11 +188,9 @@ def test_concept_targets_validation() -> None:
     assert t.labels.dtype == np.float32 and t.mask.tolist() == [True, True]
 
 
-@pytest.mark.xfail(reason="fit() indexes concepts_val[ctype] directly: a type missing from the validation "
-                          "targets raises KeyError instead of ModelError", strict=True)
 def test_fit_missing_validation_type_is_model_error(problem) -> None:
     (x, y, c), (xv, yv, cv), _ = problem
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match="validation targets lack"):
         model = DanceModel(concept_steps=2, n_lambdas=1)
         model.fit(x, y, c, xv, yv, {"motion": cv["motion"]}, classes=CLASSES)
 

@@ -135,6 +135,9 @@ class DanceModel:
             raise ModelError("features and labels have different numbers of videos")
         if not concepts:
             raise ModelError("no concept types to fit: give at least one of motion, object, scene")
+        missing = [t for t in concepts if t not in concepts_val]
+        if missing:
+            raise ModelError(f"validation targets lack the concept type(s) {missing} that training targets have")
         self.classes_ = list(classes)
         self.feature_dim_ = X.shape[1]
         if self.standardize_features:

@@ -127,7 +127,23 @@ class AnnotationPoseSource:
         return PoseSequence(kp.astype(np.float32), sc.astype(np.float32))
 
 
-POSE_SOURCES: dict[str, Callable[..., PoseSource]] = {"annotations": AnnotationPoseSource}
+def _penn_action(**kwargs) -> PoseSource:
+    from dance.data.penn_action import PennPoseSource
+
+    return PennPoseSource(**kwargs)
+
+
+def _mediapipe(**kwargs) -> PoseSource:
+    from dance.motion.mediapipe_source import MediaPipePoseSource
+
+    return MediaPipePoseSource(**kwargs)
+
+
+POSE_SOURCES: dict[str, Callable[..., PoseSource]] = {
+    "annotations": AnnotationPoseSource,  # the generic pose format (ground truth or a cache)
+    "penn-action": _penn_action,  # Penn Action labels/*.mat read directly
+    "mediapipe": _mediapipe,  # MediaPipe Pose on the video frames (optional extra dance-xai[pose])
+}
 
 
 def make_pose_source(name: str, **kwargs) -> PoseSource:

@@ -44,6 +44,7 @@ import numpy as np
 from dance.data.synthetic.body import EDGES as _SYNTHETIC_EDGES
 from dance.data.synthetic.body import JOINTS as _SYNTHETIC_JOINTS
 from dance.errors import PoseFormatError
+from dance.motion.mediapipe_source import MEDIAPIPE_SKELETON
 from dance.motion.poses import Skeleton
 
 __all__ = [
@@ -59,55 +60,12 @@ __all__ = [
     "get_layout",
     "layout_name",
     "mapping",
+    "mirror_permutation",
 ]
 
 # --- registered layouts
 
-MEDIAPIPE_33 = Skeleton(
-    joints=(
-        "nose",
-        "left_eye_inner",
-        "left_eye",
-        "left_eye_outer",
-        "right_eye_inner",
-        "right_eye",
-        "right_eye_outer",
-        "left_ear",
-        "right_ear",
-        "mouth_left",
-        "mouth_right",
-        "left_shoulder",
-        "right_shoulder",
-        "left_elbow",
-        "right_elbow",
-        "left_wrist",
-        "right_wrist",
-        "left_pinky",
-        "right_pinky",
-        "left_index",
-        "right_index",
-        "left_thumb",
-        "right_thumb",
-        "left_hip",
-        "right_hip",
-        "left_knee",
-        "right_knee",
-        "left_ankle",
-        "right_ankle",
-        "left_heel",
-        "right_heel",
-        "left_foot_index",
-        "right_foot_index",
-    ),
-    # mediapipe.solutions.pose.POSE_CONNECTIONS
-    edges=(
-        (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10),
-        (11, 12), (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19),
-        (12, 14), (14, 16), (16, 18), (16, 20), (16, 22), (18, 20),
-        (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
-        (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
-    ),
-)  # fmt: skip
+MEDIAPIPE_33 = MEDIAPIPE_SKELETON  # defined beside the estimator that produces it
 
 COCO_17 = Skeleton(
     joints=(
@@ -230,6 +188,20 @@ def canonical_name(name: str) -> str:
             n = long + n[len(short):]
             break
     return _SYNONYMS.get(n, n)
+
+
+def mirror_permutation(skeleton: Skeleton) -> np.ndarray:
+    """Joint permutation that swaps left and right joints (by canonical name); unpaired joints stay put."""
+    names = [canonical_name(j) for j in skeleton.joints]
+    lookup = {n: i for i, n in enumerate(names)}
+    perm = np.arange(len(names))
+    for i, n in enumerate(names):
+        for a, b in (("left_", "right_"), ("right_", "left_"), ("mouth_left", "mouth_right"),
+                     ("mouth_right", "mouth_left")):
+            if n.startswith(a) and (b + n[len(a):]) in lookup:
+                perm[i] = lookup[b + n[len(a):]]
+                break
+    return perm
 
 
 # --- lookup
