@@ -29,6 +29,8 @@ class DataSettings(Section):
 
 
 class KeyclipSettings(Section):
+    signal: Literal["auto", "pixels", "poses"] = Field(
+        "auto", description="keyframe signal: pixel differences, or pose motion for pose-only data (auto: by file)")
     n_clips: int = Field(10, ge=1, description="S: key clips per video")
     clip_len: int = Field(16, ge=2, description="L: frames per key clip")
     blur_sigma: float = Field(1.5, ge=0.0, description="Gaussian blur (pixels) before frame differences")
@@ -40,7 +42,7 @@ class KeyclipSettings(Section):
 
 class PoseSettings(Section):
     source: str = Field("annotations", description="pose source by name (see dance.motion.poses)")
-    path: str = Field("", description="pose dataset folder (generic pose format) for source=annotations")
+    path: str = Field("", description="pose folder for source=annotations (default: the dataset if it is one)")
 
 
 class MotionSettings(Section):
@@ -53,7 +55,7 @@ class MotionSettings(Section):
 
 
 class SpatialSettings(Section):
-    source: str = Field("annotations", description="object/scene label source by name")
+    source: str = Field("annotations", description="object/scene label source by name ('none': motion only)")
     path: str = Field("", description="context_labels.csv for source=annotations (default: beside the index)")
 
 
@@ -64,6 +66,8 @@ class FeatureSettings(Section):
     seed: int = 0
     batch_size: int = Field(8, ge=1)
     device: str = "cpu"
+    epochs: int = Field(60, ge=1, description="training epochs of a trainable backbone (pose-encoder)")
+    length: int = Field(64, ge=4, description="frames a pose sequence is resampled to (pose-encoder)")
 
 
 class TrainSettings(Section):

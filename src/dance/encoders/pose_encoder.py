@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dance.encoders.registry import register_backbone
 from dance.errors import ModelError
 from dance.motion.poses import PoseSequence, Skeleton
 from dance.motion.skeletons import mirror_permutation
@@ -40,8 +41,8 @@ def resample(x: np.ndarray, length: int, start: float = 0.0, stop: float = 1.0) 
     return (x[lo] * (1 - w) + x[hi] * w).astype(np.float32)
 
 
-def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0, 1.0),
-               mirror: np.ndarray | None = None, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0, 1.0), mirror: np.ndarray | None = None,
+               scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Network input (channels = J·5, length): normalised x, y, their velocities, and scores."""
     kp = resample(seq.keypoints.astype(np.float32), length, *crop)
     sc = resample(seq.scores.astype(np.float32), length, *crop)
@@ -190,3 +191,10 @@ class PoseEncoder:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state)
         self.net.eval()
+
+
+@register_backbone("pose-encoder", "temporal CNN over 2D pose sequences, trained on the run's training split",
+                   pretrained=False, input="poses")
+def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
+          device: str = "cpu") -> PoseEncoder:
+    return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device)

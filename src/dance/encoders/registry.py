@@ -35,27 +35,37 @@ class BackboneEntry:
     name: str
     description: str
     pretrained: bool
-    factory: Callable[..., Backbone]
+    factory: Callable[..., Any]
+    input: str = "video"  # "video": decoded frames; "poses": whole pose sequences (trained on the train split)
 
 
 BACKBONES: dict[str, BackboneEntry] = {}
 
 
-def register_backbone(name: str, description: str, pretrained: bool) -> Callable:
-    """Decorator registering a backbone factory ``factory(n_frames=, size=, seed=, device=) -> Backbone``."""
+def register_backbone(name: str, description: str, pretrained: bool, input: str = "video") -> Callable:
+    """Decorator registering a backbone factory.
 
-    def deco(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
-        BACKBONES[name] = BackboneEntry(name, description, pretrained, factory)
+    Video backbones: ``factory(n_frames=, size=, seed=, device=) -> Backbone``. Pose backbones
+    (``input="poses"``): ``factory(joints=, n_classes=, length=, epochs=, seed=, device=)`` returning an object
+    with ``fit``, ``encode_poses``, ``predict_poses``, ``state_dict`` and ``fingerprint``.
+    """
+
+    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
+        BACKBONES[name] = BackboneEntry(name, description, pretrained, factory, input)
         return factory
 
     return deco
 
 
-def make_backbone(name: str, **kwargs: Any) -> Backbone:
+def backbone_entry(name: str) -> BackboneEntry:
     _load_builtin()
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone '{name}'; known: {', '.join(sorted(BACKBONES))}")
-    return BACKBONES[name].factory(**kwargs)
+    return BACKBONES[name]
+
+
+def make_backbone(name: str, **kwargs: Any) -> Any:
+    return backbone_entry(name).factory(**kwargs)
 
 
 def list_backbones() -> list[BackboneEntry]:
@@ -64,4 +74,4 @@ def list_backbones() -> list[BackboneEntry]:
 
 
 def _load_builtin() -> None:
-    from dance.encoders import random3d  # noqa: F401  (registers itself)
+    from dance.encoders import pose_encoder, random3d  # noqa: F401  (they register themselves)

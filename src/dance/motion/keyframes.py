@@ -33,6 +33,26 @@ def difference_signal(frames: np.ndarray, blur_sigma: float = 1.5) -> np.ndarray
     return signal
 
 
+def pose_motion_signal(keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Keyframe signal for pose-only data (no pixels): mean joint displacement between consecutive frames.
+
+    A substitute for pixel differences when a dataset has poses but no frames: s[t] = mean over joints seen in
+    both frames of |p[t] - p[t-1]|, divided by the sequence's body extent; s[0] = 0. Shape (T,).
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    seen = np.asarray(scores) > 0
+    signal = np.zeros(len(kp), dtype=np.float64)
+    if len(kp) < 2:
+        return signal
+    pts = kp[seen] if seen.any() else kp.reshape(-1, 2)
+    extent = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 1e-6)
+    step = np.linalg.norm(np.diff(kp, axis=0), axis=2)
+    both = seen[1:] & seen[:-1]
+    counts = both.sum(axis=1)
+    signal[1:] = np.where(counts > 0, (step * both).sum(axis=1) / np.maximum(counts, 1), 0.0) / extent
+    return signal
+
+
 def remove_baseline(signal: np.ndarray, degree: int = 3, iterations: int = 50, tol: float = 1e-4) -> np.ndarray:
     """Subtract an iterative polynomial baseline (refit to min(signal, fit) until it settles)."""
     y = np.asarray(signal, dtype=np.float64)

@@ -67,6 +67,12 @@ class PoseSource(Protocol):
     def poses(self, record: VideoRecord, frame_indices: np.ndarray) -> PoseSequence: ...
 
 
+class PoseFileSource(PoseSource, Protocol):
+    """A pose source backed by files holding whole sequences (no decoding, no estimator)."""
+
+    def sequence(self, record: VideoRecord) -> PoseSequence: ...
+
+
 def load_pose_file(path: Path, n_joints: int | None = None) -> PoseSequence:
     """Read one ``poses/<video_id>.npz`` of the generic pose format, validating shapes and values."""
     try:
@@ -116,8 +122,11 @@ class AnnotationPoseSource:
                 return p
         return self.folder / "poses" / f"{record.video_id}.npz"
 
+    def sequence(self, record: VideoRecord) -> PoseSequence:
+        return load_pose_file(self._file(record), self.skeleton.n_joints)
+
     def poses(self, record: VideoRecord, frame_indices: np.ndarray) -> PoseSequence:
-        seq = load_pose_file(self._file(record), self.skeleton.n_joints)
+        seq = self.sequence(record)
         idx = np.asarray(frame_indices, dtype=np.int64)
         inside = (idx >= 0) & (idx < len(seq.keypoints))
         safe = np.clip(idx, 0, max(len(seq.keypoints) - 1, 0))

@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from safetensors.torch import save_file
 
 from dance.data.video import read_video
-from dance.encoders.registry import make_backbone
-from dance.errors import DanceError
+from dance.encoders.registry import backbone_entry, make_backbone
+from dance.errors import DanceError, PoseFormatError, StageError
+from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
+from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
 from dance.runs import StageWriter, atomic_write_bytes, atomic_write_json, stable_hash
 
@@ -25,6 +28,58 @@ def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
+    if backbone_entry(ctx.settings.features.backbone).input == "poses":
+        return run_pose_backbone(ctx, out)
+    return run_video_backbone(ctx, out)
+
+
+def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
+    """Train a pose backbone on the training split (val for model selection), then encode every video."""
+    s = ctx.settings.features
+    index = run_index(ctx.stage_dir("index"))
+    source = pose_source(ctx)
+    if not hasattr(source, "sequence"):
+        raise StageError(f"backbone '{s.backbone}' needs whole pose sequences from files; pose source "
+                         f"'{source.name}' does not read files (use poses.source=annotations)")
+    seqs: list[PoseSequence | None] = []
+    skipped: dict[str, str] = {}
+    with ctx.reporter.task("reading pose sequences", len(index.records)) as advance:
+        for rec in index.records:
+            try:
+                seq = source.sequence(rec)
+                if len(seq.keypoints) == 0 or not (seq.scores > 0).any():
+                    raise PoseFormatError("no person in any frame")
+                seqs.append(seq)
+            except PoseFormatError as e:
+                seqs.append(None)
+                skipped[rec.video_id] = str(e)
+            advance()
+    ok = np.array([q is not None for q in seqs])
+    labels = np.array([index.class_index(r.label) for r in index.records])
+    split = np.array([r.split for r in index.records])
+    tr, va = np.flatnonzero(ok & (split == "train")), np.flatnonzero(ok & (split == "val"))
+    encoder = make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
+                            length=s.length, epochs=s.epochs, seed=s.seed, device=s.device)
+    with ctx.reporter.task(f"training {s.backbone}", s.epochs) as advance:
+        encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
+    rows = np.flatnonzero(ok)
+    feats = np.zeros((len(index.records), encoder.dim), dtype=np.float32)
+    head = np.full(len(index.records), -1, dtype=np.int64)
+    present = [seqs[i] for i in rows]
+    feats[rows] = encoder.encode_poses(present)
+    head[rows] = encoder.predict_poses(present)
+    save_arrays(out.path("features.npz"), x=feats, ok=ok)
+    save_arrays(out.path("head_predictions.npz"), pred=head)
+    save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
+    atomic_write_json(out.path("backbone.json"), encoder.fingerprint() | {"dim": encoder.dim,
+                                                                          "history": encoder.history})
+    atomic_write_json(out.path("skipped.json"), skipped)
+    best = max((h["val_accuracy"] for h in encoder.history), default=float("nan"))
+    ctx.reporter.info(f"  {s.backbone}: best validation accuracy {best:.3f}; {len(skipped)} videos skipped")
+    return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best}
+
+
+def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.features
     index = run_index(ctx.stage_dir("index"))
     backbone = make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device)

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
+from dance.data.index import VIDEO_EXTENSIONS, VideoRecord
 from dance.data.video import read_video
-from dance.errors import DanceError, StageError
+from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
 from dance.motion.discovery import assign_nearest, assignment_tensor, discover, video_labels
-from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
+from dance.motion.keyframes import (
+    choose_centres,
+    clip_window,
+    difference_signal,
+    find_keyframes,
+    pose_motion_signal,
+)
 from dance.motion.poses import PoseSource, Skeleton, make_pose_source
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
@@ -20,30 +27,53 @@ from dance.runs import StageWriter, atomic_write_json, read_json
 # ---------------------------------------------------------------------------------------------- keyclips
 
 
+def _uses_pixels(setting: str, record: VideoRecord) -> bool:
+    if setting != "auto":
+        return setting == "pixels"
+    return record.path.suffix.lower() in VIDEO_EXTENSIONS
+
+
 def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.keyclips
     index = run_index(ctx.stage_dir("index"))
     videos: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    source = None
+    signals = Counter()
     with ctx.reporter.task("keyframes", len(index.records)) as advance:
         for rec in index.records:
             try:
-                frames = read_video(rec.path, size=s.size)
-            except DanceError as e:
+                if _uses_pixels(s.signal, rec):
+                    frames = read_video(rec.path, size=s.size)
+                    signal, n_frames = difference_signal(frames, s.blur_sigma), len(frames)
+                    signals["pixels"] += 1
+                else:
+                    source = source or pose_source(ctx)
+                    if not hasattr(source, "sequence"):
+                        raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not "
+                                         f"'{source.name}'")
+                    seq = source.sequence(rec)
+                    signal, n_frames = pose_motion_signal(seq.keypoints, seq.scores), len(seq.keypoints)
+                    signals["poses"] += 1
+            except (VideoDecodeError, PoseFormatError) as e:
                 skipped[rec.video_id] = str(e)
                 advance()
                 continue
-            signal = difference_signal(frames, s.blur_sigma)
+            if n_frames == 0:
+                skipped[rec.video_id] = "no frames"
+                advance()
+                continue
             keys = find_keyframes(signal, s.threshold, s.min_distance, s.baseline_degree)
-            centres = choose_centres(keys, len(frames), s.n_clips)
-            videos[rec.video_id] = {"n_frames": len(frames), "keyframes": keys.tolist(),
-                                    "centres": centres.tolist()}
+            centres = choose_centres(keys, n_frames, s.n_clips)
+            videos[rec.video_id] = {"n_frames": n_frames, "keyframes": keys.tolist(), "centres": centres.tolist()}
             advance()
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
     for vid, why in list(skipped.items())[:5]:
         ctx.reporter.info(f"  [yellow]skipped {vid}[/yellow]: {why}")
-    return {"videos": len(videos), "skipped": len(skipped),
+    if len(skipped) > 5:
+        ctx.reporter.info(f"  [yellow]... and {len(skipped) - 5} more skipped[/yellow] (keyclips/keyclips.json)")
+    return {"videos": len(videos), "skipped": len(skipped), "signal": dict(signals),
             "clips": int(sum(len(v["centres"]) for v in videos.values()))}
 
 
@@ -51,11 +81,22 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
 
 
 def pose_source(ctx: Context) -> PoseSource:
+    """The configured pose source; for ``annotations`` without a path, the dataset itself if it is a pose dataset."""
     p = ctx.settings.poses
     if p.source == "annotations":
-        if not p.path:
+        folder = Path(p.path) if p.path else None
+        if folder is None:
+            data = Path(ctx.settings.data.path)
+            candidate = data if data.is_dir() else data.parent
+            if (candidate / "skeleton.json").is_file():
+                folder = candidate
+        if folder is None:
             raise StageError("poses.source=annotations needs poses.path: a folder in the generic pose format")
-        return make_pose_source("annotations", folder=Path(p.path))
+        return make_pose_source("annotations", folder=folder)
+    if p.source == "penn-action":
+        if not p.path:
+            raise StageError("poses.source=penn-action needs poses.path: the Penn Action folder (with labels/)")
+        return make_pose_source("penn-action", root=Path(p.path))
     return make_pose_source(p.source)
 
 
