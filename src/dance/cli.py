@@ -15,7 +15,7 @@ from rich.table import Table
 
 from dance import __version__
 from dance.config import Settings, load_settings, packaged_config
-from dance.errors import DanceError
+from dance.errors import ConfigError, DanceError
 from dance.pipeline import STAGES, run_pipeline
 from dance.pipeline.runner import Context, StageResult
 from dance.progress import RichReporter
@@ -94,6 +94,9 @@ def _stage_command(name: str, help_text: str) -> None:
     def command(run: RunOpt, config: ConfigOpt = None, overrides: SetOpt = None,
                 force: Annotated[bool, typer.Option(help="rerun even if cached")] = True) -> None:
         try:
+            if config is None and not (run / "config.yaml").is_file():
+                raise ConfigError(f"{run} has no config.yaml: give the run directory of an earlier `dance run` "
+                                  "(or --config)")
             _run(run, _settings(run, config, overrides), [name], [name] if force else [])
         except DanceError as e:
             _fail(e)
@@ -162,6 +165,44 @@ def demo(
         summary["total_seconds"] = round(time.time() - start, 1)
         atomic_write_json(out / "summary.json", summary)
         console.print(f"summary: {out / 'summary.json'}")
+
+
+@app.command()
+def explain(
+    video: Annotated[Path, typer.Argument(help="a video file")],
+    run: RunOpt,
+    out: Annotated[Path | None, typer.Option(help="folder for animations (default: dance-explain-<name>)")] = None,
+    k: Annotated[int, typer.Option("-k", help="concepts per type and classes shown")] = 3,
+    poses: Annotated[str, typer.Option(help="pose estimator")] = "mediapipe",
+) -> None:
+    """Explain a video with a finished run: top classes and the concepts behind the prediction."""
+    from dance.explain.video import explain_video
+
+    try:
+        result = explain_video(video, run, out or Path(f"dance-explain-{video.stem}"), k=k, pose_source=poses)
+    except DanceError as e:
+        _fail(e)
+    e = result.explanation
+    console.print(f"[bold]{video.name}[/bold]: predicted [bold green]{e.predicted}[/bold green]")
+    t = Table(title="top classes")
+    t.add_column("class")
+    t.add_column("probability", justify="right")
+    for name, p in e.probabilities.items():
+        t.add_row(name, f"{p:.3f}")
+    console.print(t)
+    console.print("logit share per concept type: " + ", ".join(f"{ty} {v:+.2f}" for ty, v in e.type_shares.items()))
+    for ctype, items in e.top.items():
+        t = Table(title=f"top {ctype} concepts for '{e.target}'")
+        for col in ("concept", "activation", "weight", "contribution", "animation"):
+            t.add_column(col, justify="left" if col in ("concept", "animation") else "right")
+        for c in items:
+            anim = result.animations.get(c.name)
+            t.add_row(c.name, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
+                      str(anim) if anim else "")
+        console.print(t)
+    console.print(f"person found in {100 * result.person_frames:.0f}% of frames; keyframes {result.keyframes}"
+                  + (f"; joints the estimator cannot give: {', '.join(result.missing_joints)}"
+                     if result.missing_joints else ""))
 
 
 @app.command()

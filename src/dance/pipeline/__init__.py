@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from dance.pipeline import evaluate, features, index, motion, spatial, train
+from dance.pipeline import catalogue, evaluate, features, index, motion, spatial, train
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
 from dance.runs import atomic_write_json, atomic_write_text
 
@@ -26,6 +26,8 @@ STAGES: tuple[Stage, ...] = (
           ("features", "motion", "spatial"), (), train.run_baseline),
     Stage("evaluate", "accuracy, sparsity, explanations", ("train", "baseline"), ("evaluate",), evaluate.run,
           evaluate.external),
+    Stage("catalogue", "render every motion concept (GIF + PNG) with its training frequency and classes",
+          ("motion", "train"), (), catalogue.run),
 )
 
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -35,7 +37,8 @@ def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, 
     """Run the pipeline (or some stages) and write ``RUN/summary.json`` and ``RUN/config.yaml``."""
     import yaml
 
-    atomic_write_text(ctx.run.root / "config.yaml", yaml.safe_dump(ctx.settings.model_dump(), sort_keys=False))
+    if only is None:  # single stages read the run's config; only a full run (re)writes it
+        atomic_write_text(ctx.run.root / "config.yaml", yaml.safe_dump(ctx.settings.model_dump(), sort_keys=False))
     results = run_stages(STAGES, ctx, only=only, force=force)
     if "evaluate" in {r.name for r in results}:
         summary = json.loads((ctx.run.root / "evaluate" / "summary.json").read_text())

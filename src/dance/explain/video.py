@@ -1,0 +1,108 @@
+"""Explain one new video with a finished run: decode → key clips → poses → features → prediction → concepts.
+
+The video's poses come from a pose estimator (MediaPipe by default) mapped onto the run's skeleton layout, so a
+model trained on one layout (e.g. Penn Action's 13 joints) explains videos whose poses come from another. For each
+motion concept shown, an animation puts the concept's medoid beside the video's key clip that matches it best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import load_file
+
+from dance.config import load_settings
+from dance.data.video import read_video
+from dance.encoders.registry import backbone_entry, make_backbone
+from dance.errors import DanceError, StageError
+from dance.explain.contributions import Explanation
+from dance.explain.render import save_animation
+from dance.model.io import load_model
+from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
+from dance.motion.poses import PoseSequence, Skeleton, make_pose_source
+from dance.motion.sequences import normalise
+from dance.motion.skeletons import mapping
+from dance.pipeline.artifacts import load_arrays
+from dance.pipeline.features import sample_frames
+from dance.runs import atomic_write_json, read_json
+
+
+@dataclass
+class VideoExplanation:
+    video: Path
+    explanation: Explanation
+    keyframes: list[int]
+    missing_joints: list[str]
+    person_frames: float  # fraction of frames with a detected person
+    animations: dict[str, Path] = field(default_factory=dict)  # concept name → GIF
+
+
+def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+
+
+def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: str = "mediapipe") -> VideoExplanation:
+    run = Path(run)
+    for need in ("config.yaml", "train/model/model.json", "motion/motion.npz", "poses/skeleton.json"):
+        if not (run / need).exists():
+            raise StageError(f"{run} is not a finished run ({need} is missing): run `dance run` first")
+    settings = load_settings(run / "config.yaml")
+    model = load_model(run / "train" / "model")
+    skeleton = Skeleton.from_json(run / "poses" / "skeleton.json")
+    motion = load_arrays(run / "motion" / "motion.npz")
+    motion_names = read_json(run / "motion" / "concepts.json")["names"]
+
+    frames = read_video(video)
+    small = _resize_frames(frames, settings.keyclips.size)
+    keys = find_keyframes(difference_signal(small, settings.keyclips.blur_sigma), settings.keyclips.threshold,
+                          settings.keyclips.min_distance, settings.keyclips.baseline_degree)
+    centres = choose_centres(keys, len(frames), settings.keyclips.n_clips)
+
+    estimator = make_pose_source(pose_source)
+    raw = estimator.estimate(frames)
+    m = mapping(estimator.skeleton, skeleton)
+    kp, sc = m.apply(raw.keypoints, raw.scores)
+    seq = PoseSequence(kp, sc)
+    person = float((raw.scores.mean(axis=1) >= settings.motion.min_frame_conf).mean())
+
+    feat = settings.features
+    entry = backbone_entry(feat.backbone)
+    if entry.input == "poses":
+        if person == 0.0:
+            raise DanceError(f"no person found in any frame of {video}: the pose backbone has nothing to encode")
+        encoder = make_backbone(feat.backbone, joints=skeleton.joints, n_classes=len(model.classes_),
+                                length=feat.length, epochs=feat.epochs, seed=feat.seed, device=feat.device)
+        encoder.load_state_dict(load_file(str(run / "features" / "backbone.safetensors")))
+        x = encoder.encode_poses([seq])
+    else:
+        backbone = make_backbone(feat.backbone, n_frames=feat.n_frames, size=feat.size, seed=feat.seed,
+                                 device=feat.device)
+        x = backbone.encode([sample_frames(_resize_frames(frames, feat.size), feat.n_frames)])
+    explanation = model.explain(x, k=k)[0]
+
+    # the video's key clips, for showing which part of the video matches each motion concept
+    windows = [clip_window(int(c), len(frames), settings.keyclips.clip_len) for c in centres]
+    clips = [kp[w] for w in windows]
+    flat = np.stack([normalise(c).reshape(-1) for c in clips])
+    flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    cents = motion["centroids"] / np.maximum(np.linalg.norm(motion["centroids"], axis=1, keepdims=True), 1e-12)
+    result = VideoExplanation(Path(video), explanation, [int(c) for c in centres], m.missing, person)
+    out.mkdir(parents=True, exist_ok=True)
+    for c in explanation.top.get("motion", []):
+        j = motion_names.index(c.name)
+        best = int(np.argmax(flat @ cents[j]))
+        w = windows[best]
+        result.animations[c.name] = save_animation(
+            out / f"{c.name}.gif", [motion["medoid_keypoints"][j], clips[best]], skeleton,
+            [f"{c.name} (medoid)", f"video frames {w[0]}-{w[-1]}"], scores=[None, sc[w]])
+    atomic_write_json(out / "explanation.json", {
+        "video": str(video), "run": str(run), "predicted": explanation.predicted,
+        "probabilities": explanation.probabilities, "type_shares": explanation.type_shares,
+        "top": {t: [vars(c) for c in cs] for t, cs in explanation.top.items()},
+        "keyframes": result.keyframes, "person_frames": person, "missing_joints": m.missing,
+        "animations": {k: str(v) for k, v in result.animations.items()}})
+    return result
