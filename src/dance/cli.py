@@ -225,6 +225,10 @@ def version() -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's native logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         app()
     except KeyboardInterrupt:
