@@ -30,7 +30,8 @@ class Explanation:
     target: str  # the class explained (the predicted one unless asked otherwise)
     probabilities: dict[str, float]  # top classes → probability
     type_shares: dict[str, float]  # concept type → summed contribution to the target's logit
-    top: dict[str, list[ConceptContribution]] = field(default_factory=dict)  # per type, largest first
+    top: dict[str, list[ConceptContribution]] = field(default_factory=dict)  # per type, largest first; only
+    # concepts with a non-zero weight for the target class (so a sparse class may show fewer than k)
 
     @property
     def top_type(self) -> str:
@@ -63,6 +64,7 @@ def explain_concepts(model: DanceModel, z: np.ndarray, k: int = 3, target: int |
         top: dict[str, list[ConceptContribution]] = {}
         for b in model.blocks_:
             cols = np.arange(b.start, b.stop)
+            cols = cols[model.W_[c, cols] != 0]  # a concept the class does not use cannot explain it
             order = cols[np.argsort(-contrib[cols], kind="stable")][:k]
             top[b.type] = [ConceptContribution(b.type, b.names[j - b.start], int(j), float(z[i, j]),
                                                float(model.W_[c, j]), float(contrib[j])) for j in order]
