@@ -29,3 +29,7 @@ class StageError(DanceError):
 
 class ModelError(DanceError):
     """A model cannot be fitted, loaded or edited as asked (wrong dimensions, NaNs, unknown concept)."""
+
+
+class LanguageModelError(DanceError):
+    """The language model used for concept discovery is unavailable, misconfigured or keeps failing."""

@@ -1,0 +1,399 @@
+"""Asking a chat-completions language model for each action class's objects and scenes (paper §3.2.2).
+
+:class:`ConceptDiscoveryClient` talks to any OpenAI-compatible ``/v1/chat/completions`` endpoint (OpenAI itself,
+or a local Ollama / vLLM / llama.cpp server through ``base_url``) with the ``openai`` package, which is an
+optional dependency (``pip install 'dance-xai[llm]'``). Every raw answer is cached on disk, keyed by everything
+that determines it, so a rerun of concept discovery costs no calls and gives the same concepts.
+
+Settings come from arguments or the environment:
+
+============================  ======================================================================
+``DANCE_LLM_BASE_URL``        endpoint, e.g. ``http://localhost:11434/v1`` (else ``OPENAI_BASE_URL``)
+``DANCE_LLM_MODEL``           model name (default ``gpt-4o``)
+``DANCE_LLM_API_KEY``         key (else ``OPENAI_API_KEY``; local servers need none)
+============================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dance.errors import LanguageModelError
+from dance.language.parse import parse_list
+from dance.language.prompts import PROMPT_KINDS, SYSTEM_PROMPT, humanize_class_name, render_prompt, strict_prompt
+from dance.runs import atomic_write_json, stable_hash
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "LLMSettings",
+    "ConceptDiscoveryClient",
+    "DiscoveryResult",
+]
+
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+"""Where requests go when no base URL is set."""
+
+NO_KEY_PLACEHOLDER = "not-needed"
+"""API key sent to a custom endpoint when none is configured (Ollama, vLLM and co. accept any key)."""
+
+MAX_RETRY_AFTER = 60.0
+"""Upper bound, in seconds, on a server's ``Retry-After`` that the client honours."""
+
+EXCERPT_CHARS = 300
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(what, n, total)``: ``n`` more of ``total`` classes done (see :meth:`dance.progress.Reporter.tracker`)."""
+
+
+def _env(*names: str) -> str | None:
+    """The first non-empty environment variable among ``names``."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+@dataclass
+class LLMSettings:
+    """Where and how to ask the language model; unset fields are read from the environment.
+
+    ``api_key`` defaults to ``DANCE_LLM_API_KEY``, then ``OPENAI_API_KEY``; when a ``base_url`` is set and no key
+    is found, the placeholder ``"not-needed"`` is sent (local servers accept any key). ``max_retries`` counts
+    retries after the first attempt; the wait before retry ``k`` (1-based) is ``backoff * 2 ** (k - 1)`` seconds.
+    """
+
+    base_url: str | None = field(default_factory=lambda: _env("DANCE_LLM_BASE_URL", "OPENAI_BASE_URL"))
+    model: str = field(default_factory=lambda: _env("DANCE_LLM_MODEL") or "gpt-4o")
+    api_key: str | None = field(default_factory=lambda: _env("DANCE_LLM_API_KEY", "OPENAI_API_KEY"))
+    temperature: float = 0.0
+    timeout: float = 60.0
+    max_retries: int = 3
+    backoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None:
+            self.base_url = self.base_url.strip().rstrip("/") or None
+        if self.api_key is not None:
+            self.api_key = self.api_key.strip() or None
+        if self.api_key is None and self.base_url is not None:
+            self.api_key = NO_KEY_PLACEHOLDER
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL requests go to (the OpenAI API when none is set)."""
+        return self.base_url or DEFAULT_ENDPOINT
+
+    def validate(self) -> None:
+        """Raise :class:`LanguageModelError` naming what to set when these settings cannot work."""
+        if self.api_key is None and self.base_url is None:
+            raise LanguageModelError(
+                "no language model configured: set DANCE_LLM_API_KEY (or OPENAI_API_KEY) to use the OpenAI API, "
+                "or DANCE_LLM_BASE_URL (or OPENAI_BASE_URL) to use an OpenAI-compatible server such as "
+                "Ollama or vLLM (e.g. http://localhost:11434/v1); DANCE_LLM_MODEL picks the model"
+            )
+        if not self.model or not str(self.model).strip():
+            raise LanguageModelError("no language model name: set DANCE_LLM_MODEL or LLMSettings(model=...)")
+        if not self.timeout > 0:
+            raise LanguageModelError(f"LLM timeout must be positive, got {self.timeout}")
+        if self.max_retries < 0:
+            raise LanguageModelError(f"LLM max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff < 0:
+            raise LanguageModelError(f"LLM backoff must be >= 0, got {self.backoff}")
+
+    def describe(self) -> dict[str, Any]:
+        """The settings without the key (for logs and manifests)."""
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "temperature": self.temperature,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+
+
+@dataclass
+class DiscoveryResult:
+    """What :meth:`ConceptDiscoveryClient.discover` found.
+
+    ``objects`` and ``scenes`` map every asked class (as given) to its parsed items (``[]`` for a failure).
+    ``failures`` holds one dict per class and prompt whose answers held no list even after the stricter
+    follow-up: ``class``, ``kind`` (``"objects"`` or ``"scenes"``), ``reason`` and ``answer`` (an excerpt of the
+    last raw answer). ``calls`` counts requests sent over the network (retries included), ``cached`` the answers
+    read from the cache instead.
+    """
+
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    scenes: dict[str, list[str]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    calls: int = 0
+    cached: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every class got both lists."""
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable copy."""
+        return {
+            "objects": {k: list(v) for k, v in self.objects.items()},
+            "scenes": {k: list(v) for k, v in self.scenes.items()},
+            "failures": [dict(f) for f in self.failures],
+            "calls": self.calls,
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DiscoveryResult:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            objects={k: list(v) for k, v in d.get("objects", {}).items()},
+            scenes={k: list(v) for k, v in d.get("scenes", {}).items()},
+            failures=[dict(f) for f in d.get("failures", [])],
+            calls=int(d.get("calls", 0)),
+            cached=int(d.get("cached", 0)),
+        )
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as e:
+        raise LanguageModelError(
+            "concept discovery needs the 'openai' package, which is not installed: "
+            "pip install 'dance-xai[llm]'"
+        ) from e
+    return openai
+
+
+def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ConceptDiscoveryClient:
+    """Asks an OpenAI-compatible chat model the paper's two concept prompts per action class, with a cache.
+
+    ``cache_dir`` (optional) holds one JSON file per raw answer, named by :meth:`cache_key`; a cached answer
+    costs no call. Requests are retried with exponential backoff on timeouts, connection errors, HTTP 429 and
+    5xx; any other HTTP error fails at once. :attr:`calls` and :attr:`cached` count over the client's life.
+    """
+
+    def __init__(
+        self,
+        settings: LLMSettings | None = None,
+        cache_dir: Path | str | None = None,
+        *,
+        system_prompt: str = SYSTEM_PROMPT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings if settings is not None else LLMSettings()
+        self.settings.validate()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        self.system_prompt = system_prompt
+        self.calls = 0
+        self.cached = 0
+        self._sleep = sleep
+        self._openai = _import_openai()
+        try:
+            self._client = self._openai.OpenAI(
+                base_url=self.settings.endpoint,
+                api_key=self.settings.api_key,
+                timeout=float(self.settings.timeout),
+                max_retries=0,  # retries are ours: see _complete
+            )
+        except self._openai.OpenAIError as e:
+            raise LanguageModelError(f"cannot create the LLM client for {self.settings.endpoint}: {e}") from e
+        except TypeError as e:  # openai < 1.55.3 passes `proxies`, which httpx >= 0.28 no longer accepts
+            version = getattr(self._openai, "__version__", "?")
+            raise LanguageModelError(
+                f"the installed openai {version} does not work with the installed httpx ({e}): "
+                "pip install -U openai"
+            ) from e
+
+    def close(self) -> None:
+        """Close the underlying HTTP connections."""
+        self._client.close()
+
+    def __enter__(self) -> ConceptDiscoveryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ one prompt
+
+    def cache_key(self, prompt: str) -> str:
+        """Hash of everything that determines the answer to ``prompt``."""
+        s = self.settings
+        return stable_hash(
+            {
+                "model": s.model,
+                "base_url": s.base_url,
+                "system": self.system_prompt,
+                "prompt": prompt,
+                "temperature": s.temperature,
+            }
+        )
+
+    def ask(self, prompt: str) -> str:
+        """The model's raw answer to ``prompt`` (from the cache when present, else one chat-completions call)."""
+        key = self.cache_key(prompt)
+        answer = self._read_cache(key)
+        if answer is not None:
+            self.cached += 1
+            return answer
+        answer = self._complete(prompt)
+        self._write_cache(key, prompt, answer)
+        return answer
+
+    def _cache_path(self, key: str) -> Path | None:
+        return None if self.cache_dir is None else self.cache_dir / f"{key}.json"
+
+    def _read_cache(self, key: str) -> str | None:
+        path = self._cache_path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return None  # unreadable or half-written by an older version: ask again and overwrite
+        answer = record.get("answer") if isinstance(record, dict) else None
+        return answer if isinstance(answer, str) else None
+
+    def _write_cache(self, key: str, prompt: str, answer: str) -> None:
+        path = self._cache_path(key)
+        if path is None:
+            return
+        s = self.settings
+        record = {
+            "model": s.model,
+            "base_url": s.base_url,
+            "temperature": s.temperature,
+            "system": self.system_prompt,
+            "prompt": prompt,
+            "answer": answer,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        try:
+            atomic_write_json(path, record)
+        except OSError as e:
+            raise LanguageModelError(f"cannot write the LLM answer cache {path}: {e}") from e
+
+    def _complete(self, prompt: str) -> str:
+        """One chat completion with our own retries; raises :class:`LanguageModelError` when it cannot get one."""
+        openai = self._openai
+        s = self.settings
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+        attempts = s.max_retries + 1
+        last_error = "no attempt made"
+        for attempt in range(attempts):
+            self.calls += 1
+            retry_after = 0.0
+            try:
+                response = self._client.chat.completions.create(
+                    model=s.model, messages=messages, temperature=s.temperature
+                )
+            except openai.APITimeoutError:
+                last_error = f"no answer within the {s.timeout:g} s timeout"
+            except openai.APIConnectionError as e:
+                cause = f" ({e.__cause__})" if e.__cause__ is not None else ""
+                last_error = f"connection error: {e}{cause}"
+            except openai.APIStatusError as e:
+                status = int(e.status_code)
+                last_error = f"HTTP {status}: {_excerpt(str(e))}"
+                if status != 429 and status < 500:
+                    raise LanguageModelError(
+                        f"LLM request to {s.endpoint} (model {s.model}) was rejected, not retrying: {last_error}"
+                    ) from e
+                retry_after = _retry_after(e)
+            except openai.OpenAIError as e:
+                raise LanguageModelError(
+                    f"LLM request to {s.endpoint} (model {s.model}) failed: {type(e).__name__}: {_excerpt(str(e))}"
+                ) from e
+            else:
+                return self._content(response)
+            if attempt + 1 < attempts:
+                self._sleep(max(s.backoff * 2**attempt, retry_after))
+        raise LanguageModelError(
+            f"LLM request to {s.endpoint} (model {s.model}) failed after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''}: {last_error}"
+        )
+
+    def _content(self, response: Any) -> str:
+        """The assistant text of a chat-completions response (``""`` when the model said nothing)."""
+        try:
+            choices = response.choices
+        except AttributeError:
+            raise LanguageModelError(
+                f"{self.settings.endpoint} did not answer like an OpenAI chat-completions endpoint: "
+                f"{_excerpt(str(response))}"
+            ) from None
+        if not choices:
+            return ""
+        content = getattr(choices[0].message, "content", None)
+        return content if isinstance(content, str) else ""
+
+    # ------------------------------------------------------------------ all classes
+
+    def ask_list(self, prompt: str) -> tuple[list[str], str]:
+        """Parsed items of ``prompt``'s answer, asking once more strictly when it holds no list; and the last answer."""
+        answer = self.ask(prompt)
+        items = parse_list(answer)
+        if not items:
+            answer = self.ask(strict_prompt(prompt))
+            items = parse_list(answer)
+        return items, answer
+
+    def discover(self, classes: Sequence[str], progress: ProgressCallback | None = None) -> DiscoveryResult:
+        """Objects and scenes of every class (both paper prompts per class; duplicates asked once).
+
+        A class/prompt whose answers hold no list is recorded in :attr:`DiscoveryResult.failures` and the other
+        classes go on; an endpoint that cannot be reached raises :class:`LanguageModelError` (answers obtained so
+        far stay cached, so a rerun resumes).
+        """
+        if isinstance(classes, str):
+            raise LanguageModelError("discover() takes a sequence of class names, not a single string")
+        unique = list(dict.fromkeys(classes))
+        for name in unique:
+            humanize_class_name(name)  # reject unusable names before any call
+        result = DiscoveryResult()
+        calls0, cached0 = self.calls, self.cached
+        try:
+            for name in unique:
+                for kind in PROMPT_KINDS:
+                    items, answer = self.ask_list(render_prompt(kind, name))
+                    getattr(result, kind)[name] = items
+                    if not items:
+                        result.failures.append(
+                            {
+                                "class": name,
+                                "kind": kind,
+                                "reason": "no list found in the answer, even after asking for one item per line",
+                                "answer": _excerpt(answer),
+                            }
+                        )
+                if progress is not None:
+                    progress("concept discovery", 1, len(unique))
+        finally:
+            result.calls = self.calls - calls0
+            result.cached = self.cached - cached0
+        return result
+
+
+def _retry_after(error: Any) -> float:
+    """Seconds a 429/5xx response asks us to wait (``Retry-After``), bounded by :data:`MAX_RETRY_AFTER`."""
+    try:
+        value = error.response.headers.get("retry-after")
+        seconds = float(value) if value is not None else 0.0
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
