@@ -103,8 +103,9 @@ class PoseEncoder:
 
     def __init__(self, joints: tuple[str, ...] | list[str], n_classes: int, length: int = 64, width: int = 128,
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
-                 seed: int = 0, device: str = "cpu"):
+                 seed: int = 0, device: str = "cpu", flip_average: bool = True):
         self.joints, self.n_classes, self.length = tuple(joints), n_classes, length
+        self.flip_average = flip_average
         self.width, self.feat_dim, self.epochs, self.lr = width, dim, epochs, lr
         self.weight_decay, self.batch_size, self.seed = weight_decay, batch_size, seed
         self.device = torch.device(device)
@@ -117,7 +118,7 @@ class PoseEncoder:
     def fingerprint(self) -> dict[str, Any]:
         return {"name": self.name, "joints": list(self.joints), "length": self.length, "width": self.width,
                 "dim": self.feat_dim, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
-                "batch_size": self.batch_size, "seed": self.seed}
+                "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average}
 
     def _augment(self, seq: PoseSequence, rng: np.random.Generator) -> np.ndarray:
         frac = rng.uniform(0.6, 1.0)
@@ -125,8 +126,13 @@ class PoseEncoder:
         return pose_input(seq, self.length, (start, start + frac), self.mirror if rng.random() < 0.5 else None,
                           scale=float(rng.uniform(0.85, 1.15)), shift=tuple(rng.normal(0, 0.05, 2)))
 
-    def _batch_inputs(self, seqs: list[PoseSequence]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([pose_input(s, self.length) for s in seqs])).to(self.device)
+    def _batch_inputs(self, seqs: list[PoseSequence], mirrored: bool = False) -> torch.Tensor:
+        m = self.mirror if mirrored else None
+        return torch.from_numpy(np.stack([pose_input(s, self.length, mirror=m) for s in seqs])).to(self.device)
+
+    def _views(self, seqs: list[PoseSequence]) -> list[torch.Tensor]:
+        """The inputs seen at test time: the sequence, and its mirror image when ``flip_average`` is on."""
+        return [self._batch_inputs(seqs)] + ([self._batch_inputs(seqs, mirrored=True)] if self.flip_average else [])
 
     def fit(self, seqs: list[PoseSequence], y: np.ndarray, val_seqs: list[PoseSequence], y_val: np.ndarray,
             progress: Callable[[int], None] | None = None) -> PoseEncoder:
@@ -136,7 +142,7 @@ class PoseEncoder:
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
         y_t = torch.from_numpy(np.asarray(y, np.int64)).to(self.device)
-        xv = self._batch_inputs(val_seqs) if len(val_seqs) else None
+        y_val = np.asarray(y_val)
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         steps = self.epochs * int(np.ceil(len(seqs) / self.batch_size))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=steps, pct_start=0.15)
@@ -156,7 +162,8 @@ class PoseEncoder:
                 opt.step()
                 sched.step()
                 total += loss.item() * len(idx)
-            val_acc = self.score_inputs(xv, y_val) if xv is not None else 0.0
+            self.net.eval()
+            val_acc = float((self.predict_poses(val_seqs) == y_val).mean()) if len(val_seqs) else 0.0
             self.history.append({"epoch": epoch + 1, "loss": total / len(seqs), "val_accuracy": val_acc})
             if val_acc >= best:
                 best, best_state = val_acc, copy.deepcopy(self.net.state_dict())
@@ -167,22 +174,22 @@ class PoseEncoder:
         return self
 
     @torch.no_grad()
-    def score_inputs(self, x: torch.Tensor, y: np.ndarray) -> float:
-        self.net.eval()
-        return float((self.net(x).argmax(1).cpu().numpy() == np.asarray(y)).mean())
+    def _logits(self, seqs: list[PoseSequence]) -> torch.Tensor:
+        return torch.stack([self.net(v) for v in self._views(seqs)]).mean(dim=0)
 
     @torch.no_grad()
     def encode_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
-        """(N, dim) frozen penultimate features."""
+        """(N, dim) frozen penultimate features (averaged over the sequence and its mirror image)."""
         self.net.eval()
-        out = [self.net.features(self._batch_inputs(seqs[i:i + 256])).cpu().numpy() for i in range(0, len(seqs), 256)]
+        out = [torch.stack([self.net.features(v) for v in self._views(seqs[i:i + 256])]).mean(dim=0).cpu().numpy()
+               for i in range(0, len(seqs), 256)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
 
     @torch.no_grad()
     def predict_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
         """Class indices from the encoder's own linear head (the baseline without interpretability)."""
         self.net.eval()
-        out = [self.net(self._batch_inputs(seqs[i:i + 256])).argmax(1).cpu().numpy() for i in range(0, len(seqs), 256)]
+        out = [self._logits(seqs[i:i + 256]).argmax(1).cpu().numpy() for i in range(0, len(seqs), 256)]
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
