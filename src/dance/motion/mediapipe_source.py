@@ -28,9 +28,12 @@ Importing this module never imports mediapipe; building a :class:`MediaPipePoseS
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +209,7 @@ class MediaPipePoseSource:
         *,
         smooth_landmarks: bool = True,
         allow_download: bool = False,
+        quiet: bool = True,
     ) -> None:
         if isinstance(model_complexity, bool) or model_complexity not in _WEIGHTS:
             raise ConfigError(f"mediapipe model_complexity must be 0, 1 or 2, got {model_complexity!r}")
@@ -228,6 +232,7 @@ class MediaPipePoseSource:
         self.size = None if size is None else int(size)
         self.smooth_landmarks = bool(smooth_landmarks)
         self.allow_download = bool(allow_download)
+        self.quiet = bool(quiet)  # hide MediaPipe's native start-up log lines (see _native_stderr_silenced)
         self.skeleton: Skeleton = MEDIAPIPE_SKELETON
         self._mp_pose, self.mediapipe_version = _import_mediapipe()
         self._cache_key: tuple | None = None
@@ -235,7 +240,8 @@ class MediaPipePoseSource:
         self._cache_shape: tuple[int, int] = (0, 0)
         # Build (and close) one graph now: a broken install or a failed weights download shows up here, once.
         try:
-            self._new_pose().close()
+            with _native_stderr_silenced(self.quiet):
+                self._new_pose().close()
         except Exception as e:  # noqa: BLE001 - mediapipe raises RuntimeError, urllib errors, OSError, ...
             raise PoseFormatError(self._start_failure(e)) from None
 
@@ -328,13 +334,15 @@ class MediaPipePoseSource:
         sc = np.zeros((len(idx), j), np.float32)
         failures: list[Exception] = []
         try:
-            pose = self._new_pose()
+            with _native_stderr_silenced(self.quiet):
+                pose = self._new_pose()
         except Exception as e:  # noqa: BLE001
             raise PoseFormatError(self._start_failure(e, where)) from None
         try:
             for t, i in enumerate(idx):
                 try:
-                    result = pose.process(np.ascontiguousarray(frames[int(i)]))
+                    with _native_stderr_silenced(self.quiet and t == 0):
+                        result = pose.process(np.ascontiguousarray(frames[int(i)]))
                     landmarks = result.pose_landmarks
                     if landmarks is None:
                         continue
@@ -365,6 +373,26 @@ class MediaPipePoseSource:
             logger.warning("MediaPipe Pose failed on %d of %d frames of %s (counted as no person): %s",
                            len(failures), len(idx), where, failures[0])
         return PoseSequence(kp, sc)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(active: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: MediaPipe's C++ graph prints INFO/WARNING lines (TFLite delegate,
+    feedback manager) straight to it when a graph starts and on its first frame, bypassing Python logging.
+    Only used around those calls, so Python's own messages and progress bars are not hidden for long."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _close_quietly(pose: Any) -> None:
