@@ -95,3 +95,27 @@ def test_demo_contract(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert s["test_accuracy"] >= s["baseline_test_accuracy"] - 0.03, s
     assert s["type_agreement"] >= 0.8, s
+
+
+def test_features_cache_reencodes_an_edited_video(tiny_data: Path, tmp_path: Path) -> None:
+    """The per-video feature cache must not return stale features after a video file changes."""
+    import shutil
+
+    import numpy as np
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    run = tmp_path / "run"
+    settings = _settings(data)
+    run_pipeline(Context(settings, RunDir(run)), only=None)
+    before = np.load(run / "features" / "features.npz")["x"]
+    # replace the first video by another one: its features must change, the others must not
+    rows = (data / "annotations.csv").read_text().splitlines()
+    first, second = rows[1].split(",")[0], rows[2].split(",")[0]
+    shutil.copy(data / second, data / first)
+    results = run_pipeline(Context(settings, RunDir(run)))
+    assert {r.name: r.status for r in results}["features"] == "ran"
+    after = np.load(run / "features" / "features.npz")["x"]
+    assert not np.allclose(before[0], after[0])
+    np.testing.assert_allclose(after[0], after[1], rtol=1e-4, atol=1e-4)  # same video, other batch
+    np.testing.assert_array_equal(before[2:], after[2:])

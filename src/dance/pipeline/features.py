@@ -11,6 +11,7 @@ import io
 import numpy as np
 from safetensors.torch import save_file
 
+from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.encoders.registry import backbone_entry, make_backbone
 from dance.errors import DanceError, PoseFormatError, StageError
@@ -25,6 +26,16 @@ def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
     """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
     idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
     return frames[idx]
+
+
+def _cache_name(rec: VideoRecord) -> str:
+    """Per-video cache file: the video id plus its file's size and mtime, so an edited video is re-encoded."""
+    try:
+        st = rec.path.stat()
+        stamp = stable_hash([st.st_size, st.st_mtime_ns])[:10]
+    except OSError:
+        stamp = "missing"
+    return f"{rec.video_id}-{stamp}.npy"
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -89,8 +100,9 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     ok = np.zeros(len(index.records), dtype=bool)
     skipped: dict[str, str] = {}
     todo: list[int] = []
-    for i, rec in enumerate(index.records):
-        f = cache / f"{rec.video_id}.npy"
+    names = [_cache_name(rec) for rec in index.records]
+    for i in range(len(index.records)):
+        f = cache / names[i]
         if f.is_file():
             feats[i], ok[i] = np.load(f), True
         else:
@@ -103,7 +115,7 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
             feats[i], ok[i] = row, True
             buf = io.BytesIO()
             np.save(buf, row.astype(np.float32))
-            atomic_write_bytes(cache / f"{index.records[i].video_id}.npy", buf.getvalue())
+            atomic_write_bytes(cache / names[i], buf.getvalue())
 
     batch: list[tuple[int, np.ndarray]] = []
     with ctx.reporter.task(f"features ({s.backbone})", len(todo)) as advance:
