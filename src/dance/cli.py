@@ -170,7 +170,7 @@ def demo(
 @app.command()
 def explain(
     video: Annotated[Path, typer.Argument(help="a video file")],
-    run: RunOpt,
+    run: Annotated[Path, typer.Option("--run", "-r", help="a finished run directory (after `dance run`)")],
     out: Annotated[Path | None, typer.Option(help="folder for animations (default: dance-explain-<name>)")] = None,
     k: Annotated[int, typer.Option("-k", help="concepts per type and classes shown")] = 3,
     poses: Annotated[str, typer.Option(help="pose estimator")] = "mediapipe",
