@@ -15,14 +15,7 @@ from dance.model.concept_layers import (
     train_concept_layer,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """These problems are tiny: one torch thread is faster and immune to CPU contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 def np_cos_cubed(z: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -52,13 +52,7 @@ def make_problem(seed: int = 0):
     return split(300), split(100), split(100)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """These problems are tiny: one torch thread is faster and immune to CPU contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
