@@ -206,6 +206,42 @@ def explain(
 
 
 @app.command()
+def concepts(
+    dataset: Annotated[str, typer.Argument(help="a shipped set (kth, penn_action, ucf101) or a concept-set JSON file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole set as JSON")] = False,
+    dropped: Annotated[bool, typer.Option("--dropped", help="also list what the filters dropped, and why")] = False,
+) -> None:
+    """Print a concept set: its object and scene concepts and where they came from."""
+    from dance.language.concept_set import TYPES, load_concept_set
+
+    try:
+        cs = load_concept_set(dataset)
+    except DanceError as e:
+        _fail(e)
+    if as_json:
+        console.print_json(json.dumps(cs.to_json()))
+        return
+    src = cs.source
+    console.print(f"[bold]{cs.dataset or dataset}[/bold]: {len(cs.classes)} classes, {len(cs.object)} object and "
+                  f"{len(cs.scene)} scene concepts")
+    console.print(f"source: {src.get('kind', 'unknown')}"
+                  + "".join(f"; {k}: {src[k]}" for k in ("answered_by", "model", "date", "answers") if src.get(k)))
+    if src.get("filters"):
+        console.print("filters: " + ", ".join(f"{k}={v}" for k, v in src["filters"].items()))
+    for kind, template in cs.prompts.items():
+        console.print(f"prompt ({kind}): [italic]{template}[/italic]")
+    for t in TYPES:
+        names = cs.names(t)
+        console.print(f"\n[bold]{t} concepts ({len(names)})[/bold]")
+        console.print(", ".join(names), soft_wrap=True)
+        if dropped and cs.dropped.get(t):
+            console.print(f"[dim]dropped {t} candidates ({len(cs.dropped[t])}):[/dim]")
+            for d in cs.dropped[t]:
+                other = f" ({d['other']})" if d.get("other") else ""
+                console.print(f"[dim]  {d['concept']}: {d['rule']} {d['value']}{other}[/dim]")
+
+
+@app.command()
 def backbones() -> None:
     """List the registered backbones."""
     from dance.encoders.registry import list_backbones

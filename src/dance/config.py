@@ -54,6 +54,16 @@ class MotionSettings(Section):
     seed: int = 0
 
 
+class LanguageSettings(Section):
+    concepts: str = Field("", description="object/scene concept set: a shipped name (kth, penn_action, ucf101), a "
+                          "concept-set JSON file, or 'llm' to ask a language model ('': none)")
+    llm_base_url: str = Field("", description="OpenAI-compatible endpoint for concepts=llm (else DANCE_LLM_BASE_URL)")
+    llm_model: str = Field("", description="model name for concepts=llm (else DANCE_LLM_MODEL, then gpt-4o)")
+    max_length: int = Field(30, ge=1, description="drop concepts longer than this (characters)")
+    class_similarity: float = Field(0.85, description="drop concepts at least this similar to a class name")
+    duplicate_similarity: float = Field(0.9, description="near duplicates at least this similar: keep one")
+
+
 class SpatialSettings(Section):
     source: str = Field("annotations", description="object/scene label source by name ('none': motion only)")
     path: str = Field("", description="context_labels.csv for source=annotations (default: beside the index)")
@@ -94,6 +104,7 @@ class Settings(Section):
     keyclips: KeyclipSettings = KeyclipSettings()
     poses: PoseSettings = PoseSettings()
     motion: MotionSettings = MotionSettings()
+    language: LanguageSettings = LanguageSettings()
     spatial: SpatialSettings = SpatialSettings()
     features: FeatureSettings = FeatureSettings()
     train: TrainSettings = TrainSettings()

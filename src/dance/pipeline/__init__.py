@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 import time
 
-from dance.pipeline import catalogue, evaluate, features, index, motion, spatial, train
+from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
 from dance.runs import atomic_write_json, atomic_write_text
 
 STAGES: tuple[Stage, ...] = (
     Stage("index", "read the video index and make a validation split", (), ("data",), index.run, index.external),
+    Stage("language", "object and scene concept set (shipped, a file, or asked of a language model)", ("index",),
+          ("language",), language.run, language.external),
     Stage("keyclips", "keyframes (pixel differences, or pose motion for pose-only data) and key-clip windows",
           ("index",), ("keyclips", "poses"), motion.run_keyclips, motion.poses_external),
     Stage("poses", "2D pose sequences of every key clip", ("keyclips",), ("poses",), motion.run_poses,
           motion.poses_external),
     Stage("motion", "filter, normalise and cluster pose sequences (FINCH) into motion concepts",
           ("index", "poses"), ("motion",), motion.run_motion),
-    Stage("spatial", "object and scene concept labels", ("index",), ("spatial",), spatial.run, spatial.external),
+    Stage("spatial", "object and scene concept labels", ("index", "language"), ("spatial",), spatial.run,
+          spatial.external),
     Stage("features", "frozen backbone features, one vector per video (a pose backbone is trained first)",
           ("index",), ("features", "poses"), features.run, motion.poses_external),
     Stage("train", "concept layers and the sparse final layer", ("features", "motion", "spatial"), ("train",),

@@ -67,7 +67,8 @@ def run_stages(stages: Sequence[Stage], ctx: Context, only: Sequence[str] | None
             raise StageError(f"unknown stage '{f}'; stages: {', '.join(names)}")
     results: list[StageResult] = []
     fps: dict[str, str] = {}
-    for stage in stages:
+    last = max((names.index(o) for o in only), default=len(names) - 1) if only is not None else len(names) - 1
+    for stage in stages[: last + 1]:  # stages after the last selected one are not looked at
         missing = [d for d in stage.deps if d not in fps]
         if missing:
             raise StageError(f"stage '{stage.name}' needs {missing}, which run later: fix the stage order")
