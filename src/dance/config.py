@@ -20,10 +20,16 @@ class Section(BaseModel):
 
 
 class DataSettings(Section):
-    path: str = Field("", description="dataset: annotations.csv, a class-folder root, or a split-list folder")
-    format: Literal["auto", "csv", "pose", "folders", "split_csv", "mmaction2"] = "auto"
+    path: str = Field("", description="dataset: annotations.csv, a class-folder root, a split-list folder, or the "
+                      "root of a dataset format (kth, ucf101, haa500, penn_action; README 'Datasets')")
+    format: Literal["auto", "csv", "pose", "folders", "split_csv", "mmaction2",
+                    "kth", "ucf101", "haa500", "penn_action"] = "auto"
     splits: dict[str, str] = Field(default_factory=dict, description="split → list file (split_csv, mmaction2)")
-    classes: str = Field("", description="class list file (one name per line; needed by mmaction2 lists)")
+    classes: str = Field("", description="class list file (one name per line; needed by mmaction2 lists; for a "
+                         "dataset format: keep only these classes, e.g. HAA-100)")
+    split_id: int = Field(1, ge=1, description="official split of a dataset format (ucf101: 1, 2 or 3; others: 1)")
+    merge_val: bool = Field(False, description="move the val split into train (train on train+val); val_fraction "
+                            "then draws a new val from it")
     val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="train fraction moved to val if no val split")
     seed: int = 0
 

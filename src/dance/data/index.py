@@ -19,6 +19,12 @@
    ``path label_index`` (space-separated, 0-based index) and ``classes`` is the class list file
    (one name per line).
 
+5. **Dataset layouts** (``fmt`` in :data:`DATASET_FORMATS`: ``kth``, ``ucf101``, ``haa500``, ``penn_action``): a
+   dataset of the paper in its official layout and split, read by :mod:`dance.data.datasets` (``classes`` then
+   keeps a subset of the dataset's classes; ``split_id`` picks an official split).
+
+``merge_val=True`` moves every ``val`` video into ``train`` after reading (any format).
+
 ``fmt="auto"`` picks by what ``source`` is: a file → (1); a directory with ``splits`` → (3) when the first
 line of a list file contains a comma, (2) when it holds a single path, (4) otherwise; a directory with
 ``annotations.csv`` → (1); any other directory → (2).
@@ -51,6 +57,7 @@ from dance.errors import IndexFormatError
 
 __all__ = [
     "DEFAULT_SPLITS",
+    "DATASET_FORMATS",
     "FORMATS",
     "MAX_REPORTED_PROBLEMS",
     "VIDEO_EXTENSIONS",
@@ -58,14 +65,17 @@ __all__ = [
     "VideoRecord",
     "load_index",
     "make_val_split",
+    "merge_val_into_train",
 ]
 
 #: File extensions (lower case) recognised as videos when scanning class folders.
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v")
 #: Split names accepted by default (``allowed_splits``); pass ``allowed_splits=None`` to allow any name.
 DEFAULT_SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: Dataset formats, read by the adapters of :mod:`dance.data.datasets` (the keys of its ``DATASETS``).
+DATASET_FORMATS: tuple[str, ...] = ("kth", "ucf101", "haa500", "penn_action")
 #: Values accepted for ``fmt``.
-FORMATS: tuple[str, ...] = ("auto", "csv", "pose", "folders", "split_csv", "mmaction2")
+FORMATS: tuple[str, ...] = ("auto", "csv", "pose", "folders", "split_csv", "mmaction2", *DATASET_FORMATS)
 #: How many problems an :class:`IndexFormatError` lists before summarising the rest.
 MAX_REPORTED_PROBLEMS = 20
 
@@ -774,20 +784,26 @@ def load_index(
     check_files: bool = True,
     id_column: str | None = None,
     allowed_splits: Sequence[str] | None = DEFAULT_SPLITS,
+    split_id: int = 1,
+    merge_val: bool = False,
 ) -> VideoIndex:
     """Read a video index (see the module docstring for the formats).
 
     Args:
         source: an annotations csv file, or the dataset root directory.
-        fmt: ``"auto"``, ``"csv"``, ``"pose"``, ``"folders"``, ``"split_csv"`` or ``"mmaction2"``.
+        fmt: ``"auto"``, ``"csv"``, ``"pose"``, ``"folders"``, ``"split_csv"``, ``"mmaction2"``, or a dataset
+            format of :data:`DATASET_FORMATS` (``"kth"``, ``"ucf101"``, ``"haa500"``, ``"penn_action"``).
         classes: the class list: names, or a file with one name per line (a ``str`` is a file path). When
-            given, it fixes the class order and every label must be in it; required for mmaction2.
+            given, it fixes the class order and every label must be in it; required for mmaction2. For a dataset
+            format it keeps only these classes (e.g. HAA-100), in this order.
         splits: split name → list file (formats 2-4); relative file paths are tried as given, then relative
             to ``source``. Paths inside the files are relative to ``source``.
         required_splits: splits that must have at least one video.
         check_files: require every video (pose) file to exist.
         id_column: csv column to take the video ids from instead of deriving them from the paths.
         allowed_splits: the accepted split names (lower-cased before comparison); ``None`` accepts any name.
+        split_id: the official split of a dataset format (UCF-101: 1, 2 or 3); must be 1 for other formats.
+        merge_val: move the ``val`` videos into ``train`` (train on train + val).
 
     Raises:
         IndexFormatError: listing every problem found (file and line each), up to
@@ -795,6 +811,70 @@ def load_index(
     """
     if fmt not in FORMATS:
         raise IndexFormatError(f"unknown index format '{fmt}' (expected one of: {', '.join(FORMATS)})")
+    if fmt in DATASET_FORMATS:
+        index = _load_dataset(source, fmt, classes, splits, required_splits, check_files, split_id)
+    else:
+        if split_id != 1:
+            raise IndexFormatError(
+                f"split_id={split_id}: only the dataset formats ({', '.join(DATASET_FORMATS)}) have numbered "
+                f"official splits, format '{fmt}' takes its splits from the index itself"
+            )
+        index = _load_generic(
+            source,
+            fmt=fmt,
+            classes=classes,
+            splits=splits,
+            required_splits=required_splits,
+            check_files=check_files,
+            id_column=id_column,
+            allowed_splits=allowed_splits,
+        )
+    return merge_val_into_train(index) if merge_val else index
+
+
+def _load_dataset(
+    source: str | Path,
+    fmt: str,
+    classes: Sequence[str] | Path | str | None,
+    splits: dict[str, Path] | dict[str, str] | None,
+    required_splits: Sequence[str],
+    check_files: bool,
+    split_id: int,
+) -> VideoIndex:
+    """A dataset format: the adapter of :mod:`dance.data.datasets`."""
+    from dance.data.datasets import DatasetOptions, load_dataset
+
+    if splits:
+        raise IndexFormatError(
+            f"format '{fmt}' uses the dataset's official split: remove splits= (data.splits); "
+            "use split_id (data.split_id) to pick one of several official splits"
+        )
+    src = Path(source).expanduser()
+    problems = _Problems()
+    class_list, class_origin = _load_classes(classes, src if src.is_dir() else src.parent, problems)
+    problems.raise_if_any(f"{fmt}:{src}")
+    options = DatasetOptions(
+        classes=class_list,
+        class_origin=class_origin,
+        split_id=split_id,
+        required_splits=tuple(s.strip().lower() for s in required_splits),
+        check_files=check_files,
+    )
+    return load_dataset(fmt, src, options)
+
+
+def _load_generic(
+    source: str | Path,
+    *,
+    fmt: str,
+    classes: Sequence[str] | Path | str | None,
+    splits: dict[str, Path] | dict[str, str] | None,
+    required_splits: Sequence[str],
+    check_files: bool,
+    id_column: str | None,
+    allowed_splits: Sequence[str] | None,
+) -> VideoIndex:
+    """Formats 1-4 (see :func:`load_index`)."""
     src = Path(source).expanduser()
     if not src.exists():
         raise IndexFormatError(f"{src}: index source not found")
@@ -917,6 +997,17 @@ def load_index(
 
 
 # --- val split
+
+
+def merge_val_into_train(index: VideoIndex) -> VideoIndex:
+    """A new index whose ``val`` videos are in ``train`` (record order kept; ``index`` is not modified).
+
+    For training on train + val; an index without ``val`` videos is returned as an unchanged copy.
+    """
+    if not any(r.split == "val" for r in index.records):
+        return VideoIndex(index.root, list(index.records), list(index.classes), index.source)
+    records = [VideoRecord(r.video_id, r.path, r.label, "train") if r.split == "val" else r for r in index.records]
+    return VideoIndex(index.root, records, list(index.classes), f"{index.source} + val merged into train")
 
 
 def make_val_split(index: VideoIndex, fraction: float = 0.15, seed: int = 0) -> VideoIndex:

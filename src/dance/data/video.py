@@ -2,6 +2,10 @@
 
 Every failure a user can cause (missing, empty, corrupt or stream-less files) surfaces as
 :class:`~dance.errors.VideoDecodeError` naming the file; PyAV exceptions never leak.
+
+A *directory* of numbered images (a frame folder, e.g. Penn Action's ``frames/0001/``) is read as a video by
+:func:`read_video` and :func:`video_info` (see :mod:`dance.data.frames`); :func:`is_video` tells whether a path
+is something they can read.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 from dance.errors import DanceError, VideoDecodeError
 
-__all__ = ["read_video", "video_info", "write_video"]
+__all__ = ["is_video", "read_video", "video_info", "write_video"]
 
 # libx264 settings. Byte-determinism needs a single thread *and* x264's C code paths: with its SIMD
 # kernels enabled, single-threaded x264 still produced different bitstreams for the same input in
@@ -78,6 +82,15 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int) -> N
         raise DanceError(f"cannot write video {path}: {exc}") from exc
 
 
+def is_video(path: str | os.PathLike[str]) -> bool:
+    """True for a file with a video extension (``VIDEO_EXTENSIONS`` of :mod:`dance.data.index`) or a directory
+    (a frame folder): the paths :func:`read_video` is meant for. Only the name and the file type are looked at."""
+    from dance.data.index import VIDEO_EXTENSIONS
+
+    path = Path(path)
+    return path.suffix.lower() in VIDEO_EXTENSIONS or path.is_dir()
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise VideoDecodeError(f"video file not found: {path}")
@@ -108,8 +121,14 @@ def read_video(
     ``max_frames`` keeps only the first frames; ``size`` resizes every frame to a
     ``size x size`` square (bilinear, via PIL). If decoding fails part-way the frames decoded
     so far are returned; if no frame can be decoded a :class:`VideoDecodeError` is raised.
+    ``path`` may also be a frame folder (a directory of numbered images, read by
+    :func:`dance.data.frames.read_frame_folder` with the same contract).
     """
     path = Path(path)
+    if path.is_dir():
+        from dance.data.frames import read_frame_folder
+
+        return read_frame_folder(path, max_frames=max_frames, size=size)
     _check_readable(path)
     if max_frames is not None and max_frames < 1:
         raise DanceError(f"max_frames must be >= 1, got {max_frames}")
@@ -150,9 +169,14 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 def video_info(path: str | os.PathLike[str]) -> dict:
     """Return ``{"frames", "fps", "height", "width"}`` from the container, without decoding pixels.
 
-    ``frames`` comes from the stream header when present, otherwise from counting packets.
+    ``frames`` comes from the stream header when present, otherwise from counting packets. For a frame folder
+    ``frames`` is its number of images and ``fps`` is ``0.0`` (unknown).
     """
     path = Path(path)
+    if path.is_dir():
+        from dance.data.frames import frame_folder_info
+
+        return frame_folder_info(path)
     _check_readable(path)
     container = _open(path)
     try:

@@ -16,7 +16,7 @@ def _load(ctx: Context) -> VideoIndex:
         raise ConfigError("no dataset given: set data.path (an annotations.csv, a class-folder root, ...)")
     splits = {k: Path(v) for k, v in data.splits.items()} or None
     return load_index(Path(data.path), fmt=data.format, splits=splits, classes=Path(data.classes) if data.classes
-                      else None)
+                      else None, split_id=data.split_id, merge_val=data.merge_val)
 
 
 def external(ctx: Context) -> dict[str, str]:

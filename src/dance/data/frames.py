@@ -1,0 +1,139 @@
+"""Frame folders: a directory of numbered images read as a video.
+
+Some datasets ship videos as extracted frames (Penn Action: ``frames/0001/000001.jpg``, ``000002.jpg``, ...).
+:func:`~dance.data.video.read_video` and :func:`~dance.data.video.video_info` hand a directory to this module, so
+a frame folder can stand wherever a video file can.
+
+Frames are the files with an extension in :data:`IMAGE_EXTENSIONS` (case-insensitive; hidden files and
+sub-folders are ignored), ordered *numerically* by the last number in the file name (``2.jpg`` before
+``10.jpg``; ties and names without a number are ordered by name, after the numbered ones). The output contract
+is that of video decoding: uint8 RGB ``(T, H, W, 3)`` (grey, palette and RGBA images are converted to RGB),
+optionally only the first ``max_frames`` and resized to a ``size x size`` square (bilinear, PIL). If a frame
+cannot be decoded part-way, the frames before it are returned (like a truncated video file); when not even the
+first can be decoded, or the folder holds no image, a :class:`~dance.errors.VideoDecodeError` naming the folder
+(and the frame) is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from dance.errors import DanceError, VideoDecodeError
+
+__all__ = ["IMAGE_EXTENSIONS", "frame_files", "frame_folder_info", "read_frame_folder"]
+
+#: File extensions (lower case) read as frames of a frame folder.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def _sort_key(path: Path) -> tuple[int, int, str]:
+    numbers = _NUMBER.findall(path.stem)
+    if numbers:
+        return (0, int(numbers[-1]), path.name)
+    return (1, 0, path.name)
+
+
+def frame_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files of ``folder`` in frame order (see the module docstring).
+
+    Raises:
+        VideoDecodeError: ``folder`` does not exist, is not a directory or cannot be listed.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise VideoDecodeError(f"frame folder not found: {folder}")
+    if not folder.is_dir():
+        raise VideoDecodeError(f"not a frame folder (not a directory): {folder}")
+    try:
+        with os.scandir(folder) as entries:
+            files = [
+                Path(e.path)
+                for e in entries
+                if not e.name.startswith(".")
+                and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                and e.is_file()
+            ]
+    except OSError as exc:
+        raise VideoDecodeError(f"cannot list frame folder {folder}: {exc.strerror or exc}") from None
+    return sorted(files, key=_sort_key)
+
+
+def _decode(path: Path, size: int | None) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    if size is not None and rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def read_frame_folder(
+    folder: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+) -> np.ndarray:
+    """Decode a frame folder into a uint8 RGB array of shape (T, H, W, 3).
+
+    Same arguments and contract as :func:`~dance.data.video.read_video`: ``max_frames`` keeps only the first
+    frames, ``size`` resizes every frame to ``size x size``. Without ``size`` all frames must have the size of
+    the first one.
+
+    Raises:
+        VideoDecodeError: missing or empty folder, first frame undecodable, frames of different sizes.
+    """
+    folder = Path(folder)
+    if max_frames is not None and max_frames < 1:
+        raise DanceError(f"max_frames must be >= 1, got {max_frames}")
+    if size is not None and size < 1:
+        raise DanceError(f"size must be >= 1, got {size}")
+    files = frame_files(folder)
+    if not files:
+        raise VideoDecodeError(
+            f"frame folder has no image files: {folder} (looked for {' '.join(IMAGE_EXTENSIONS)})"
+        )
+    if max_frames is not None:
+        files = files[:max_frames]
+    frames: list[np.ndarray] = []
+    for path in files:
+        try:
+            img = _decode(path, size)
+        except Exception as exc:  # PIL.UnidentifiedImageError, OSError (truncated), ValueError, ...
+            if not frames:
+                raise VideoDecodeError(f"cannot decode the first frame {path.name} of {folder}: {exc}") from None
+            break  # like a truncated video: keep what was decoded before
+        if frames and img.shape != frames[0].shape:
+            raise VideoDecodeError(
+                f"frame {path.name} of {folder} is {img.shape[1]}x{img.shape[0]} but the first frame is "
+                f"{frames[0].shape[1]}x{frames[0].shape[0]} (pass size= to resize them all)"
+            )
+        frames.append(img)
+    return np.stack(frames)
+
+
+def frame_folder_info(folder: str | os.PathLike[str]) -> dict:
+    """``{"frames", "fps", "height", "width"}`` of a frame folder, reading only the first image's header.
+
+    ``frames`` is the number of image files; ``fps`` is ``0.0`` (a frame folder does not record its rate).
+
+    Raises:
+        VideoDecodeError: missing or empty folder, or a first image whose header cannot be read.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    files = frame_files(folder)
+    if not files:
+        raise VideoDecodeError(
+            f"frame folder has no image files: {folder} (looked for {' '.join(IMAGE_EXTENSIONS)})"
+        )
+    try:
+        with Image.open(files[0]) as img:
+            width, height = img.size
+    except Exception as exc:
+        raise VideoDecodeError(f"cannot read the first frame {files[0].name} of {folder}: {exc}") from None
+    return {"frames": len(files), "fps": 0.0, "height": int(height), "width": int(width)}
