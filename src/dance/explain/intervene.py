@@ -6,12 +6,18 @@ contributes nothing to any class. Weight edits return a new model; the original 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from dance.data.index import VideoIndex
+from dance.errors import DanceError, ModelError, StageError
+from dance.explain.contributions import Explanation, explain_concepts
 from dance.model.dance import DanceModel
+from dance.pipeline.artifacts import load_arrays, run_index
 
 
 def predict_without(model: DanceModel, X: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
@@ -44,3 +50,177 @@ def edit_effect(before: DanceModel, after: DanceModel, X: np.ndarray, y: np.ndar
     p0, p1 = before.predict(X), after.predict(X)
     return EditEffect(float((p0 == y).mean()), float((p1 == y).mean()), int(((p0 != y) & (p1 == y)).sum()),
                       int(((p0 == y) & (p1 != y)).sum()), int((p0 != p1).sum()))
+
+
+# ---------------------------------------------------------------------------------------------- run-level edits
+# What `dance intervene`, `dance sanity` and the viewer need from a finished run: its videos with features, names
+# resolved with helpful errors, and edits computed on standardised activations z (no backbone, no concept layers
+# rerun per edit).
+
+
+@dataclass
+class RunData:
+    """The videos of a finished run that have features: ids, labels, splits and backbone features X."""
+
+    run: Path
+    index: VideoIndex
+    rows: np.ndarray  # positions in index.records of the videos with features
+    video_ids: list[str]
+    labels: list[str]
+    splits: np.ndarray  # (N,) split names
+    X: np.ndarray  # (N, D)
+
+    def split_mask(self, split: str) -> np.ndarray:
+        """Boolean mask over the videos of one split; an unknown or empty split is an error naming the others."""
+        mask = self.splits == split
+        if not mask.any():
+            have = sorted(set(self.splits.tolist()))
+            raise DanceError(f"no videos with features in split '{split}' of {self.run}; splits: {', '.join(have)}")
+        return mask
+
+    def targets(self, model: DanceModel) -> np.ndarray:
+        """Class index of every video's label in the model's class list (-1 for a class the model lacks)."""
+        pos = {c: i for i, c in enumerate(model.classes_)}
+        return np.array([pos.get(label, -1) for label in self.labels], dtype=np.int64)
+
+    def sample(self, video_id: str) -> int:
+        """Position of a video by id, or an error listing similar ids."""
+        try:
+            return self._positions[video_id]
+        except KeyError:
+            raise DanceError(_unknown("sample", video_id, self.video_ids)) from None
+
+    def __post_init__(self) -> None:
+        self._positions = {v: i for i, v in enumerate(self.video_ids)}
+
+
+def load_run_data(run: Path | str) -> RunData:
+    """Read the index and features of a finished run (read-only: nothing is written to the run)."""
+    run = Path(run)
+    for need in ("index/index.csv", "features/features.npz"):
+        if not (run / need).is_file():
+            raise StageError(f"{run} is not a finished run ({need} is missing): run `dance run --run {run}` first")
+    index = run_index(run / "index")
+    feats = load_arrays(run / "features" / "features.npz")
+    rows = np.flatnonzero(feats["ok"])
+    recs = [index.records[int(i)] for i in rows]
+    return RunData(run, index, rows, [r.video_id for r in recs], [r.label for r in recs],
+                   np.array([r.split for r in recs], dtype=object), feats["x"][rows].astype(np.float32))
+
+
+def near_matches(name: str, candidates: Sequence[str], n: int = 5) -> list[str]:
+    """Candidates that look like ``name``: case-insensitive substring matches first, then difflib's closest."""
+    low = name.lower()
+    subs = [c for c in candidates if low and low in c.lower()]
+    by_lower = {c.lower(): c for c in candidates}
+    close = [by_lower[c] for c in difflib.get_close_matches(low, list(by_lower), n=n, cutoff=0.5)]
+    out: list[str] = []
+    for c in subs + close:
+        if c not in out:
+            out.append(c)
+    return out[:n]
+
+
+def _unknown(kind: str, name: str, candidates: Sequence[str]) -> str:
+    near = near_matches(name, candidates)
+    hint = f"; did you mean: {', '.join(near)}?" if near else f"; e.g. {', '.join(list(candidates)[:5])}"
+    plural = "classes" if kind == "class" else f"{kind}s"
+    return f"unknown {kind} '{name}' ({len(candidates)} {plural}){hint}"
+
+
+def resolve_concept(model: DanceModel, name: str) -> int:
+    """Column of a concept given as ``type:name`` or a bare name unique across types; errors list near matches."""
+    names = model.concept_names_
+    if name in names:
+        return names.index(name)
+    bare = [i for i, n in enumerate(names) if n.split(":", 1)[1] == name]
+    if len(bare) == 1:
+        return bare[0]
+    if len(bare) > 1:
+        raise ModelError(f"concept '{name}' is ambiguous: {', '.join(names[i] for i in bare)} (give type:name)")
+    raise ModelError(_unknown("concept", name, names))
+
+
+def resolve_class(model: DanceModel, name: str) -> int:
+    """Class index of a class name (exact, then case-insensitive); errors list near matches."""
+    if name in model.classes_:
+        return model.classes_.index(name)
+    folded = [i for i, c in enumerate(model.classes_) if c.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise ModelError(_unknown("class", name, model.classes_))
+
+
+def switch_off(z: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """A copy of standardised activations z with the given concept columns at 0 (their training mean)."""
+    z = np.array(z, dtype=np.float32, copy=True)
+    z[..., list(columns)] = 0.0
+    return z
+
+
+@dataclass
+class SampleIntervention:
+    """One video before and after switching concepts off."""
+
+    video_id: str
+    label: str
+    off: list[str]  # qualified names of the concepts switched off
+    before: Explanation
+    after: Explanation
+
+    @property
+    def changed(self) -> bool:
+        return self.before.predicted != self.after.predicted
+
+
+def intervene_sample(model: DanceModel, z: np.ndarray, off: Sequence[str], video_id: str = "", label: str = "",
+                     k: int = 3) -> SampleIntervention:
+    """Explain one video (its z row, shape (M,) or (1, M)) before and after switching ``off`` concepts off."""
+    z = np.asarray(z, np.float32).reshape(1, -1)
+    cols = [resolve_concept(model, c) for c in off]
+    names = [model.concept_names_[c] for c in cols]
+    before = explain_concepts(model, z, k=k)[0]
+    after = explain_concepts(model, switch_off(z, cols), k=k)[0]
+    return SampleIntervention(video_id, label, names, before, after)
+
+
+@dataclass
+class WeightEdit:
+    """The effect of setting W_A[class, concept] = new_weight on the videos of one split."""
+
+    cls: str
+    concept: str  # qualified name
+    old_weight: float
+    new_weight: float
+    split: str
+    n: int
+    effect: EditEffect
+    fixed_ids: list[str]
+    broken_ids: list[str]
+
+    def record(self) -> dict:
+        """What edit.json stores about the edit and its effect."""
+        return {"class": self.cls, "concept": self.concept, "old_weight": self.old_weight,
+                "new_weight": self.new_weight,
+                "effect": {"split": self.split, "n": self.n, **vars(self.effect), "fixed_ids": self.fixed_ids[:50],
+                           "broken_ids": self.broken_ids[:50]}}
+
+
+def weight_edit(model: DanceModel, z: np.ndarray, y: np.ndarray, cls: str, concept: str, weight: float,
+                split: str = "", ids: Sequence[str] | None = None) -> tuple[DanceModel, WeightEdit]:
+    """The edited model (a copy) and what the edit fixes and breaks on videos with activations z and labels y."""
+    if not np.isfinite(weight):
+        raise ModelError(f"weight must be a finite number, got {weight}")
+    c, j = resolve_class(model, cls), resolve_concept(model, concept)
+    edited = with_weight(model, c, model.concept_names_[j], weight)
+    y = np.asarray(y)
+    p0 = model.logits_from_concepts(z).argmax(axis=1)
+    p1 = edited.logits_from_concepts(z).argmax(axis=1)
+    fixed, broken = (p0 != y) & (p1 == y), (p0 == y) & (p1 != y)
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(y))]
+    n = len(y)
+    effect = EditEffect(float((p0 == y).mean()) if n else float("nan"), float((p1 == y).mean()) if n else float("nan"),
+                        int(fixed.sum()), int(broken.sum()), int((p0 != p1).sum()))
+    return edited, WeightEdit(model.classes_[c], model.concept_names_[j], float(model.W_[c, j]), float(weight), split,
+                              n, effect, [ids[i] for i in np.flatnonzero(fixed)],
+                              [ids[i] for i in np.flatnonzero(broken)])
