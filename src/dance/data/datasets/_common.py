@@ -129,16 +129,18 @@ def finish(
     problems: _Problems,
     source: str,
     check_files: bool | None = None,
+    expected: str = "",
 ) -> VideoIndex:
     """Validate rows into a :class:`VideoIndex` with the generic checks (paths inside the root, duplicates,
     labels in the class list, required splits, classes without train videos); a class of ``classes`` with no
-    video at all is reported too. All problems are raised together."""
+    video at all is reported too (``expected``: where its videos should be). All problems are raised together."""
     rows = list(rows)
     present = {r.label for r in rows}
     missing = [c for c in classes if c not in present]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        problems.add(root, None, f"no videos of class(es) {shown} ({dataset}: a partial download?)")
+        hint = f"; expected {expected}" if expected else ""
+        problems.add(root, None, f"no {dataset} videos of class(es) {shown} (an incomplete download?){hint}")
     return _finalize(
         rows,
         root=root,

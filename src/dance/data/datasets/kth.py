@@ -118,4 +118,5 @@ def load_kth(root: Path | str, options: DatasetOptions | None = None) -> VideoIn
         options=options,
         problems=problems,
         source=f"kth:{root}",
+        expected="<class>/person<NN>_<class>_d<N>_uncomp.avi, or all videos in one folder",
     )

@@ -204,7 +204,7 @@ def load_ucf101(root: Path | str, options: DatasetOptions | None = None) -> Vide
                     )
                     continue
                 by_idx = all_classes[idx - 1]
-                if label is not None and label != by_idx:
+                if named and named.lower() != by_idx.lower():
                     problems.add(file, line_no, f"class index {idx} is '{by_idx}' but the path is in '{named}'")
                     continue
                 label = by_idx
