@@ -77,6 +77,8 @@ class SpatialSettings(Section):
 
 class FeatureSettings(Section):
     backbone: str = Field("random-3dconv", description="backbone by name (see `dance backbones`)")
+    model: str = Field("", description="the backbone's weights: hub name or local folder (precomputed: an .npz "
+                                       "file or a folder of .npy); '' means the backbone's default")
     n_frames: int = Field(32, ge=1)
     size: int = Field(112, ge=16)
     seed: int = 0

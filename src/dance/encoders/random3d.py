@@ -107,5 +107,6 @@ class Random3DConv:
 
 @register_backbone("random-3dconv", "seeded frozen random 3D-conv features (no pretraining; demo only)",
                    pretrained=False)
-def _make(n_frames: int = 16, size: int = 112, seed: int = 0, device: str = "cpu") -> Random3DConv:
+def _make(n_frames: int = 16, size: int = 112, seed: int = 0, device: str = "cpu", model: str = "") -> Random3DConv:
+    """``model`` is ignored: the weights are random, made from ``seed``."""
     return Random3DConv(n_frames=n_frames, size=size, seed=seed, device=device)

@@ -36,7 +36,9 @@ class BackboneEntry:
     description: str
     pretrained: bool
     factory: Callable[..., Any]
-    input: str = "video"  # "video": decoded frames; "poses": whole pose sequences (trained on the train split)
+    # "video": decoded frames; "poses": whole pose sequences (trained on the train split);
+    # "precomputed": features read from a file by video id (no decoding; the backbone has ``lookup(records)``)
+    input: str = "video"
 
 
 BACKBONES: dict[str, BackboneEntry] = {}
@@ -45,7 +47,11 @@ BACKBONES: dict[str, BackboneEntry] = {}
 def register_backbone(name: str, description: str, pretrained: bool, input: str = "video") -> Callable:
     """Decorator registering a backbone factory.
 
-    Video backbones: ``factory(n_frames=, size=, seed=, device=) -> Backbone``. Pose backbones
+    Video backbones: ``factory(n_frames=, size=, seed=, device=, model=) -> Backbone`` (``model``: hub name, local
+    folder or file; "" means the backbone's default; backbones without weights ignore it). A backbone whose model
+    fixes its input (VideoMAE) sets its own ``n_frames`` / ``size``: callers read frames at the backbone's values,
+    not at the settings'. Precomputed backbones (``input="precomputed"``) take the same arguments and return an
+    object with ``dim``, ``fingerprint()`` and ``lookup(records) -> (features, ok, skipped)``. Pose backbones
     (``input="poses"``): ``factory(joints=, n_classes=, length=, epochs=, seed=, device=)`` returning an object
     with ``fit``, ``encode_poses``, ``predict_poses``, ``state_dict`` and ``fingerprint``.
     """
@@ -74,4 +80,4 @@ def list_backbones() -> list[BackboneEntry]:
 
 
 def _load_builtin() -> None:
-    from dance.encoders import pose_encoder, random3d  # noqa: F401  (they register themselves)
+    from dance.encoders import clip_frames, pose_encoder, precomputed, random3d, videomae  # noqa: F401  (they register themselves)

@@ -2,6 +2,11 @@
 
 Per-video features are kept in ``RUN/.cache/features/<backbone fingerprint>/`` so an interrupted extraction
 resumes where it stopped, and a dataset that grows only encodes its new videos.
+
+Three kinds of backbone (``BackboneEntry.input``): ``video`` backbones encode decoded frames, read at the
+backbone's own ``n_frames`` / ``size`` (which a pretrained model such as VideoMAE fixes, overriding the settings);
+``poses`` backbones are trained on pose sequences; ``precomputed`` backbones read features from a file by video
+id, with nothing decoded.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import io
 import numpy as np
 from safetensors.torch import save_file
 
+from dance.config import FeatureSettings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.encoders.registry import backbone_entry, make_backbone
@@ -28,7 +34,7 @@ def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
     return frames[idx]
 
 
-def _cache_name(rec: VideoRecord) -> str:
+def video_cache_name(rec: VideoRecord) -> str:
     """Per-video cache file: the video id plus its file's size and mtime, so an edited video is re-encoded."""
     try:
         st = rec.path.stat()
@@ -38,10 +44,44 @@ def _cache_name(rec: VideoRecord) -> str:
     return f"{rec.video_id}-{stamp}.npy"
 
 
+_cache_name = video_cache_name
+
+
+def make_video_backbone(s: FeatureSettings):  # noqa: ANN201 - a Backbone (or a precomputed backbone)
+    """The configured video (or precomputed) backbone: ``features.backbone`` with its ``model`` setting."""
+    return make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device, model=s.model)
+
+
+def read_backbone_frames(rec: VideoRecord, backbone) -> np.ndarray:  # noqa: ANN001
+    """``backbone.n_frames`` frames spread over the video, resized to ``backbone.size`` squares."""
+    return sample_frames(read_video(rec.path, size=backbone.size), backbone.n_frames)
+
+
 def run(ctx: Context, out: StageWriter) -> dict:
-    if backbone_entry(ctx.settings.features.backbone).input == "poses":
+    kind = backbone_entry(ctx.settings.features.backbone).input
+    if kind == "poses":
         return run_pose_backbone(ctx, out)
+    if kind == "precomputed":
+        return run_precomputed_backbone(ctx, out)
     return run_video_backbone(ctx, out)
+
+
+def run_precomputed_backbone(ctx: Context, out: StageWriter) -> dict:
+    """Features read from a file keyed by video id; videos missing from it are skipped with the reason."""
+    s = ctx.settings.features
+    index = run_index(ctx.stage_dir("index"))
+    backbone = make_video_backbone(s)
+    with ctx.reporter.task(f"features ({s.backbone})", len(index.records)) as advance:
+        feats, ok, skipped = backbone.lookup(index.records)
+        advance(len(index.records))
+    save_arrays(out.path("features.npz"), x=feats, ok=ok)
+    atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
+    atomic_write_json(out.path("skipped.json"), skipped)
+    if skipped:
+        first = next(iter(skipped.items()))
+        ctx.reporter.info(f"  [yellow]{len(skipped)} videos have no usable precomputed features[/yellow] "
+                          f"(e.g. {first[0]}: {first[1]})")
+    return {"dim": backbone.dim, "encoded": int(ok.sum()), "reused": 0, "skipped": len(skipped)}
 
 
 def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
@@ -93,14 +133,14 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
 def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.features
     index = run_index(ctx.stage_dir("index"))
-    backbone = make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device)
+    backbone = make_video_backbone(s)
     cache = ctx.run.root / ".cache" / "features" / stable_hash(backbone.fingerprint())[:16]
     cache.mkdir(parents=True, exist_ok=True)
     feats = np.zeros((len(index.records), backbone.dim), dtype=np.float32)
     ok = np.zeros(len(index.records), dtype=bool)
     skipped: dict[str, str] = {}
     todo: list[int] = []
-    names = [_cache_name(rec) for rec in index.records]
+    names = [video_cache_name(rec) for rec in index.records]
     for i in range(len(index.records)):
         f = cache / names[i]
         if f.is_file():
@@ -108,6 +148,8 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
         else:
             todo.append(i)
     reused = int(ok.sum())
+    if todo and hasattr(backbone, "load"):
+        backbone.load()  # pretrained weights: fail before decoding anything when they cannot be loaded
 
     def flush(batch: list[tuple[int, np.ndarray]]) -> None:
         x = backbone.encode([v for _, v in batch])
@@ -122,7 +164,7 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
         for i in todo:
             rec = index.records[i]
             try:
-                frames = sample_frames(read_video(rec.path, size=s.size), s.n_frames)
+                frames = read_backbone_frames(rec, backbone)
             except DanceError as e:
                 skipped[rec.video_id] = str(e)
                 advance()

@@ -1,0 +1,190 @@
+"""Object and scene soft labels from a video-text dual encoder (the paper's Eq. 3), as a :class:`LabelSource`.
+
+For every video, ``encoder.n_frames`` frames spread uniformly over the video are read at ``encoder.size`` and
+embedded once; every concept text is embedded once; the label of concept m for video n is the clipped cosine
+``max(0, E_T(O_m) · E_V(V_n))`` (:func:`~dance.encoders.dual_encoders.soft_labels`).
+
+Video embeddings are cached per video in ``cache_dir/<encoder fingerprint>/`` (the file name carries the video
+file's size and mtime, like the features cache), written as each batch finishes, so an interrupted run resumes
+and a grown dataset only encodes its new videos. A video that cannot be decoded, or whose embedding has
+NaN / inf, gets ``mask`` False and its reason in :attr:`DualEncoderLabelSource.skipped`.
+
+Precomputed dual encoders (``encoder.input == "precomputed"``) look their video embeddings up by id instead.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dance.data.index import VideoRecord
+from dance.data.video import read_video
+from dance.encoders.dual_encoders import DualEncoder, make_dual_encoder, soft_labels
+from dance.errors import ConfigError, DanceError, ModelError
+from dance.progress import Reporter
+from dance.runs import atomic_write_bytes, stable_hash
+from dance.spatial.labels import TYPES, ContextLabels
+
+__all__ = ["DualEncoderLabelSource", "make_dual_encoder"]
+
+
+class DualEncoderLabelSource:
+    """Soft object / scene labels from a dual encoder.
+
+    Args:
+        encoder: a dual encoder (see :func:`~dance.encoders.dual_encoders.make_dual_encoder`).
+        concepts: concept texts per type, keys ``"object"`` and ``"scene"`` (a missing key means no concepts).
+        cache_dir: folder for the per-video embedding cache (None: no cache).
+        read_frames: ``record -> (T, H, W, 3) uint8`` frames; default: ``encoder.n_frames`` frames spread
+            uniformly over the video, resized to ``encoder.size``. Raising a DanceError (or OSError) skips it.
+        batch_size: videos per encoder call.
+        prompt: format string turning a concept into the text that is embedded (default: the concept itself).
+        reporter: progress bars (default: silent).
+
+    After :meth:`labels`, :attr:`skipped` maps the video id of every video left without labels to the reason.
+    """
+
+    name = "dual-encoder"
+
+    def __init__(self, encoder: DualEncoder, concepts: dict[str, list[str]], cache_dir: Path | str | None = None,
+                 read_frames: Callable[[VideoRecord], np.ndarray] | None = None, batch_size: int = 8,
+                 prompt: str = "{}", reporter: Reporter | None = None):
+        unknown = sorted(set(concepts) - set(TYPES))
+        if unknown:
+            raise ConfigError(f"concept types must be {' and '.join(TYPES)}; got {', '.join(unknown)}")
+        self.concepts = {t: [str(c) for c in concepts.get(t, [])] for t in TYPES}
+        for t, names in self.concepts.items():
+            dupes = sorted({c for c in names if names.count(c) > 1})
+            if dupes:
+                raise ConfigError(f"duplicate {t} concepts: {', '.join(dupes[:5])}")
+        if "{}" not in prompt:
+            raise ConfigError(f"prompt '{prompt}' must contain '{{}}' where the concept goes")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.encoder = encoder
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.custom_reader = read_frames is not None
+        self.read_frames = read_frames or self._default_frames
+        self.batch_size = batch_size
+        self.prompt = prompt
+        self.reporter = reporter or Reporter()
+        self.skipped: dict[str, str] = {}
+
+    def _default_frames(self, rec: VideoRecord) -> np.ndarray:
+        from dance.pipeline.features import sample_frames  # lazy: dance.pipeline imports the spatial stage
+
+        return sample_frames(read_video(rec.path, size=self.encoder.size), self.encoder.n_frames)
+
+    def _frames_key(self) -> str:
+        if not self.custom_reader:
+            return "uniform-v1"
+        f = self.read_frames
+        return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__name__)}"
+
+    def fingerprint(self) -> str:
+        """Hash of the encoder, the concept texts, the prompt and the frame reader."""
+        return stable_hash({"source": self.name, "encoder": self.encoder.fingerprint(), "concepts": self.concepts,
+                            "prompt": self.prompt, "frames": self._frames_key()})
+
+    def text_embeddings(self) -> dict[str, np.ndarray]:
+        """(M, D) unit-length embeddings of each type's concept texts."""
+        out = {}
+        for t in TYPES:
+            texts = [self.prompt.format(c) for c in self.concepts[t]]
+            emb = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
+            bad = [self.concepts[t][j] for j in np.flatnonzero(~np.isfinite(emb).all(axis=1))] if len(emb) else []
+            if bad:
+                raise ModelError(f"the dual encoder gave NaN/inf embeddings for {t} concepts: {', '.join(bad[:5])}")
+            out[t] = emb
+        return out
+
+    def _cache_folder(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        folder = self.cache_dir / stable_hash({"encoder": self.encoder.fingerprint(),
+                                               "frames": self._frames_key()})[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def video_embeddings(self, records: Sequence[VideoRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """``(embeddings (N, D), ok (N,))``; fills :attr:`skipped` with the reason of every video not ok."""
+        from dance.pipeline.features import video_cache_name  # lazy: see _default_frames
+
+        self.skipped = {}
+        if getattr(self.encoder, "input", "video") == "precomputed":
+            emb, ok, skipped = self.encoder.lookup(records)
+            self.skipped.update(skipped)
+            return np.asarray(emb, dtype=np.float32), np.asarray(ok, dtype=bool)
+        dim = int(self.encoder.dim)
+        emb = np.zeros((len(records), dim), dtype=np.float32)
+        ok = np.zeros(len(records), dtype=bool)
+        folder = self._cache_folder()
+        names = [video_cache_name(r) for r in records]
+        todo: list[int] = []
+        for i in range(len(records)):
+            f = folder / names[i] if folder is not None else None
+            if f is not None and f.is_file():
+                try:
+                    v = np.load(f, allow_pickle=False)
+                except (ValueError, OSError):
+                    v = None
+                if v is not None and v.shape == (dim,) and np.isfinite(v).all():
+                    emb[i], ok[i] = v, True
+                    continue
+            todo.append(i)
+        if todo and hasattr(self.encoder, "load"):
+            self.encoder.load()  # fail on missing weights before decoding anything
+
+        def flush(batch: list[tuple[int, np.ndarray]]) -> None:
+            x = np.asarray(self.encoder.encode_videos([v for _, v in batch]), dtype=np.float32)
+            for (i, _), row in zip(batch, x):
+                if not np.isfinite(row).all():
+                    self.skipped[records[i].video_id] = "the dual encoder produced a NaN/inf embedding"
+                    continue
+                emb[i], ok[i] = row, True
+                if folder is not None:
+                    buf = io.BytesIO()
+                    np.save(buf, row)
+                    atomic_write_bytes(folder / names[i], buf.getvalue())
+
+        batch: list[tuple[int, np.ndarray]] = []
+        with self.reporter.task(f"video embeddings ({self.encoder.name})", len(todo)) as advance:
+            for i in todo:
+                try:
+                    frames = self.read_frames(records[i])
+                except (DanceError, OSError) as e:
+                    self.skipped[records[i].video_id] = str(e)
+                    advance()
+                    continue
+                batch.append((i, frames))
+                if len(batch) == self.batch_size:
+                    flush(batch)
+                    advance(len(batch))
+                    batch = []
+            if batch:
+                flush(batch)
+                advance(len(batch))
+        return emb, ok
+
+    def labels(self, records: Sequence[VideoRecord]) -> ContextLabels:
+        """Soft labels (Eq. 3) of every concept type; videos without an embedding have mask False, zero rows."""
+        text = self.text_embeddings()
+        emb, ok = self.video_embeddings(records)
+        labels = {}
+        for t in TYPES:
+            lab = np.zeros((len(records), len(self.concepts[t])), dtype=np.float32)
+            if ok.any() and len(self.concepts[t]):
+                lab[ok] = soft_labels(emb[ok], text[t])
+            labels[t] = lab
+        return ContextLabels({t: list(self.concepts[t]) for t in TYPES}, labels, ok.copy())
+
+
+def make_dual_label_source(encoder: str, concepts: dict[str, list[str]], model: str = "", device: str = "cpu",
+                           cache_dir: Path | str | None = None, **kwargs: Any) -> DualEncoderLabelSource:
+    """Shortcut: ``DualEncoderLabelSource(make_dual_encoder(encoder, model, device), concepts, cache_dir, ...)``."""
+    return DualEncoderLabelSource(make_dual_encoder(encoder, model=model, device=device), concepts,
+                                  cache_dir=cache_dir, **kwargs)
