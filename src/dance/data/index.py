@@ -1,6 +1,6 @@
 """Video index: the list of ``(video, label, split)`` a run works on.
 
-:func:`load_index` reads one of four on-disk layouts and returns a :class:`VideoIndex`:
+:func:`load_index` reads one of five kinds of on-disk layout and returns a :class:`VideoIndex`:
 
 1. **Annotations csv** (``fmt="csv"``): a csv file with a header containing ``path,label,split``; paths are
    relative to the csv's folder (absolute paths inside that folder are accepted too); extra columns are
@@ -18,7 +18,6 @@
 4. **mmaction2 lists** (``fmt="mmaction2"``): ``splits`` maps split names to list files whose lines are
    ``path label_index`` (space-separated, 0-based index) and ``classes`` is the class list file
    (one name per line).
-
 5. **Dataset layouts** (``fmt`` in :data:`DATASET_FORMATS`: ``kth``, ``ucf101``, ``haa500``, ``penn_action``): a
    dataset of the paper in its official layout and split, read by :mod:`dance.data.datasets` (``classes`` then
    keeps a subset of the dataset's classes; ``split_id`` picks an official split).
