@@ -71,8 +71,14 @@ class LanguageSettings(Section):
 
 
 class SpatialSettings(Section):
-    source: str = Field("annotations", description="object/scene label source by name ('none': motion only)")
+    source: str = Field("annotations", description="object/scene labels: 'annotations', a dual encoder (xclip, "
+                        "clip, precomputed: soft labels by Eq. 3 for the language stage's concepts), or 'none'")
     path: str = Field("", description="context_labels.csv for source=annotations (default: beside the index)")
+    model: str = Field("", description="dual-encoder weights: a hub name or local folder (precomputed: the folder "
+                       "with videos.npz and texts.npz); '' = the encoder's default")
+    prompt: str = Field("{}", description="text template a concept is put in before encoding, e.g. 'a photo of {}'")
+    batch_size: int = Field(8, ge=1)
+    device: str = "cpu"
 
 
 class FeatureSettings(Section):

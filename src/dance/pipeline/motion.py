@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dance.data.index import VIDEO_EXTENSIONS, VideoRecord
-from dance.data.video import read_video
+from dance.data.index import VideoRecord
+from dance.data.video import is_video, read_video
 from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
 from dance.motion.discovery import assign_nearest, assignment_tensor, discover, video_labels
 from dance.motion.keyframes import (
@@ -30,7 +30,7 @@ from dance.runs import StageWriter, atomic_write_json, read_json
 def _uses_pixels(setting: str, record: VideoRecord) -> bool:
     if setting != "auto":
         return setting == "pixels"
-    return record.path.suffix.lower() in VIDEO_EXTENSIONS
+    return is_video(record.path)  # a video file or a folder of frames
 
 
 def run_keyclips(ctx: Context, out: StageWriter) -> dict:

@@ -1,4 +1,10 @@
-"""Stage ``spatial``: object and scene concept labels for every video, from a label source."""
+"""Stage ``spatial``: object and scene concept labels for every video, from a label source.
+
+* ``annotations``: ground-truth tags from ``context_labels.csv`` (0/1 labels);
+* a dual encoder (``xclip``, ``clip``, ``precomputed``): soft labels (Eq. 3) of the concepts the ``language``
+  stage produced, video embeddings cached per video in ``RUN/.cache/spatial/``;
+* ``none``: no object or scene concepts (motion concepts only).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,26 @@ from pathlib import Path
 
 import numpy as np
 
+from dance.encoders.dual_encoders import DUAL_ENCODERS, make_dual_encoder
 from dance.errors import StageError
 from dance.pipeline.artifacts import run_index, save_arrays
+from dance.pipeline.language import run_concepts
 from dance.pipeline.runner import Context
-from dance.runs import StageWriter, atomic_write_json
-from dance.spatial.labels import TYPES, ContextLabels, LabelSource, make_label_source
+from dance.runs import StageWriter, atomic_write_json, stable_hash
+from dance.spatial.dual_labels import DualEncoderLabelSource
+from dance.spatial.labels import LABEL_SOURCES, TYPES, ContextLabels, LabelSource, make_label_source
+
+
+def _check_source(name: str) -> None:
+    known = ["none", *LABEL_SOURCES, *DUAL_ENCODERS]
+    if name not in known:
+        raise StageError(f"unknown spatial.source '{name}'; known: {', '.join(known)}")
 
 
 def label_source(ctx: Context) -> LabelSource | None:
     """The configured object/scene label source, or None for ``spatial.source=none`` (motion concepts only)."""
     s = ctx.settings.spatial
+    _check_source(s.source)
     if s.source == "none":
         return None
     if s.source == "annotations":
@@ -24,12 +40,27 @@ def label_source(ctx: Context) -> LabelSource | None:
             raise StageError(f"spatial.source=annotations needs a label csv; {path} does not exist "
                              "(set spatial.path)")
         return make_label_source("annotations", path=path)
+    if s.source in DUAL_ENCODERS:
+        cs = run_concepts(ctx.run.root)
+        if not cs.object and not cs.scene:
+            raise StageError(f"spatial.source={s.source} labels the language stage's concepts, and it has none: "
+                             "set language.concepts to a shipped set (kth, penn_action, ucf101), a concept-set "
+                             "file, or llm")
+        encoder = make_dual_encoder(s.source, model=s.model, device=s.device)
+        return DualEncoderLabelSource(encoder, {t: cs.names(t) for t in TYPES},
+                                      cache_dir=ctx.run.root / ".cache" / "spatial", batch_size=s.batch_size,
+                                      prompt=s.prompt, reporter=ctx.reporter)
     return make_label_source(s.source)
 
 
 def external(ctx: Context) -> dict[str, str]:
-    source = label_source(ctx)
-    return {"labels": source.fingerprint() if source is not None else "none"}
+    s = ctx.settings.spatial
+    _check_source(s.source)
+    if s.source == "none":
+        return {"labels": "none"}
+    if s.source in DUAL_ENCODERS:  # the concepts are covered by the language stage's fingerprint
+        return {"labels": stable_hash(make_dual_encoder(s.source, model=s.model, device=s.device).fingerprint())}
+    return {"labels": label_source(ctx).fingerprint()}
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -42,11 +73,15 @@ def run(ctx: Context, out: StageWriter) -> dict:
         ctx.reporter.info("  spatial.source=none: no object or scene concepts (motion concepts only)")
     else:
         result = source.labels(index.records)
+    skipped = dict(getattr(source, "skipped", {}) or {})
+    for vid, why in list(skipped.items())[:10]:
+        ctx.reporter.info(f"  [yellow]skipped[/yellow] {vid}: {why}")
     save_arrays(out.path("spatial.npz"), has_label=result.mask, **{t: result.labels[t] for t in TYPES})
     atomic_write_json(out.path("concepts.json"), {t: result.names[t] for t in TYPES})
+    atomic_write_json(out.path("skipped.json"), skipped)
     missing = int((~result.mask).sum())
     if missing and source is not None:
         ctx.reporter.info(f"  [yellow]{missing} videos have no object/scene labels[/yellow] (left out of those "
                           "concept layers)")
-    return {t: len(result.names[t]) for t in TYPES} | {"videos_without_label": missing,
+    return {t: len(result.names[t]) for t in TYPES} | {"videos_without_label": missing, "skipped": len(skipped),
                                                        "positives": {t: int(np.sum(result.labels[t])) for t in TYPES}}
