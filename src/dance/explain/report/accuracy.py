@@ -1,0 +1,121 @@
+"""Accuracy sections: DANCE vs the baseline (and the paper's Table 1 when the dataset matches), per-class accuracy,
+and the most confused class pairs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from dance.data.penn_action import PENN_CLASSES
+from dance.explain.report.data import RunData
+from dance.explain.report.html import escape, pct, table
+
+#: DANCE paper, Table 1: top-1 accuracy (%) with a VideoMAE backbone: (baseline w/o interpretability, DANCE)
+PAPER_TABLE1: dict[str, tuple[float, float]] = {
+    "KTH": (89.7, 91.1),
+    "Penn Action": (97.8, 98.1),
+    "HAA-100": (73.5, 70.7),
+    "UCF-101": (88.4, 87.5),
+}
+KTH_CLASSES = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def paper_dataset(classes: list[str], data_path: str = "") -> str | None:
+    """The Table 1 dataset a run's classes (and dataset path) match, or None."""
+    names = {_norm(c) for c in classes}
+    path = _norm(data_path)
+    if names == {_norm(c) for c in PENN_CLASSES}:
+        return "Penn Action"
+    if names == {_norm(c) for c in KTH_CLASSES}:
+        return "KTH"
+    if len(names) == 101 and {"applyeyemakeup", "yoyo"} <= names:
+        return "UCF-101"
+    if len(names) == 100 and "haa" in path:
+        return "HAA-100"
+    return None
+
+
+def accuracy_table(data: RunData, dataset: str | None = None) -> str:
+    """DANCE and baseline top-1 on the evaluated split, with the paper's numbers when the dataset matches.
+
+    ``dataset``: a Table 1 name to compare with ("auto"/None: detect from the classes and the dataset path;
+    "none": no comparison)."""
+    test = data.test
+    s = data.summary
+    ours_d = float((test.pred == test.y).mean())
+    ours_b = float((test.base_pred == test.y).mean())
+    backbone = (data.config.get("features") or {}).get("backbone", "?")
+    rows = [[f"<b>DANCE</b> (this run, {escape(backbone)})", pct(ours_d)],
+            [f"Baseline w/o interpretability (this run, {escape(backbone)})", pct(ours_b)]]
+    if dataset in (None, "auto"):
+        dataset = paper_dataset(data.model.classes_, str((data.config.get("data") or {}).get("path", "")))
+    elif dataset == "none":
+        dataset = None
+    elif dataset not in PAPER_TABLE1:
+        dataset = None
+    note = ""
+    if dataset is not None:
+        base, dance = PAPER_TABLE1[dataset]
+        rows += [[f"Baseline w/o interpretability — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{base:.1f}"],
+                 [f"DANCE — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{dance:.1f}"]]
+        note = (f'<p class="note">Paper numbers: DANCE paper, Table 1 (top-1 %, VideoMAE backbone for both). The '
+                f"setting differs when this run uses another backbone ({escape(backbone)}), other concepts or "
+                f"other splits.</p>")
+    split = "test" if test.name == "test" else "validation (the run has no test videos)"
+    counts = (f'<p class="note">Top-1 accuracy (%) on the {escape(split)} split: {len(test.y)} videos, '
+              f"{len(data.model.classes_)} classes; the final layer has {data.model.nonzero_weights()} non-zero "
+              f"weights of {data.model.W_.size}; concepts per type: "
+              + ", ".join(f"{escape(t)} {n}" for t, n in data.model.n_concepts().items()) + ".</p>")
+    if "type_agreement" in s:
+        counts += (f'<p class="note">Type agreement (synthetic data with known causes): '
+                   f"{100 * float(s['type_agreement']):.1f}% of correctly classified test videos have the decisive "
+                   f"concept type as their largest type share.</p>")
+    return table(["model", "top-1 %"], rows, numeric=(1,)) + note + counts
+
+
+def per_class_table(data: RunData) -> str:
+    test, model = data.test, data.model
+    rows = []
+    for k, c in enumerate(model.classes_):
+        m = test.y == k
+        n = int(m.sum())
+        d = float((test.pred[m] == k).mean()) if n else None
+        b = float((test.base_pred[m] == k).mean()) if n else None
+        rows.append([escape(c), str(n), pct(d), pct(b), str(int((model.W_[k] != 0).sum()))])
+    return table(["class", "test videos", "DANCE %", "baseline %", "non-zero weights"], rows, numeric=(1, 2, 3, 4))
+
+
+@dataclass
+class ConfusedPair:
+    a: int
+    b: int
+    a_as_b: int  # videos of a predicted as b
+    b_as_a: int
+    similarity: float  # cosine of the two classes' weight vectors
+
+    @property
+    def total(self) -> int:
+        return self.a_as_b + self.b_as_a
+
+
+def confused_pairs(data: RunData, n: int = 3) -> list[ConfusedPair]:
+    """The ``n`` class pairs DANCE confuses most on the evaluated split (both directions counted). When there are
+    fewer confused pairs, the rest are the pairs with the most similar final-layer weight vectors."""
+    test, model = data.test, data.model
+    k = len(model.classes_)
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (test.y, test.pred), 1)
+    W = model.W_ / np.maximum(np.linalg.norm(model.W_, axis=1, keepdims=True), 1e-12)
+    sim = W @ W.T
+    pairs = [ConfusedPair(a, b, int(conf[a, b]), int(conf[b, a]), float(sim[a, b]))
+             for a in range(k) for b in range(a + 1, k)]
+    pairs.sort(key=lambda p: (-p.total, -p.similarity, p.a, p.b))
+    confused = [p for p in pairs if p.total > 0][:n]
+    rest = sorted((p for p in pairs if p.total == 0), key=lambda p: (-p.similarity, p.a, p.b))
+    return confused + rest[: max(0, n - len(confused))]
