@@ -260,6 +260,16 @@ def version() -> None:
     console.print(__version__)
 
 
+def _register_inspect_commands() -> None:
+    """``sanity``, ``intervene`` and ``serve`` live in :mod:`dance.cli_inspect`."""
+    from dance.cli_inspect import register
+
+    register(app)
+
+
+_register_inspect_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     import os
 
