@@ -189,9 +189,15 @@ class _HFDualEncoder:
 
     def load(self) -> None:
         """Load the weights and the tokenizer (once); raises ModelError when they cannot be found."""
-        if self._net is None:
-            self._net = load_hf(self._model_class(), self.model, self.device, what=self.what)
-            self._tokenizer = load_hf_tokenizer(self.model, what=f"{self.what} tokenizer")
+        if self._net is not None:
+            return
+        tokenizer = load_hf_tokenizer(self.model, what=f"{self.what} tokenizer")
+        vocab = int(self.config.text_config.vocab_size)
+        if len(tokenizer) > vocab:
+            raise ModelError(f"the tokenizer of '{self.model}' has {len(tokenizer)} tokens but the text model "
+                             f"only {vocab}: they do not belong together")
+        self._net = load_hf(self._model_class(), self.model, self.device, what=self.what)
+        self._tokenizer = tokenizer
 
     def fingerprint(self) -> dict[str, Any]:
         if self._identity is None:

@@ -197,10 +197,26 @@ def load_hf_config(name_or_path: str | os.PathLike[str], model_types: Sequence[s
     return config
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model", "spiece.model",
+                    "sentencepiece.bpe.model")
+
+
 def load_hf_tokenizer(name_or_path: str | os.PathLike[str], what: str = "tokenizer") -> Any:
-    """``AutoTokenizer`` from the same folder / hub name as the model."""
+    """``AutoTokenizer`` from the same folder / hub name as the model.
+
+    A folder without tokenizer files is an error (transformers would silently build an empty tokenizer).
+    """
     tf = _transformers()
-    return _from_pretrained(tf.AutoTokenizer, name_or_path, need_weights=False, what=what)
+    name = str(name_or_path)
+    if is_local(name):
+        folder = Path(os.path.expanduser(name))
+        if not any((folder / f).is_file() for f in _TOKENIZER_FILES):
+            raise ModelError(f"model folder {folder} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, "
+                             f"...); save the tokenizer beside the weights (tokenizer.save_pretrained(folder))")
+    tokenizer = _from_pretrained(tf.AutoTokenizer, name, need_weights=False, what=what)
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        raise ModelError(f"the {what} of '{name}' has an empty vocabulary; its tokenizer files are missing")
+    return tokenizer
 
 
 def torch_device(device: str | torch.device) -> torch.device:
