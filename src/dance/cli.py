@@ -242,6 +242,36 @@ def concepts(
 
 
 @app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="a finished run directory (after `dance run`)")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default: RUN/report.html)")] = None,
+    pairs: Annotated[int, typer.Option(help="most confused class pairs shown with a Sankey diagram")] = 3,
+    correct: Annotated[int, typer.Option(help="correct test predictions explained")] = 3,
+    wrong: Annotated[int, typer.Option(help="wrong test predictions explained")] = 3,
+    top: Annotated[int, typer.Option(help="concepts per class in a Sankey diagram")] = 8,
+    k: Annotated[int, typer.Option("-k", help="concepts per type (for and against) in an explanation")] = 3,
+    all_gifs: Annotated[bool, typer.Option(help="animate every motion concept, not only those in use")] = False,
+    dataset: Annotated[str, typer.Option(help="paper Table 1 row to compare with: auto, none, KTH, "
+                                              "'Penn Action', HAA-100, UCF-101")] = "auto",
+    sankeys: Annotated[Path | None, typer.Option(help="also save each Sankey here as HTML (+ PNG if kaleido "
+                                                      "and Chrome work)")] = None,
+) -> None:
+    """Write one self-contained HTML report of a finished run: accuracy, confused pairs with Sankey diagrams,
+    explanations of test predictions, and the concept catalogue."""
+    from dance.explain.report import build_report
+
+    try:
+        result = build_report(run, out, pairs=pairs, n_correct=correct, n_wrong=wrong, top=top, k=k,
+                              all_gifs=all_gifs, dataset=dataset, sankey_dir=sankeys, reporter=RichReporter(err))
+    except DanceError as e:
+        _fail(e)
+    for note in result.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"report: [bold]{result.path}[/bold] ({result.size_bytes / 1e6:.1f} MB; {result.sankeys} Sankey "
+                  f"diagrams, {result.samples} explained predictions)")
+
+
+@app.command()
 def backbones() -> None:
     """List the registered backbones."""
     from dance.encoders.registry import list_backbones
