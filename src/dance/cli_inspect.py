@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dance.errors import DanceError
@@ -23,7 +24,7 @@ VersionOpt = Annotated[str | None, typer.Option(
 
 
 def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/bold red] {e}")
+    err.print(f"[bold red]error:[/bold red] {escape(str(e))}")
     raise typer.Exit(code=2)
 
 
@@ -162,8 +163,9 @@ def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: s
     ids = [vid for vid, m in zip(data.video_ids, mask) if m]
     edited, edit = weight_edit(model, z, data.targets(model)[mask], cls, concept, weight, split, ids)
     eff = edit.effect
-    t = Table(title=f"W[{edit.cls}, {edit.concept}]: {edit.old_weight:+.4g} → {edit.new_weight:+.4g} "
-                    f"(model {v.name}, {split}: {edit.n} videos)")
+    console.print(escape(f"W[{edit.cls}, {edit.concept}]: {edit.old_weight:+.4g} → {edit.new_weight:+.4g}  "
+                         f"(model {v.name}; split {split}, {edit.n} videos)"))
+    t = Table()
     for col in ("accuracy before", "accuracy after", "fixed", "broken", "changed"):
         t.add_column(col, justify="right")
     t.add_row(f"{eff.accuracy_before:.4f}", f"{eff.accuracy_after:.4f}", f"[green]{eff.fixed}[/green]",
@@ -193,7 +195,7 @@ def _list_versions(run: Path) -> None:
         e = v.edit.get("effect", {})
         acc = (f"{e['accuracy_before']:.4f} → {e['accuracy_after']:.4f}"
                if e.get("accuracy_before") is not None else "")
-        t.add_row(v.name + (" [yellow](stale)[/yellow]" if v.stale else ""), v.parent or "", v.label,
+        t.add_row(v.name + (" [yellow](stale)[/yellow]" if v.stale else ""), v.parent or "", escape(v.label),
                   str(e.get("split", "")), acc, str(e.get("fixed", "")), str(e.get("broken", "")),
                   v.edit.get("time", ""))
     console.print(t)

@@ -282,6 +282,14 @@ def encode_reversed(run: Path, settings: Settings, data: RunData, positions: np.
                    label_names=label_names)
 
 
+def _diverse(idx: list[int], labels: list[str]) -> list[int]:
+    """The same indices, the first of each class first (so examples cover many classes)."""
+    seen: set[str] = set()
+    first = [i for i in idx if not (labels[i] in seen or seen.add(labels[i]))]
+    chosen = set(first)
+    return first + [i for i in idx if i not in chosen]
+
+
 def _top_active(z: np.ndarray, cols: np.ndarray, k: int) -> set[int]:
     return {int(c) for c in cols[np.argsort(-z[cols], kind="stable")[:k]]}
 
@@ -336,8 +344,9 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
     p_o = np.array([model.class_index(r["original"]) for r in result["_rows"]])
     result["reencode_prediction_agreement"] = float((stored_pred == p_o).mean())
     rows = result.pop("_rows")
-    changed = [i for i, r in enumerate(rows) if r["changed"]]
-    same = [i for i, r in enumerate(rows) if not r["changed"]]
+    labels = [data.labels[p] for p in pos]
+    changed = _diverse([i for i, r in enumerate(rows) if r["changed"]], labels)
+    same = _diverse([i for i, r in enumerate(rows) if not r["changed"]], labels)
     pick = changed[: max(n_examples - 2, n_examples - len(same))]  # mostly changed ones, and a couple that kept
     pick += same[: n_examples - len(pick)]
     examples = [{"video_id": ids[i], "label": data.labels[pos[i]], **rows[i]} for i in pick]
@@ -355,6 +364,13 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
                      if entry.input == "poses" else
                      "decoded frames reversed in time, resized and sampled as the features stage does, encoded "
                      "with the run's backbone"),
+        "note": ("Each video is also played backwards: "
+                 + ("its pose sequence is reversed and encoded with the run's saved pose backbone"
+                    if entry.input == "poses" else
+                    "its decoded frames are reversed, then resized, sampled and encoded like the original")
+                 + ". The model sees only the backbone features, so its motion concepts are what the concept layer "
+                   "predicts from the reversed features; the pose-cluster labels are recomputed from the reversed "
+                   "poses for comparison."),
         "type_share_change": result["type_share_change"],
         "per_class": per_class,
         "examples": examples,
