@@ -1,4 +1,5 @@
-"""Asking a chat-completions language model for each action class's objects and scenes (paper §3.2.2).
+"""Asking a chat-completions language model for each action class's objects and scenes (paper §3.2.2), and on
+request its temporal or entangled concepts (the LF-CBM baselines of Table 1; see :mod:`dance.language.prompts`).
 
 :class:`ConceptDiscoveryClient` talks to any OpenAI-compatible ``/v1/chat/completions`` endpoint (OpenAI itself,
 or a local Ollama / vLLM / llama.cpp server through ``base_url``) with the ``openai`` package, which is an
@@ -26,7 +27,14 @@ from typing import Any
 
 from dance.errors import LanguageModelError
 from dance.language.parse import parse_list
-from dance.language.prompts import PROMPT_KINDS, SYSTEM_PROMPT, humanize_class_name, render_prompt, strict_prompt
+from dance.language.prompts import (
+    PROMPT_KINDS,
+    SYSTEM_PROMPT,
+    check_kinds,
+    humanize_class_name,
+    render_prompt,
+    strict_prompt,
+)
 from dance.runs import atomic_write_json, stable_hash
 
 __all__ = [
@@ -122,11 +130,12 @@ class LLMSettings:
 class DiscoveryResult:
     """What :meth:`ConceptDiscoveryClient.discover` found.
 
-    ``objects`` and ``scenes`` map every asked class (as given) to its parsed items (``[]`` for a failure).
-    ``failures`` holds one dict per class and prompt whose answers held no list even after the stricter
-    follow-up: ``class``, ``kind`` (``"objects"`` or ``"scenes"``), ``reason`` and ``answer`` (an excerpt of the
-    last raw answer). ``calls`` counts requests sent over the network (retries included), ``cached`` the answers
-    read from the cache instead.
+    ``objects`` and ``scenes`` (and ``temporal`` / ``entangled`` when those kinds were asked) map every asked
+    class (as given) to its parsed items (``[]`` for a failure); a kind that was not asked stays ``{}``.
+    ``kinds`` lists the kinds asked, in order. ``failures`` holds one dict per class and prompt whose answers
+    held no list even after the stricter follow-up: ``class``, ``kind`` (``"objects"``, ``"scenes"``, …),
+    ``reason`` and ``answer`` (an excerpt of the last raw answer). ``calls`` counts requests sent over the
+    network (retries included), ``cached`` the answers read from the cache instead.
     """
 
     objects: dict[str, list[str]] = field(default_factory=dict)
@@ -134,21 +143,32 @@ class DiscoveryResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     calls: int = 0
     cached: int = 0
+    temporal: dict[str, list[str]] = field(default_factory=dict)
+    entangled: dict[str, list[str]] = field(default_factory=dict)
+    kinds: tuple[str, ...] = PROMPT_KINDS
 
     @property
     def ok(self) -> bool:
-        """True when every class got both lists."""
+        """True when every class got a list for every asked kind."""
         return not self.failures
 
+    def lists(self, kind: str) -> dict[str, list[str]]:
+        """Parsed items per class for one prompt kind (``{}`` when the kind was not asked)."""
+        check_kinds((kind,))
+        return getattr(self, kind)
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable copy."""
-        return {
+        """A JSON-serialisable copy (``temporal`` / ``entangled`` only when asked)."""
+        out: dict[str, Any] = {
             "objects": {k: list(v) for k, v in self.objects.items()},
             "scenes": {k: list(v) for k, v in self.scenes.items()},
-            "failures": [dict(f) for f in self.failures],
-            "calls": self.calls,
-            "cached": self.cached,
         }
+        for kind in ("temporal", "entangled"):
+            if kind in self.kinds:
+                out[kind] = {k: list(v) for k, v in getattr(self, kind).items()}
+        if tuple(self.kinds) != PROMPT_KINDS:
+            out["kinds"] = list(self.kinds)
+        return out | {"failures": [dict(f) for f in self.failures], "calls": self.calls, "cached": self.cached}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DiscoveryResult:
@@ -159,6 +179,9 @@ class DiscoveryResult:
             failures=[dict(f) for f in d.get("failures", [])],
             calls=int(d.get("calls", 0)),
             cached=int(d.get("cached", 0)),
+            temporal={k: list(v) for k, v in d.get("temporal", {}).items()},
+            entangled={k: list(v) for k, v in d.get("entangled", {}).items()},
+            kinds=tuple(d.get("kinds", PROMPT_KINDS)),
         )
 
 
@@ -353,23 +376,27 @@ class ConceptDiscoveryClient:
             items = parse_list(answer)
         return items, answer
 
-    def discover(self, classes: Sequence[str], progress: ProgressCallback | None = None) -> DiscoveryResult:
-        """Objects and scenes of every class (both paper prompts per class; duplicates asked once).
+    def discover(self, classes: Sequence[str], progress: ProgressCallback | None = None,
+                 kinds: Sequence[str] = PROMPT_KINDS) -> DiscoveryResult:
+        """Concepts of every class for each requested prompt kind (duplicate classes asked once).
 
-        A class/prompt whose answers hold no list is recorded in :attr:`DiscoveryResult.failures` and the other
-        classes go on; an endpoint that cannot be reached raises :class:`LanguageModelError` (answers obtained so
-        far stay cached, so a rerun resumes).
+        ``kinds`` defaults to the paper's two (``objects``, ``scenes``); ``temporal`` and ``entangled`` are asked
+        only when listed (the LF-CBM baselines). Only the requested kinds are sent, one prompt per class and kind,
+        in the order of ``kinds``. A class/prompt whose answers hold no list is recorded in
+        :attr:`DiscoveryResult.failures` and the other classes go on; an endpoint that cannot be reached raises
+        :class:`LanguageModelError` (answers obtained so far stay cached, so a rerun resumes).
         """
         if isinstance(classes, str):
             raise LanguageModelError("discover() takes a sequence of class names, not a single string")
+        kinds = check_kinds(kinds)
         unique = list(dict.fromkeys(classes))
         for name in unique:
             humanize_class_name(name)  # reject unusable names before any call
-        result = DiscoveryResult()
+        result = DiscoveryResult(kinds=kinds)
         calls0, cached0 = self.calls, self.cached
         try:
             for name in unique:
-                for kind in PROMPT_KINDS:
+                for kind in kinds:
                     items, answer = self.ask_list(render_prompt(kind, name))
                     getattr(result, kind)[name] = items
                     if not items:

@@ -1,9 +1,15 @@
-"""The prompts DANCE sends to a language model to discover object and scene concepts (paper §3.2.2).
+"""The prompts DANCE sends to a language model to discover text concepts (paper §3.2.2).
 
 For every action class the paper asks two questions, one for the physical objects that appear when the action
-occurs and one for the places or background scenes where it occurs. The templates below are the paper's wording;
-``{action}`` is replaced by the humanised class name (``tennis_serve`` and ``TennisServe`` both become
-``tennis serve``).
+occurs and one for the places or background scenes where it occurs (kinds ``objects`` and ``scenes``; the
+templates are the paper's wording). ``{action}`` is replaced by the humanised class name (``tennis_serve`` and
+``TennisServe`` both become ``tennis serve``).
+
+Two more kinds serve the language-concept baselines of the paper's Table 1 (Label-free CBM, Oikarinen et al. 2023):
+``temporal`` (body movements only, for "LF-CBM with disentangled language concepts", whose object and scene
+concepts are DANCE's) and ``entangled`` (movements, objects and surroundings in one list, for "LF-CBM with
+entangled language concepts"). The paper does not print these two prompts in its main text; their wording is this
+package's, written in the style of the paper's two.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from typing import Literal
 
 from dance.errors import LanguageModelError
 
-PromptKind = Literal["objects", "scenes"]
-"""Which of the two concept-discovery questions a prompt asks."""
+PromptKind = Literal["objects", "scenes", "temporal", "entangled"]
+"""Which concept-discovery question a prompt asks."""
 
 OBJECT_PROMPT_TEMPLATE = (
     "For the {action}, list the most important physical objects that commonly appear when this action occurs."
@@ -27,10 +33,27 @@ SCENE_PROMPT_TEMPLATE = (
 )
 """Prompt (ii) of the paper: the places or background scenes where the action happens (no objects)."""
 
-PROMPT_TEMPLATES: dict[str, str] = {"objects": OBJECT_PROMPT_TEMPLATE, "scenes": SCENE_PROMPT_TEMPLATE}
+TEMPORAL_PROMPT_TEMPLATE = (
+    "List the most important body movements and motion patterns of a person doing {action}. "
+    "Describe movements only, not objects or places"
+)
+"""Temporal (motion) concepts for the disentangled LF-CBM baseline; this package's wording (not in the paper)."""
+
+ENTANGLED_PROMPT_TEMPLATE = (
+    "List the most important visual features for recognizing the action {action} in a video, "
+    "including movements, objects and surroundings"
+)
+"""Spatio-temporally entangled concepts for the entangled LF-CBM baseline; this package's wording (not in the paper)."""
+
+PROMPT_TEMPLATES: dict[str, str] = {"objects": OBJECT_PROMPT_TEMPLATE, "scenes": SCENE_PROMPT_TEMPLATE,
+                                    "temporal": TEMPORAL_PROMPT_TEMPLATE, "entangled": ENTANGLED_PROMPT_TEMPLATE}
 """Template per kind, in the order :func:`dance.language.client.ConceptDiscoveryClient.discover` asks them."""
 
 PROMPT_KINDS: tuple[PromptKind, ...] = ("objects", "scenes")
+"""The paper's two kinds: what DANCE itself needs, and what is asked unless more kinds are requested."""
+
+ALL_PROMPT_KINDS: tuple[PromptKind, ...] = ("objects", "scenes", "temporal", "entangled")
+"""Every kind, in asking order (the last two only for the LF-CBM baselines)."""
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant that answers with a plain list. "
@@ -67,12 +90,12 @@ def humanize_class_name(name: str) -> str:
 
 
 def render_prompt(kind: str, class_name: str) -> str:
-    """The paper's ``kind`` prompt (``"objects"`` or ``"scenes"``) for one action class."""
+    """The ``kind`` prompt (``"objects"``, ``"scenes"``, ``"temporal"`` or ``"entangled"``) for one action class."""
     try:
         template = PROMPT_TEMPLATES[kind]
     except KeyError:
         raise LanguageModelError(
-            f"unknown prompt kind {kind!r}: expected one of {', '.join(PROMPT_KINDS)}"
+            f"unknown prompt kind {kind!r}: expected one of {', '.join(ALL_PROMPT_KINDS)}"
         ) from None
     return template.format(action=humanize_class_name(class_name))
 
@@ -85,6 +108,33 @@ def object_prompt(class_name: str) -> str:
 def scene_prompt(class_name: str) -> str:
     """Prompt (ii): the places or background scenes where ``class_name`` typically occurs."""
     return render_prompt("scenes", class_name)
+
+
+def temporal_prompt(class_name: str) -> str:
+    """Body movements and motion patterns of ``class_name`` (this package's prompt for the LF-CBM baseline)."""
+    return render_prompt("temporal", class_name)
+
+
+def entangled_prompt(class_name: str) -> str:
+    """Visual features of ``class_name`` mixing movements, objects and surroundings (LF-CBM baseline prompt)."""
+    return render_prompt("entangled", class_name)
+
+
+def check_kinds(kinds: object) -> tuple[PromptKind, ...]:
+    """``kinds`` as a tuple of known prompt kinds without duplicates, in the given order; raises on unknown kinds."""
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    try:
+        out = tuple(dict.fromkeys(kinds))  # type: ignore[arg-type]
+    except TypeError:
+        raise LanguageModelError(f"prompt kinds must be a sequence of names, got {kinds!r}") from None
+    unknown = [k for k in out if k not in PROMPT_TEMPLATES]
+    if unknown:
+        raise LanguageModelError(f"unknown prompt kind(s) {', '.join(map(repr, unknown))}: expected some of "
+                                 f"{', '.join(ALL_PROMPT_KINDS)}")
+    if not out:
+        raise LanguageModelError(f"no prompt kinds given: expected some of {', '.join(ALL_PROMPT_KINDS)}")
+    return out  # type: ignore[return-value]
 
 
 def strict_prompt(prompt: str) -> str:
