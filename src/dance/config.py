@@ -85,8 +85,9 @@ class FeatureSettings(Section):
     backbone: str = Field("random-3dconv", description="backbone by name (see `dance backbones`)")
     model: str = Field("", description="the backbone's weights: hub name or local folder (precomputed: an .npz "
                                        "file or a folder of .npy); '' means the backbone's default")
-    n_frames: int = Field(32, ge=1)
-    size: int = Field(112, ge=16)
+    n_frames: int = Field(32, ge=1, description="frames per video (a model that fixes its input, e.g. videomae, "
+                                                "uses its own)")
+    size: int = Field(112, ge=16, description="frame size in pixels (a model that fixes it uses its own)")
     seed: int = 0
     batch_size: int = Field(8, ge=1)
     device: str = "cpu"
