@@ -64,6 +64,7 @@ class ClipFramesBackbone:
                 "n_frames": self.n_frames, "size": self.size, "mean": list(self.mean), "std": list(self.std)}
 
     def load(self) -> torch.nn.Module:
+        """Load the weights (once) and return the vision model; a ModelError says where to put missing weights."""
         if self._vision is None:
             import transformers
 

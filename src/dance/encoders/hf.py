@@ -105,8 +105,9 @@ def is_local(name_or_path: str | os.PathLike[str]) -> bool:
 
 def _looks_like_path(name: str) -> bool:
     """A name that cannot be a hub id (``org/name``): absolute, relative with dots, home, or deeper than 2."""
-    return (name.startswith(("/", "./", "../", "~", "\\")) or name.count("/") > 1 or "\\" in name
-            or os.path.splitext(name)[1] != "" and not name.count("/"))
+    if name.startswith(("/", "./", "../", "~")) or "\\" in name or name.count("/") > 1:
+        return True
+    return "/" not in name and os.path.splitext(name)[1] != ""  # "weights.bin", "model.npz"
 
 
 def _hub_offline() -> bool:

@@ -69,6 +69,7 @@ class VideoMAEBackbone:
                 "pooling": "mean tokens + " + ("fc_norm" if self.classifier else "layer norm (no affine)")}
 
     def load(self) -> None:
+        """Load the weights (once); a ModelError says where to put them when they cannot be found."""
         if self._encoder is not None:
             return
         import transformers

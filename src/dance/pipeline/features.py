@@ -12,6 +12,7 @@ id, with nothing decoded.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from safetensors.torch import save_file
@@ -47,12 +48,12 @@ def video_cache_name(rec: VideoRecord) -> str:
 _cache_name = video_cache_name
 
 
-def make_video_backbone(s: FeatureSettings):  # noqa: ANN201 - a Backbone (or a precomputed backbone)
+def make_video_backbone(s: FeatureSettings) -> Any:
     """The configured video (or precomputed) backbone: ``features.backbone`` with its ``model`` setting."""
     return make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device, model=s.model)
 
 
-def read_backbone_frames(rec: VideoRecord, backbone) -> np.ndarray:  # noqa: ANN001
+def read_backbone_frames(rec: VideoRecord, backbone: Any) -> np.ndarray:
     """``backbone.n_frames`` frames spread over the video, resized to ``backbone.size`` squares."""
     return sample_frames(read_video(rec.path, size=backbone.size), backbone.n_frames)
 
