@@ -12,20 +12,34 @@ def _value(v: float | int) -> str:
     return str(v)
 
 
+def _meanings() -> dict[str, str]:
+    """What each field means, from the sanity module when it is there (it is optional for the report)."""
+    try:
+        from dance.explain.sanity import FIELDS
+    except ImportError:
+        return {}
+    return dict(FIELDS)
+
+
 def sanity_section(data: RunData) -> str:
     """Top-level numeric fields of sanity.json in a table, or how to produce the file."""
     s = data.sanity
     if s is None:
-        return (f'<p class="note">No sanity check yet: <code>dance sanity</code> (the reversed-video check) writes '
-                f"<code>{escape(str(data.root / 'sanity' / 'sanity.json'))}</code>; run it and make the report "
-                f"again to include it here.</p>")
+        return (f'<p class="note">No sanity check yet: <code>dance sanity {escape(str(data.root))}</code> (the '
+                f"reversed-video check) writes <code>{escape(str(data.root / 'sanity' / 'sanity.json'))}</code>; "
+                f"run it and make the report again to include it here.</p>")
     if not isinstance(s, dict):
         return '<p class="note">sanity/sanity.json is not a JSON object; nothing to show.</p>'
-    rows = [[escape(k), _value(v)] for k, v in s.items()
+    meaning = _meanings()
+    rows = [[escape(k), _value(v), escape(meaning.get(k, ""))] for k, v in s.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    missing = [k for k, v in s.items() if v is None and k in meaning]
     note = s.get("note") or s.get("description")
-    text = (f'<p class="note">{escape(str(note))}</p>' if isinstance(note, str) else "")
-    return ('<p class="note">The reversed-video check (DANCE paper §4.1, Fig. 7): every evaluated video is also '
-            "played backwards; a model that uses motion dynamics should change its prediction or its motion "
-            "explanation for many of them. Top-level numbers of <code>sanity/sanity.json</code>:</p>"
-            + (table(["field", "value"], rows, numeric=(1,)) if rows else "<p>(no numeric fields)</p>") + text)
+    text = f'<p class="note">{escape(str(note))}</p>' if isinstance(note, str) else ""
+    if missing:
+        text += f'<p class="small">not computed for this run: {escape(", ".join(missing))}</p>'
+    return ('<p class="note">The reversed-video check (DANCE paper §4.1, Fig. 7): evaluated videos are also '
+            "played backwards; a model that predicts through motion dynamics should change its prediction or its "
+            "motion explanation for many of them. Top-level numbers of <code>sanity/sanity.json</code>:</p>"
+            + (table(["field", "value", "meaning"], rows, numeric=(1,)) if rows else "<p>(no numeric fields)</p>")
+            + text)
