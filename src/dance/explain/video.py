@@ -25,7 +25,7 @@ from dance.motion.poses import PoseSequence, Skeleton, make_pose_source
 from dance.motion.sequences import normalise
 from dance.motion.skeletons import mapping
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import sample_frames
+from dance.pipeline.features import make_video_backbone, sample_frames
 from dance.runs import atomic_write_json, read_json
 
 
@@ -79,9 +79,8 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
         encoder.load_state_dict(load_file(str(run / "features" / "backbone.safetensors")))
         x = encoder.encode_poses([seq])
     else:
-        backbone = make_backbone(feat.backbone, n_frames=feat.n_frames, size=feat.size, seed=feat.seed,
-                                 device=feat.device)
-        x = backbone.encode([sample_frames(_resize_frames(frames, feat.size), feat.n_frames)])
+        backbone = make_video_backbone(feat)  # the run's weights (features.model), its own frame count and size
+        x = backbone.encode([sample_frames(_resize_frames(frames, backbone.size), backbone.n_frames)])
     explanation = model.explain(x, k=k)[0]
 
     # the video's key clips, for showing which part of the video matches each motion concept
