@@ -156,6 +156,16 @@ def test_paper_dataset_detection() -> None:
     assert paper_dataset(["a", "b"]) is None
 
 
+def test_paper_numbers_on_request_and_unknown_dataset(tiny_run: Path) -> None:
+    from dance.explain.report.accuracy import accuracy_table
+
+    data = RunData(tiny_run)
+    html = accuracy_table(data, "penn action")
+    assert "DANCE paper, Table 1" in html and "97.8" in html and "98.1" in html
+    with pytest.raises(DanceError, match="unknown paper dataset"):
+        accuracy_table(data, "imagenet")
+
+
 # ---------------------------------------------------------------------------------------------- Sankey
 
 

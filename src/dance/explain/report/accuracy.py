@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dance.data.penn_action import PENN_CLASSES
+from dance.errors import DanceError
 from dance.explain.report.data import RunData
 from dance.explain.report.html import escape, pct, table
 
@@ -57,8 +58,11 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
         dataset = paper_dataset(data.model.classes_, str((data.config.get("data") or {}).get("path", "")))
     elif dataset == "none":
         dataset = None
-    elif dataset not in PAPER_TABLE1:
-        dataset = None
+    else:
+        known = {_norm(name): name for name in PAPER_TABLE1}
+        if _norm(dataset) not in known:
+            raise DanceError(f"unknown paper dataset '{dataset}': use auto, none, or one of {', '.join(PAPER_TABLE1)}")
+        dataset = known[_norm(dataset)]
     note = ""
     if dataset is not None:
         base, dance = PAPER_TABLE1[dataset]
