@@ -20,6 +20,8 @@ PAGE = r"""<!doctype html>
   #samples { list-style:none; margin:6px 0 0; padding:0; max-height:72vh; overflow:auto; }
   #samples li { padding:4px 6px; cursor:pointer; border-radius:4px; display:flex; justify-content:space-between;
                 gap:6px; }
+  #samples li span { white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
+  #samples li span:first-child { flex-shrink:0; }
   #samples li:hover { background:#eef1f6; } #samples li.sel { background:#dfe6f3; }
   .ok { color:var(--ok); } .bad { color:var(--bad); } .muted { color:var(--muted); font-size:12px; }
   #preview { width:100%; max-width:320px; image-rendering:pixelated; border-radius:4px; background:#eee;
@@ -100,6 +102,7 @@ function el(tag, attrs, ...kids) {
   for (const kid of kids) if (kid != null) e.append(kid);
   return e;
 }
+function put(node, ...kids) { node.replaceChildren(...kids.filter(k => k != null)); }
 function showError(msg) { const b = $("error"); b.textContent = msg || ""; b.style.display = msg ? "block" : "none"; }
 async function api(path, body) {
   const opt = body === undefined ? {} : { method:"POST", headers:{"Content-Type":"application/json"},
@@ -171,7 +174,7 @@ function renderPrediction(r) {
     el("td", {text:p.class}), el("td", {class:"num", text:fmt(p.p)}),
     el("td", {style:"width:40%"}, el("div", {class:"bar"}, el("div", {style:`width:${100 * p.p}%`}))))));
   const shares = Object.entries(a.type_shares).map(([t, v]) => `${t} ${v >= 0 ? "+" : ""}${fmt(v, 2)}`).join(", ");
-  $("prediction").replaceChildren(
+  put($("prediction"),
     el("div", {class:"muted", text:`${r.sample} · label ${r.label} · ${r.split} · model ${r.version}`}),
     el("div", {}, el("span", {class:"cls " + (right ? "ok" : "bad"), id:"predicted-class", text:a.predicted}),
        el("span", {class:"muted", text: right ? "  correct" : "  wrong"})),
@@ -221,7 +224,7 @@ async function weightEdit(save) {
                  split:S.split, version:S.version, save };
   const r = await api("/api/weight", body);
   const list = (ids) => ids.length ? ids.join(", ") : "none";
-  $("w-result").replaceChildren(
+  put($("w-result"),
     el("div", {id:"w-summary", text:`W[${r.class}, ${r.concept}]: ${fmt(r.old_weight, 4)} → ${fmt(r.new_weight, 4)}` +
       ` · ${r.split} (${r.n} videos): accuracy ${fmt(r.accuracy_before)} → ${fmt(r.accuracy_after)},` +
       ` fixed ${r.fixed}, broken ${r.broken}, changed ${r.changed}`}),
@@ -248,6 +251,7 @@ async function showSankey() {
   if (!r.available) { $("sankey").textContent = "Sankey unavailable: " + r.reason; return; }
   await loadPlotly();
   const fig = JSON.parse(r.figure);
+  delete fig.layout.width; fig.layout.autosize = true;  // fit the panel
   $("sankey").replaceChildren();
   window.Plotly.newPlot("sankey", fig.data, fig.layout, {displaylogo:false, responsive:true});
 }

@@ -103,6 +103,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
             path = url.path
             if method == "GET" and path in ("/", "/index.html"):
                 self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+            elif method == "GET" and path == "/favicon.ico":
+                self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon", cache=True)
             elif method == "GET" and path == "/api/info":
                 self._json(state.info())
             elif method == "GET" and path == "/api/versions":

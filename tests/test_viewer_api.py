@@ -1,0 +1,150 @@
+"""The viewer without a browser: ViewerState and the HTTP endpoints on a tiny run."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _inspect_runs import copy_run, pose_run, rgb_run
+
+from dance.errors import DanceError
+from dance.viewer import ViewerState, make_server
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory, single_thread) -> Path:
+    return rgb_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server(rgb: Path, tmp_path_factory):
+    run = copy_run(rgb, tmp_path_factory.mktemp("viewer-api") / "run")
+    srv = make_server(run, port=0)
+    srv.start_background()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _get(srv, path: str) -> tuple[int, dict | bytes]:
+    try:
+        with urllib.request.urlopen(srv.url + path.lstrip("/"), timeout=10) as r:
+            body = r.read()
+            return r.status, json.loads(body) if r.headers.get_content_type() == "application/json" else body
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _post(srv, path: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(srv.url + path.lstrip("/"), data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_state_predict_off_and_weight(rgb: Path) -> None:
+    state = ViewerState(rgb)
+    info = state.info()
+    assert info["version"] == "v000" and "test" in info["splits"] and info["classes"]
+    samples = state.samples("test")
+    assert len(samples) == info["splits"]["test"]
+    sid = samples[0]["id"]
+    base = state.predict(sid)
+    assert base["off"] == [] and not base["changed"] and base["before"] == base["after"]
+    # switching off every concept with a positive contribution changes the predicted class's probability
+    on = [c["concept"] for cs in base["before"]["top"].values() for c in cs if c["contribution"] > 0]
+    assert on
+    off = state.predict(sid, on)
+    assert off["off"] == on
+    assert off["after"]["probabilities"] != base["after"]["probabilities"]
+    assert all(c["off"] for cs in off["before"]["top"].values() for c in cs if c["concept"] in on)
+    with pytest.raises(DanceError, match="did you mean"):
+        state.predict(sid, [on[0] + "zz"])
+    # a weight preview saves nothing
+    model, _, _ = state.model()
+    c, j = np.unravel_index(np.abs(model.W_).argmax(), model.W_.shape)
+    eff = state.weight(model.classes_[c], model.concept_names_[j], 0.0, "test")
+    assert eff["saved"] is None and eff["n"] == len(samples)
+    assert eff["accuracy_before"] == pytest.approx(np.mean([s["correct"] for s in samples]))
+    assert not (rgb / "edits").exists()
+    weights = state.class_concepts(model.classes_[c])["weights"]
+    assert weights[0]["concept"] == model.concept_names_[j]
+
+
+def test_http_endpoints(server) -> None:
+    status, page = _get(server, "/")
+    assert status == 200 and b"DANCE viewer" in page
+    status, info = _get(server, "/api/info")
+    assert status == 200 and info["versions"][0]["name"] == "v000"
+    status, samples = _get(server, "/api/samples?split=test")
+    sid = samples[0]["id"]
+    status, pred = _post(server, "/api/predict", {"sample": sid, "off": []})
+    assert status == 200 and pred["label"] == samples[0]["label"]
+    concept = next(c["concept"] for cs in pred["before"]["top"].values() for c in cs)
+    status, pred2 = _post(server, "/api/predict", {"sample": sid, "off": [concept]})
+    assert status == 200 and pred2["off"] == [concept]
+    # errors are JSON with a readable message
+    status, e = _post(server, "/api/predict", {"sample": sid + "x", "off": []})
+    assert status == 400 and "unknown sample" in e["error"]
+    status, e = _post(server, "/api/predict", {"sample": sid, "off": "notalist"})
+    assert status == 400
+    status, e = _get(server, "/api/samples?split=nope")
+    assert status == 400 and "split" in e["error"]
+    status, e = _get(server, "/nothing")
+    assert status == 404
+    # media
+    status, gif = _get(server, f"/media/sample/{sid}.gif")
+    assert status == 200 and gif[:6] == b"GIF89a"
+    status, gif = _get(server, "/media/concept/motion_000.gif")
+    assert status == 200 and gif[:3] == b"GIF"
+    status, e = _get(server, "/media/concept/nope.gif")
+    assert status == 404
+
+
+def test_http_weight_save_makes_a_version(server) -> None:
+    status, info = _get(server, "/api/info")
+    cls = info["classes"][0]
+    status, cw = _get(server, f"/api/class?name={cls}")
+    concept = cw["weights"][0]["concept"] if cw["weights"] else info["concepts"][0]
+    status, eff = _post(server, "/api/weight", {"class": cls, "concept": concept, "weight": 0.25, "split": "test"})
+    assert status == 200 and eff["saved"] is None
+    for key in ("accuracy_before", "accuracy_after", "fixed", "broken", "changed", "old_weight"):
+        assert key in eff
+    status, saved = _post(server, "/api/weight", {"class": cls, "concept": concept, "weight": 0.25, "save": True})
+    assert status == 200 and saved["saved"] == "v001"
+    status, versions = _get(server, "/api/versions")
+    assert [v["name"] for v in versions] == ["v000", "v001"]
+    status, cw2 = _get(server, f"/api/class?name={cls}&version=v001")
+    assert {w["concept"]: w["weight"] for w in cw2["weights"]}[concept] == pytest.approx(0.25)
+    status, e = _post(server, "/api/weight", {"class": cls + "zz", "concept": concept, "weight": 1})
+    assert status == 400 and "did you mean" in e["error"]
+    status, e = _post(server, "/api/weight", {"class": cls, "concept": concept, "weight": "abc"})
+    assert status == 400
+
+
+def test_http_sankey(server) -> None:
+    status, info = _get(server, "/api/info")
+    a, b = info["classes"][:2]
+    status, sk = _get(server, f"/api/sankey?classes={a},{b}&top=4")
+    assert status == 200
+    if info["sankey"]["available"]:
+        fig = json.loads(sk["figure"])
+        assert fig["data"][0]["type"] == "sankey"
+        status, js = _get(server, "/static/plotly.min.js")
+        assert status == 200 and len(js) > 100_000
+    else:
+        assert sk["figure"] is None and sk["reason"]
+
+
+def test_pose_run_previews(tmp_path_factory, single_thread) -> None:
+    state = ViewerState(pose_run(tmp_path_factory))
+    sid = state.samples("test")[0]["id"]
+    assert state.sample_gif(sid)[:6] == b"GIF89a"  # the pose sequence drawn (no video)
+    assert state.concept_gif("motion:motion_000")[:3] == b"GIF"
