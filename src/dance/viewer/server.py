@@ -135,7 +135,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
             elif method == "GET" and path == "/static/plotly.min.js":
                 js = _plotly_js()
                 if js is None:
-                    raise NotFound("plotly is not installed (pip install 'dance-xai[viewer]')")
+                    raise NotFound("plotly is not installed (pip install plotly)")
                 self._send(200, js.read_bytes(), "text/javascript; charset=utf-8", cache=True)
             else:
                 raise NotFound(f"no route {method} {path}")

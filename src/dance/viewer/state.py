@@ -187,7 +187,7 @@ class ViewerState:
             from dance.explain.sankey import sankey_figure  # noqa: F401
         except ImportError as e:
             return {"available": False, "reason": f"Sankey diagrams need plotly and dance.explain.sankey ({e}); "
-                                                  "pip install 'dance-xai[viewer]'"}
+                                                  "pip install plotly"}
         return {"available": True, "reason": ""}
 
     def sankey(self, classes: list[str], top: int = 8, version: str | None = None) -> dict[str, Any]:
