@@ -132,5 +132,6 @@ def build_report(run: Path | str, out: Path | str | None = None, *, pairs: int =
     ]
     html = page(f"DANCE report — {data.root.name}", sections, head_script=get_plotlyjs(), intro=intro)
     atomic_write_text(out, html)
+    out.chmod(0o644)  # a report is for sharing (the atomic write's temporary file is private)
     reporter.info(f"  report written in {time.time() - start:.1f} s")
     return ReportResult(out, out.stat().st_size, n_sankeys, len(figures), notes)
