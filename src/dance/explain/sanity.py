@@ -48,7 +48,7 @@ from dance.motion.keyframes import (
 from dance.motion.poses import PoseSequence, Skeleton
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import sample_frames
+from dance.pipeline.features import make_video_backbone, sample_frames
 from dance.pipeline.motion import pose_source
 from dance.runs import atomic_write_json, read_json
 
@@ -240,8 +240,12 @@ def encode_reversed(run: Path, settings: Settings, data: RunData, positions: np.
         return Encoded(done, encoder.encode_poses(seqs), encoder.encode_poses(revs), lab_o, lab_r,
                        encoder.predict_poses(seqs), encoder.predict_poses(revs), label_names)
 
-    backbone = make_backbone(feat.backbone, n_frames=feat.n_frames, size=feat.size, seed=feat.seed,
-                             device=feat.device)
+    if entry.input != "video":
+        raise DanceError(f"backbone '{feat.backbone}' reads {entry.input} features, not frames: a reversed video "
+                         "cannot be encoded with it, so the sanity check cannot run on this run")
+    backbone = make_video_backbone(feat)  # the run's backbone: name, weights (features.model), frames, size, seed
+    if hasattr(backbone, "load"):
+        backbone.load()  # pretrained weights: fail before decoding anything when they cannot be loaded
     xo: list[np.ndarray] = []
     xr: list[np.ndarray] = []
     batch: list[tuple[np.ndarray, np.ndarray]] = []
@@ -260,8 +264,8 @@ def encode_reversed(run: Path, settings: Settings, data: RunData, positions: np.
             skipped[rec.video_id] = str(e)
             advance(1)
             continue
-        small = _resize(frames, feat.size)
-        batch.append((sample_frames(small, feat.n_frames), sample_frames(small[::-1], feat.n_frames)))
+        small = _resize(frames, backbone.size)
+        batch.append((sample_frames(small, backbone.n_frames), sample_frames(small[::-1], backbone.n_frames)))
         done.append(int(pos))
         if _uses_pixels(settings, rec):
             labels(lambda f=frames, r=rec: (labeller.from_frames(r, f, False), labeller.from_frames(r, f, True)),
