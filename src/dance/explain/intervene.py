@@ -2,6 +2,11 @@
 
 Switching a concept off sets its *standardised* activation to 0, i.e. to its training mean, so the concept
 contributes nothing to any class. Weight edits return a new model; the original is never changed.
+
+The second half works on a finished run (read-only): :func:`load_run_data` (videos with features),
+:func:`resolve_concept` / :func:`resolve_class` / :meth:`RunData.sample` (errors list the closest names),
+:func:`intervene_sample` (one video before and after switching concepts off) and :func:`weight_edit` (the edited
+model and what it fixes and breaks on a split). Saving edits as model versions: :mod:`dance.model.versions`.
 """
 
 from __future__ import annotations
