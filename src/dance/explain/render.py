@@ -15,6 +15,22 @@ INK = (40, 60, 120)
 JOINT = (200, 70, 50)
 
 
+def tidy(kp: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """A copy of a sequence (L, J, 2) with every score-0 joint moved to the mean of its frame's visible joints.
+
+    Datasets mark joints they cannot see with score 0 and often store them at a meaningless place (Penn Action:
+    near (0, 0)); they are not drawn, and moved so they do not stretch the canvas fit.
+    """
+    kp = np.array(kp, dtype=np.float32, copy=True)
+    if scores is None:
+        return kp
+    seen = np.asarray(scores) > 0
+    for t in range(len(kp)):
+        if seen[t].any() and not seen[t].all():
+            kp[t, ~seen[t]] = kp[t, seen[t]].mean(axis=0)
+    return kp
+
+
 def _fit(frames: np.ndarray, size: int, margin: float = 0.1) -> np.ndarray:
     """Scale a sequence (L, J, 2) uniformly into a size×size canvas, keeping its aspect ratio and motion."""
     pts = frames.reshape(-1, 2)
@@ -43,7 +59,7 @@ def _panels(seqs: Sequence[np.ndarray], skeleton: Skeleton, titles: Sequence[str
             scores: Sequence[np.ndarray | None] | None) -> list[Image.Image]:
     """One image per frame with the sequences side by side (all resampled to the longest length)."""
     length = max(len(s) for s in seqs)
-    fitted = [_fit(np.asarray(s, np.float32), size) for s in seqs]
+    fitted = [_fit(tidy(s, None if scores is None else scores[i]), size) for i, s in enumerate(seqs)]
     frames = []
     for t in range(length):
         img = Image.new("RGB", (size * len(seqs), size + 16), BG)
@@ -66,14 +82,15 @@ def save_animation(path: Path, seqs: Sequence[np.ndarray], skeleton: Skeleton, t
     return path
 
 
-def save_strip(path: Path, seq: np.ndarray, skeleton: Skeleton, n: int = 8, size: int = 96) -> Path:
-    """A PNG strip of ``n`` evenly spaced frames of one pose sequence."""
-    seq = _fit(np.asarray(seq, np.float32), size)
+def save_strip(path: Path, seq: np.ndarray, skeleton: Skeleton, n: int = 8, size: int = 96,
+               scores: np.ndarray | None = None) -> Path:
+    """A PNG strip of ``n`` evenly spaced frames of one pose sequence (score-0 joints left out)."""
+    seq = _fit(tidy(seq, scores), size)
     idx = np.round(np.linspace(0, len(seq) - 1, min(n, len(seq)))).astype(int)
     img = Image.new("RGB", (size * len(idx), size), BG)
     d = ImageDraw.Draw(img)
     for i, k in enumerate(idx):
-        draw_pose(d, seq[k], skeleton, offset=(i * size, 0), width=2)
+        draw_pose(d, seq[k], skeleton, None if scores is None else scores[k], offset=(i * size, 0), width=2)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    img.save(path, optimize=True)
     return path

@@ -18,14 +18,16 @@ def run(ctx: Context, out: StageWriter) -> dict:
     concepts = read_json(motion_dir / "concepts.json")
     arrays = load_arrays(motion_dir / "motion.npz")
     skeleton = Skeleton.from_json(ctx.stage_dir("poses") / "skeleton.json")
+    clip_scores = load_arrays(ctx.stage_dir("poses") / "poses.npz")["scores"]
     model = load_model(ctx.stage_dir("train") / "model")
     names = model.concept_names_
     entries = []
     with ctx.reporter.task("rendering motion concepts", len(concepts["concepts"])) as advance:
         for k, c in enumerate(concepts["concepts"]):
-            seq = arrays["medoid_keypoints"][k]
-            gif = save_animation(out.path(f"motion/{c['name']}.gif"), [seq], skeleton, [c["name"]], size=128)
-            png = save_strip(out.path(f"motion/{c['name']}.png"), seq, skeleton)
+            seq, sc = arrays["medoid_keypoints"][k], clip_scores[arrays["medoid_clip"][k]]
+            gif = save_animation(out.path(f"motion/{c['name']}.gif"), [seq], skeleton, [c["name"]], size=128,
+                                 scores=[sc])
+            png = save_strip(out.path(f"motion/{c['name']}.png"), seq, skeleton, scores=sc)
             col = names.index(f"motion:{c['name']}") if f"motion:{c['name']}" in names else None
             used = [] if col is None else [
                 {"class": model.classes_[j], "weight": float(model.W_[j, col])}

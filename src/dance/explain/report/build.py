@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dance.explain.render import save_strip
 from dance.explain.report.accuracy import accuracy_table, confused_pairs, per_class_table
 from dance.explain.report.catalogue import motion_catalogue, spatial_catalogue
 from dance.explain.report.data import RunData
 from dance.explain.report.figure import choose_samples, medoid, sample_figure
 from dance.explain.report.html import escape, file_uri, img, page
-from dance.explain.report.poses import save_pose_strip
 from dance.explain.report.sanity import sanity_section
 from dance.explain.sankey import sankey_figure, save_sankey
 from dance.progress import Reporter
@@ -32,7 +32,7 @@ def _motion_legend(data: RunData, fig) -> str:
     with tempfile.TemporaryDirectory(prefix="dance-legend-") as d:
         for name in names:
             kp, sc = medoid(data, name)
-            strip = save_pose_strip(Path(d) / f"{name}.png", kp, data.skeleton, sc, n=5, size=34)
+            strip = save_strip(Path(d) / f"{name}.png", kp, data.skeleton, n=5, size=34, scores=sc)
             items.append(f'<div class="small" style="margin:2px 10px 2px 0">{escape(name)}<br>'
                          f'{img(file_uri(strip), name)}</div>')
     return ('<div class="small">motion concepts in this diagram (medoid pose sequences):</div>'

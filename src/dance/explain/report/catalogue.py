@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dance.explain.render import save_animation, save_strip
 from dance.explain.report.data import RunData
 from dance.explain.report.figure import medoid
 from dance.explain.report.html import escape, file_uri, img, table
-from dance.explain.report.poses import save_pose_animation, save_pose_strip
 
 
 def _classes_cell(model, col: int | None) -> str:
@@ -39,10 +39,10 @@ def _motion_rows(data: RunData, animate: bool, names: list[str], cols: dict[str,
     rows = []
     for name in names:
         kp, sc = medoid(data, name)
-        strip = save_pose_strip(tmp / f"{name}.png", kp, data.skeleton, sc, n=6, size=strip_size)
+        strip = save_strip(tmp / f"{name}.png", kp, data.skeleton, n=6, size=strip_size, scores=sc)
         visual = img(file_uri(strip), f"{name} strip")
         if animate:
-            gif = save_pose_animation(tmp / f"{name}.gif", [kp], [sc], data.skeleton, [name], size=gif_size)
+            gif = save_animation(tmp / f"{name}.gif", [kp], data.skeleton, [name], size=gif_size, scores=[sc])
             visual = img(file_uri(gif), f"{name} animation") + visual
         c = info.get(name, {})
         videos = int(c.get("train_videos", 0))

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dance.data.index import VIDEO_EXTENSIONS
-from dance.data.video import read_video
+from dance.data.video import is_video, read_video
 from dance.errors import DanceError
 from dance.explain.contributions import ConceptContribution, contributions, explain_concepts
+from dance.explain.render import save_animation, save_strip
 from dance.explain.report.data import RunData
 from dance.explain.report.html import bar, escape, file_uri, img, jpeg_uri, table
-from dance.explain.report.poses import save_pose_animation, save_pose_strip
 from dance.motion.sequences import normalise
 
 
@@ -60,7 +59,7 @@ def _key_frames(data: RunData, row: int, tmp: Path) -> tuple[str, str]:
     rec = data.index.records[row]
     info = data.keyclips["videos"].get(rec.video_id, {})
     centres = sorted(set(int(c) for c in info.get("centres", [])))
-    if rec.path.suffix.lower() in VIDEO_EXTENSIONS and rec.path.is_file():
+    if is_video(rec.path) and rec.path.exists():
         try:
             frames = read_video(rec.path)
             keep = [min(c, len(frames) - 1) for c in centres] or [len(frames) // 2]
@@ -72,8 +71,8 @@ def _key_frames(data: RunData, row: int, tmp: Path) -> tuple[str, str]:
         return "key poses", '<span class="small">no key clips were extracted from this video</span>'
     order = clips[np.argsort(data.poses["clip_centre"][clips], kind="stable")]
     mid = data.poses["keypoints"].shape[1] // 2
-    strip = save_pose_strip(tmp / f"keyposes_{row}.png", data.poses["keypoints"][order, mid], data.skeleton,
-                            data.poses["scores"][order, mid], n=len(order), size=80)
+    strip = save_strip(tmp / f"keyposes_{row}.png", data.poses["keypoints"][order, mid], data.skeleton,
+                       n=len(order), size=80, scores=data.poses["scores"][order, mid])
     where = ", ".join(str(int(c)) for c in np.sort(data.poses["clip_centre"][clips]))
     return "key poses (pose-only data: the pose at each key-clip centre)", img(
         file_uri(strip), "key poses", f"frames {where}")
@@ -107,15 +106,15 @@ def _motion_visual(data: RunData, row: int, name: str, tmp: Path, size: int) -> 
     med, med_sc = medoid(data, name)
     clip, how = _matching_clip(data, row, j)
     if clip is None:
-        gif = save_pose_animation(tmp / f"{name}_{row}.gif", [med], [med_sc], data.skeleton, [f"{name} medoid"],
-                                  size=size)
+        gif = save_animation(tmp / f"{name}_{row}.gif", [med], data.skeleton, [f"{name} medoid"], size=size,
+                             scores=[med_sc])
         return img(file_uri(gif), f"{name} medoid", f"{name}: medoid pose sequence")
     centre = int(data.poses["clip_centre"][clip])
     kp, sc = data.poses["keypoints"][clip], data.poses["scores"][clip]
-    gif = save_pose_animation(tmp / f"{name}_{row}.gif", [med, kp], [med_sc, sc], data.skeleton,
-                              [f"{name} medoid", f"video @{centre}"], size=size)
-    s1 = save_pose_strip(tmp / f"{name}_{row}_m.png", med, data.skeleton, med_sc, n=6, size=36)
-    s2 = save_pose_strip(tmp / f"{name}_{row}_v.png", kp, data.skeleton, sc, n=6, size=36)
+    gif = save_animation(tmp / f"{name}_{row}.gif", [med, kp], data.skeleton, [f"{name} medoid", f"video @{centre}"],
+                         size=size, scores=[med_sc, sc])
+    s1 = save_strip(tmp / f"{name}_{row}_m.png", med, data.skeleton, n=6, size=36, scores=med_sc)
+    s2 = save_strip(tmp / f"{name}_{row}_v.png", kp, data.skeleton, n=6, size=36, scores=sc)
     return (f'<div style="display:flex;align-items:center;gap:8px">'
             f'{img(file_uri(gif), name, f"{name}: medoid (left) and this video ({how}, frame {centre})")}'
             f'<div class="small">medoid<br>{img(file_uri(s1), f"{name} medoid strip")}<br>'
