@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from dance.config import Settings, load_settings
-from dance.data.index import VIDEO_EXTENSIONS, VideoRecord
-from dance.data.video import read_video
+from dance.data.index import VideoRecord
+from dance.data.video import is_video, read_video
 from dance.encoders.registry import backbone_entry, make_backbone
 from dance.errors import DanceError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
@@ -105,7 +105,7 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
 
 def _uses_pixels(settings: Settings, rec: VideoRecord) -> bool:
     s = settings.keyclips.signal
-    return s == "pixels" if s != "auto" else rec.path.suffix.lower() in VIDEO_EXTENSIONS
+    return s == "pixels" if s != "auto" else is_video(rec.path)
 
 
 class MotionLabeller:
