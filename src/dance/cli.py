@@ -18,6 +18,7 @@ from dance.config import Settings, load_settings, packaged_config
 from dance.errors import ConfigError, DanceError
 from dance.pipeline import STAGES, run_pipeline
 from dance.pipeline.runner import Context, StageResult
+from dance.pipeline.variants import comparison_table
 from dance.progress import RichReporter
 from dance.runs import RunDir, atomic_write_json
 
@@ -63,6 +64,8 @@ def _print_results(results: list[StageResult], summary: dict | None) -> None:
                 t.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
         t.add_row("n_concepts", ", ".join(f"{k}={v}" for k, v in summary.get("n_concepts", {}).items()))
         console.print(t)
+        if "test_accuracy" in summary:  # baseline, DANCE and the LF-CBM baselines (+ the paper's Table 1)
+            console.print(comparison_table(summary))
 
 
 def _run(run: Path, settings: Settings, only: list[str] | None, force: list[str]) -> dict | None:

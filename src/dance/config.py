@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dance.errors import ConfigError
 
@@ -107,11 +107,33 @@ class TrainSettings(Section):
     final_max_iter: int = Field(2000, ge=1)
     device: str = "cpu"
     seed: int = 0
+    models: list[str] = Field(default_factory=lambda: ["dance"], description="models fit side by side: 'dance' "
+                              "(always), 'lfcbm-entangled', 'lfcbm-disentangled' (the language-concept baselines "
+                              "of the paper's Table 1; README 'Language-concept baselines')")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_list(cls, value: Any) -> Any:
+        """Accept ``dance,lfcbm-entangled`` as well as a YAML list; check the names."""
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            known = ("dance", "lfcbm-entangled", "lfcbm-disentangled")
+            unknown = [v for v in value if v not in known]
+            if unknown:
+                raise ValueError(f"unknown model(s) {', '.join(map(str, unknown))}; known: {', '.join(known)}")
+            if "dance" not in value:
+                raise ValueError("must include 'dance' (evaluate, explain and the catalogue use DANCE's model), "
+                                 "e.g. [dance, lfcbm-entangled, lfcbm-disentangled]")
+            value = list(dict.fromkeys(value))
+        return value
 
 
 class EvaluateSettings(Section):
     causes: str = Field("", description="causes.json of a synthetic dataset (default: beside the index)")
     top_k: int = Field(3, ge=1, description="concepts per type shown in explanations")
+    paper_dataset: str = Field("auto", description="paper Table 1 dataset to print beside this run's accuracy: "
+                               "auto (from the classes), none, KTH, 'Penn Action', HAA-100, UCF-101")
 
 
 class Settings(Section):

@@ -1,4 +1,9 @@
-"""Stage ``evaluate``: test accuracy of DANCE and of the baseline, sparsity, explanations, type agreement."""
+"""Stage ``evaluate``: test accuracy of DANCE and of the baseline, sparsity, explanations, type agreement.
+
+The test accuracy of every language-concept baseline the ``train`` stage fit (``train.models``) goes into
+``summary.json`` under ``variants`` (``{name: {"test_accuracy", "n_concepts", "nonzero_weights", "label"}}``),
+and ``paper_dataset`` names the dataset of the paper's Table 1 the run is on (None when it is none of them).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from dance.explain.contributions import explain, type_agreement
 from dance.model.io import load_model
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
-from dance.pipeline.train import load_split_data
-from dance.runs import StageWriter, atomic_write_json, atomic_write_text, file_hash
+from dance.pipeline.train import SplitData, load_split_data, model_counts, variant_dir
+from dance.pipeline.variants import VARIANTS, paper_dataset
+from dance.runs import StageWriter, atomic_write_json, atomic_write_text, file_hash, read_json
 
 
 def causes_path(ctx: Context) -> Path | None:
@@ -50,6 +56,12 @@ def run(ctx: Context, out: StageWriter) -> dict:
         "nonzero_weights_per_class": {c: int((model.W_[k] != 0).sum()) for k, c in enumerate(model.classes_)},
         "per_class_accuracy": per_class,
     }
+    variants = _variants(ctx, test)
+    if variants:
+        summary["variants"] = variants
+    d = ctx.settings.data
+    summary["paper_dataset"] = paper_dataset(model.classes_, d.format, d.path, ctx.settings.evaluate.paper_dataset)
+    summary["evaluated_split"] = "test" if "test" in data and len(data["test"].rows) else "val"
     cp = causes_path(ctx)
     if cp is not None:
         causes = json.loads(cp.read_text(encoding="utf-8"))["classes"]
@@ -76,6 +88,22 @@ def run(ctx: Context, out: StageWriter) -> dict:
     atomic_write_json(out.path("explanations.json"), records)
     atomic_write_json(out.path("summary.json"), summary)
     agree = f", type agreement {summary['type_agreement']:.3f}" if "type_agreement" in summary else ""
+    others = "".join(f", {name} {v['test_accuracy']:.3f}" for name, v in variants.items())
     ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} "
-                      f"(baseline {summary['baseline_test_accuracy']:.3f}){agree}")
-    return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]}
+                      f"(baseline {summary['baseline_test_accuracy']:.3f}{others}){agree}")
+    return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]} | (
+        {"variants": {name: v["test_accuracy"] for name, v in variants.items()}} if variants else {})
+
+
+def _variants(ctx: Context, test: SplitData) -> dict[str, dict]:
+    """Test accuracy, kept concepts and non-zero weights of every baseline the train stage fit."""
+    train_dir = ctx.stage_dir("train")
+    info = read_json(train_dir / "training.json") if (train_dir / "training.json").is_file() else {}
+    out: dict[str, dict] = {}
+    for name in info.get("variants", {}):
+        model = load_model(variant_dir(train_dir, name))
+        pred = model.predict(test.X)
+        out[name] = {"label": VARIANTS[name].label if name in VARIANTS else name,
+                     "test_accuracy": float((pred == test.y).mean()), "n_concepts": model_counts(model),
+                     "nonzero_weights": model.nonzero_weights()}
+    return out

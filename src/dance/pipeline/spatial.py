@@ -4,6 +4,11 @@
 * a dual encoder (``xclip``, ``clip``, ``precomputed``): soft labels (Eq. 3) of the concepts the ``language``
   stage produced, video embeddings cached per video in ``RUN/.cache/spatial/``;
 * ``none``: no object or scene concepts (motion concepts only).
+
+A dual encoder labels every text concept type of the run's concept set: ``object`` and ``scene``, and ``temporal``
+/ ``entangled`` when the set has them (the LF-CBM baselines of ``train.models``). ``spatial/spatial.npz`` holds
+``has_label``, ``object`` and ``scene`` as always, plus one array per extra type; ``spatial/concepts.json`` maps
+each type to its concept names (``object`` and ``scene`` always there).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def label_source(ctx: Context) -> LabelSource | None:
                              "set language.concepts to a shipped set (kth, penn_action, ucf101), a concept-set "
                              "file, or llm")
         encoder = make_dual_encoder(s.source, model=s.model, device=s.device)
-        return DualEncoderLabelSource(encoder, {t: cs.names(t) for t in TYPES},
+        return DualEncoderLabelSource(encoder, {t: cs.names(t) for t in cs.types()},
                                       cache_dir=ctx.run.root / ".cache" / "spatial", batch_size=s.batch_size,
                                       prompt=s.prompt, reporter=ctx.reporter)
     return make_label_source(s.source)
@@ -76,12 +81,16 @@ def run(ctx: Context, out: StageWriter) -> dict:
     skipped = dict(getattr(source, "skipped", {}) or {})
     for vid, why in list(skipped.items())[:10]:
         ctx.reporter.info(f"  [yellow]skipped[/yellow] {vid}: {why}")
-    save_arrays(out.path("spatial.npz"), has_label=result.mask, **{t: result.labels[t] for t in TYPES})
-    atomic_write_json(out.path("concepts.json"), {t: result.names[t] for t in TYPES})
+    types = list(TYPES) + [t for t in result.names if t not in TYPES]
+    save_arrays(out.path("spatial.npz"), has_label=result.mask, **{t: result.labels[t] for t in types})
+    atomic_write_json(out.path("concepts.json"), {t: result.names[t] for t in types})
     atomic_write_json(out.path("skipped.json"), skipped)
     missing = int((~result.mask).sum())
     if missing and source is not None:
         ctx.reporter.info(f"  [yellow]{missing} videos have no object/scene labels[/yellow] (left out of those "
                           "concept layers)")
-    return {t: len(result.names[t]) for t in TYPES} | {"videos_without_label": missing, "skipped": len(skipped),
-                                                       "positives": {t: int(np.sum(result.labels[t])) for t in TYPES}}
+    if len(types) > len(TYPES):
+        ctx.reporter.info("  also labelled for the LF-CBM baselines: "
+                          + ", ".join(f"{len(result.names[t])} {t}" for t in types[len(TYPES):]) + " concepts")
+    return {t: len(result.names[t]) for t in types} | {"videos_without_label": missing, "skipped": len(skipped),
+                                                       "positives": {t: int(np.sum(result.labels[t])) for t in types}}

@@ -1,28 +1,58 @@
-"""Stages ``train`` (concept layers + sparse final layer) and ``baseline`` (linear probe, same features)."""
+"""Stages ``train`` (concept layers + sparse final layer) and ``baseline`` (linear probe, same features).
+
+``train`` fits DANCE (``RUN/train/model/``) and, side by side, every language-concept baseline of ``train.models``
+(``RUN/train/variants/<name>/``, see :mod:`dance.pipeline.variants`): the same estimator and settings on other
+concept targets.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from dance.data.index import VideoIndex
-from dance.errors import StageError
+from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
+from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
 from dance.runs import StageWriter, atomic_write_json, read_json
 from dance.spatial.labels import TYPES as SPATIAL_TYPES
 
 
 @dataclass
 class SplitData:
+    """One split: index rows, features, labels, DANCE's concept targets (``concepts``: motion, object, scene) and
+    the targets of every text type the spatial stage labelled (``text``: object, scene, and temporal / entangled
+    when present), from which the LF-CBM baselines draw theirs."""
+
     rows: np.ndarray  # indices into the index records
     X: np.ndarray
     y: np.ndarray
     concepts: dict[str, ConceptTargets]
+    text: dict[str, ConceptTargets] = field(default_factory=dict)
+
+
+def variant_targets(name: str, split: SplitData, concepts_setting: str = "") -> dict[str, ConceptTargets]:
+    """The concept targets model ``name`` of :data:`~dance.pipeline.variants.VARIANTS` is fit on, for one split.
+
+    DANCE takes ``split.concepts`` as they are (whatever concept types the run has); a baseline takes the text
+    types it needs from ``split.text`` under its own type names (``entangled`` -> ``language`` for
+    ``lfcbm-entangled``). A missing text type raises :class:`StageError` saying what to set
+    (``concepts_setting``: ``language.concepts``, for the message).
+    """
+    if name == "dance":
+        return dict(split.concepts)
+    out = {}
+    for model_type, source in VARIANTS[name].types:
+        if source not in split.text:
+            raise missing_concepts_error(name, source, concepts_setting)
+        out[model_type] = split.text[source]
+    return out
 
 
 def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
@@ -39,39 +69,78 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
     for split in index.split_names:
         rows = np.flatnonzero(feats["ok"] & (splits == split))
         targets = {"motion": ConceptTargets(motion_names, motion["labels"][rows], "bce", motion["has_label"][rows])}
-        for t in SPATIAL_TYPES:
-            if not spatial_names[t]:
+        text = {}
+        for t, names in spatial_names.items():
+            if not names or t not in spatial:
                 continue  # no concepts of this type (e.g. a pose-only dataset)
-            targets[t] = ConceptTargets(spatial_names[t], spatial[t][rows], "cos3", spatial["has_label"][rows])
-        out[split] = SplitData(rows, feats["x"][rows], labels[rows], targets)
+            text[t] = ConceptTargets(names, spatial[t][rows], "cos3", spatial["has_label"][rows])
+            if t in SPATIAL_TYPES:
+                targets[t] = text[t]
+        out[split] = SplitData(rows, feats["x"][rows], labels[rows], targets, text)
     for need in ("train", "val"):
         if need not in out or len(out[need].rows) == 0:
             raise StageError(f"no '{need}' videos with features: check the index and the features stage")
     return index, out
 
 
+def _new_model(ctx: Context) -> DanceModel:
+    s = ctx.settings.train
+    return DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=s.concept_hidden,
+                      clip_cutoff=s.clip_cutoff, interpretability_cutoff=s.interpretability_cutoff, lam=s.lam,
+                      alpha=s.alpha, n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device,
+                      seed=s.seed)
+
+
+def model_counts(model: DanceModel) -> dict[str, int]:
+    """Kept concepts per type of a fitted model: DANCE's three types always, any other type it has."""
+    return {t: n for t, n in model.n_concepts().items() if n or t in ("motion", "object", "scene")}
+
+
+def variant_dir(train_dir: Path, name: str) -> Path:
+    """Where the ``train`` stage saves baseline ``name`` (``RUN/train/variants/<name>/``)."""
+    return train_dir / "variants" / name
+
+
 def run_train(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.train
+    baselines = baseline_names(s.models)
+    check_variant_settings(s.models, ctx.settings.spatial.source, None)
     index, data = load_split_data(ctx)
     tr, va = data["train"], data["val"]
-    model = DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=s.concept_hidden,
-                       clip_cutoff=s.clip_cutoff, interpretability_cutoff=s.interpretability_cutoff, lam=s.lam,
-                       alpha=s.alpha, n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device,
-                       seed=s.seed)
+    cs = ctx.settings.language.concepts.strip()
+    targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
+    model = _new_model(ctx)
     with ctx.reporter.tracker() as progress:
         model.fit(tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts, index.classes, progress=progress)
     save_model(model, out.dir / "model")
-    atomic_write_json(out.path("training.json"), {
-        "n_concepts": model.n_concepts(),
-        "dropped": [vars(d) for d in model.dropped_],
-        "concept_quality": model.concept_quality_,
-        "path": model.path_,
-    })
     n = model.n_concepts()
     ctx.reporter.info(f"  concepts kept: {n}; dropped: {len(model.dropped_)}; "
                       f"non-zero weights: {model.nonzero_weights()} of {model.W_.size}")
+    variants: dict[str, dict] = {}
+    for name in baselines:
+        tgt, tgt_val = targets[name]
+        vmodel = _new_model(ctx)
+        ctx.reporter.info(f"  {VARIANTS[name].label} ({name}): "
+                          + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
+        try:
+            with ctx.reporter.tracker() as progress:
+                vmodel.fit(tr.X, tr.y, tgt, va.X, va.y, tgt_val, index.classes, progress=progress)
+        except ModelError as e:
+            raise StageError(f"{VARIANTS[name].label} ({name}): {e}") from e
+        save_model(vmodel, variant_dir(out.dir, name), extra={"variant": name, "label": VARIANTS[name].label})
+        variants[name] = {"n_concepts": model_counts(vmodel), "dropped": len(vmodel.dropped_),
+                          "nonzero_weights": vmodel.nonzero_weights(), "val_accuracy": vmodel.score(va.X, va.y)}
+        ctx.reporter.info(f"    concepts kept: {variants[name]['n_concepts']}; dropped: {len(vmodel.dropped_)}; "
+                          f"non-zero weights: {vmodel.nonzero_weights()} of {vmodel.W_.size}")
+    atomic_write_json(out.path("training.json"), {
+        "n_concepts": n,
+        "dropped": [vars(d) for d in model.dropped_],
+        "concept_quality": model.concept_quality_,
+        "path": model.path_,
+        "variants": variants,
+    })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
-            "val_accuracy": model.score(va.X, va.y)}
+            "val_accuracy": model.score(va.X, va.y)} | ({"variants": variants} if variants else {})
 
 
 def run_baseline(ctx: Context, out: StageWriter) -> dict:

@@ -1,5 +1,8 @@
 """Object and scene soft labels from a video-text dual encoder (the paper's Eq. 3), as a :class:`LabelSource`.
 
+The same source labels the text concepts of the LF-CBM baselines, ``temporal`` and ``entangled``, when it is given
+some (:data:`~dance.spatial.labels.TEXT_TYPES`); ``object`` and ``scene`` are always in its output.
+
 For every video, ``encoder.n_frames`` frames spread uniformly over the video are read at ``encoder.size`` and
 embedded once; every concept text is embedded once; the label of concept m for video n is the clipped cosine
 ``max(0, E_T(O_m) · E_V(V_n))`` (:func:`~dance.encoders.dual_encoders.soft_labels`).
@@ -27,7 +30,7 @@ from dance.encoders.dual_encoders import DualEncoder, make_dual_encoder, soft_la
 from dance.errors import ConfigError, DanceError, ModelError
 from dance.progress import Reporter
 from dance.runs import atomic_write_bytes, stable_hash
-from dance.spatial.labels import TYPES, ContextLabels
+from dance.spatial.labels import TEXT_TYPES, TYPES, ContextLabels
 
 __all__ = ["DualEncoderLabelSource", "make_dual_encoder"]
 
@@ -37,7 +40,8 @@ class DualEncoderLabelSource:
 
     Args:
         encoder: a dual encoder (see :func:`~dance.encoders.dual_encoders.make_dual_encoder`).
-        concepts: concept texts per type, keys ``"object"`` and ``"scene"`` (a missing key means no concepts).
+        concepts: concept texts per type, keys ``"object"`` and ``"scene"`` (a missing key means no concepts), and
+            optionally ``"temporal"`` / ``"entangled"`` (labelled, and in the output, only when given concepts).
         cache_dir: folder for the per-video embedding cache (None: no cache).
         read_frames: ``record -> (T, H, W, 3) uint8`` frames; default: ``encoder.n_frames`` frames spread
             uniformly over the video, resized to ``encoder.size``. Raising a DanceError (or OSError) skips it.
@@ -53,10 +57,11 @@ class DualEncoderLabelSource:
     def __init__(self, encoder: DualEncoder, concepts: dict[str, list[str]], cache_dir: Path | str | None = None,
                  read_frames: Callable[[VideoRecord], np.ndarray] | None = None, batch_size: int = 8,
                  prompt: str = "{}", reporter: Reporter | None = None):
-        unknown = sorted(set(concepts) - set(TYPES))
+        unknown = sorted(set(concepts) - set(TEXT_TYPES))
         if unknown:
-            raise ConfigError(f"concept types must be {' and '.join(TYPES)}; got {', '.join(unknown)}")
-        self.concepts = {t: [str(c) for c in concepts.get(t, [])] for t in TYPES}
+            raise ConfigError(f"concept types must be among {', '.join(TEXT_TYPES)}; got {', '.join(unknown)}")
+        self.concepts = {t: [str(c) for c in concepts.get(t, [])] for t in TEXT_TYPES
+                         if t in TYPES or concepts.get(t)}
         for t, names in self.concepts.items():
             dupes = sorted({c for c in names if names.count(c) > 1})
             if dupes:
@@ -93,7 +98,7 @@ class DualEncoderLabelSource:
     def text_embeddings(self) -> dict[str, np.ndarray]:
         """(M, D) unit-length embeddings of each type's concept texts."""
         out = {}
-        for t in TYPES:
+        for t in self.concepts:
             texts = [self.prompt.format(c) for c in self.concepts[t]]
             emb = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
             bad = [self.concepts[t][j] for j in np.flatnonzero(~np.isfinite(emb).all(axis=1))] if len(emb) else []
@@ -171,16 +176,16 @@ class DualEncoderLabelSource:
         return emb, ok
 
     def labels(self, records: Sequence[VideoRecord]) -> ContextLabels:
-        """Soft labels (Eq. 3) of every concept type; videos without an embedding have mask False, zero rows."""
+        """Soft labels (Eq. 3) of every concept type given; videos without an embedding have mask False, zero rows."""
         text = self.text_embeddings()
         emb, ok = self.video_embeddings(records)
         labels = {}
-        for t in TYPES:
+        for t in self.concepts:
             lab = np.zeros((len(records), len(self.concepts[t])), dtype=np.float32)
             if ok.any() and len(self.concepts[t]):
                 lab[ok] = soft_labels(emb[ok], text[t])
             labels[t] = lab
-        return ContextLabels({t: list(self.concepts[t]) for t in TYPES}, labels, ok.copy())
+        return ContextLabels({t: list(self.concepts[t]) for t in self.concepts}, labels, ok.copy())
 
 
 def make_dual_label_source(encoder: str, concepts: dict[str, list[str]], model: str = "", device: str = "cpu",

@@ -22,11 +22,18 @@ from dance.errors import IndexFormatError
 from dance.runs import file_hash
 
 TYPES = ("object", "scene")
+"""The spatial concept types every label source gives (possibly with no concepts)."""
+TEXT_TYPES = ("object", "scene", "temporal", "entangled")
+"""Every text concept type a dual-encoder source can label: ``temporal`` and ``entangled`` serve the LF-CBM
+baselines (:mod:`dance.pipeline.variants`) and are present only when the concept set has them."""
 
 
 @dataclass
 class ContextLabels:
-    """Labels of the spatial concept types for a list of videos: names[type] and labels[type] (N, M)."""
+    """Labels of the text concept types for a list of videos: names[type] and labels[type] (N, M).
+
+    ``object`` and ``scene`` are always keys; ``temporal`` / ``entangled`` only when a dual-encoder source
+    labelled such concepts."""
 
     names: dict[str, list[str]]
     labels: dict[str, np.ndarray]
