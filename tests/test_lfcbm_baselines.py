@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from dance.config import load_settings
 from dance.data.synthetic import generate
 from dance.errors import ConfigError, StageError
-from dance.language.concept_set import ConceptSet, build_concept_set, load_concept_set, parse_answers
+from dance.language.concept_set import SHIPPED_DIR, ConceptSet, build_concept_set, load_concept_set, parse_answers
 from dance.language.prompts import (
     ENTANGLED_PROMPT_TEMPLATE,
     OBJECT_PROMPT_TEMPLATE,
@@ -114,9 +114,18 @@ def test_build_from_answers_with_temporal_and_entangled() -> None:
 @pytest.mark.parametrize("name", ["kth", "penn_action"])
 def test_shipped_sets_have_the_baselines_concepts(name: str) -> None:
     cs = load_concept_set(name)
-    assert len(cs.temporal) >= 20 and len(cs.entangled) >= 20
-    assert all(len(c) <= 30 for c in cs.temporal + cs.entangled)
-    assert cs.prompts["temporal"] == TEMPORAL_PROMPT_TEMPLATE
+    assert len(cs.temporal) >= 50 and len(cs.entangled) >= 50
+    assert cs.prompts["temporal"] == TEMPORAL_PROMPT_TEMPLATE and cs.prompts["entangled"] == ENTANGLED_PROMPT_TEMPLATE
+    raw = json.loads((SHIPPED_DIR / "answers" / f"{name}.json").read_text())
+    lists, problems = parse_answers(raw["answers"])
+    assert not problems
+    for t in ("temporal", "entangled"):
+        answered = [v[t] for v in lists.values()]
+        assert all(8 <= len(items) <= 12 for items in answered)  # every answer was read whole
+        candidates = {c for items in answered for c in items}
+        assert set(cs.names(t)) <= candidates  # nothing invented after the answers
+        assert candidates - set(cs.names(t)) <= {d["concept"] for d in cs.dropped[t]}
+        assert all(len(c) <= 30 for c in cs.names(t))
 
 
 def test_needed_kinds_and_paper_dataset() -> None:

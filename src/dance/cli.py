@@ -225,15 +225,16 @@ def concepts(
         console.print_json(json.dumps(cs.to_json()))
         return
     src = cs.source
+    extra = "".join(f", {len(cs.names(t))} {t}" for t in cs.types()[len(TYPES):])
     console.print(f"[bold]{cs.dataset or dataset}[/bold]: {len(cs.classes)} classes, {len(cs.object)} object and "
-                  f"{len(cs.scene)} scene concepts")
+                  f"{len(cs.scene)} scene concepts" + (f" (LF-CBM baselines{extra})" if extra else ""))
     console.print(f"source: {src.get('kind', 'unknown')}"
                   + "".join(f"; {k}: {src[k]}" for k in ("answered_by", "model", "date", "answers") if src.get(k)))
     if src.get("filters"):
         console.print("filters: " + ", ".join(f"{k}={v}" for k, v in src["filters"].items()))
     for kind, template in cs.prompts.items():
         console.print(f"prompt ({kind}): [italic]{template}[/italic]")
-    for t in TYPES:
+    for t in cs.types():
         names = cs.names(t)
         console.print(f"\n[bold]{t} concepts ({len(names)})[/bold]")
         console.print(", ".join(names), soft_wrap=True)
