@@ -111,7 +111,7 @@ def test_build_from_answers_with_temporal_and_entangled() -> None:
     assert not problems and set(lists["a"]) == {"objects", "scenes"}
 
 
-@pytest.mark.parametrize("name", ["kth", "penn_action"])
+@pytest.mark.parametrize("name", ["kth", "penn_action", "ucf101"])
 def test_shipped_sets_have_the_baselines_concepts(name: str) -> None:
     cs = load_concept_set(name)
     assert len(cs.temporal) >= 50 and len(cs.entangled) >= 50
