@@ -21,6 +21,8 @@ from dance.language.prompts import (
 ANSWERS: dict[str, tuple[str, list[str]]] = {
     "numbered dot": ("1. Tennis ball\n2. Tennis racket\n3. Net", ["tennis ball", "tennis racket", "net"]),
     "numbered paren": ("1) ball\n2) racket\n3) net", ["ball", "racket", "net"]),
+    "plain lines with above/below": ("above clouds\nbelow deck\nsky above city", ["above clouds", "below deck",
+                                                                                    "sky above city"]),
     "numbered both parens": ("(1) Ball\n(2) Racket", ["ball", "racket"]),
     "numbered no space": ("1.Ball\n2.Racket", ["ball", "racket"]),
     "numbered inline": ("1. ball 2. racket 3. net", ["ball", "racket", "net"]),

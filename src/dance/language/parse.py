@@ -55,7 +55,7 @@ _STOP_ITEMS = frozenset(
 _PROSE_WORDS = frozenset(
     """i i'm i've i'd i'll me my we we're our us you you're your sorry sure certainly okay ok here there's please
     is are was were be been being can't cannot could would should will won't may might must let hope
-    these this that it its it's they them typically usually commonly often following below above
+    these this that it its it's they them typically usually commonly often following
     depends depending help helps glad happy""".split()
 )
 _JSON_NAME_KEYS = ("name", "item", "object", "scene", "place", "location", "concept", "label", "title")
