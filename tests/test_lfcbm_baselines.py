@@ -32,10 +32,11 @@ from dance.language.prompts import (
     render_prompt,
 )
 from dance.model.dance import ConceptTargets
+from dance.paper import PAPER_TABLE1, paper_dataset
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
 from dance.pipeline.train import SplitData, variant_targets
-from dance.pipeline.variants import PAPER_TABLE1, comparison_rows, needed_kinds, paper_dataset
+from dance.pipeline.variants import comparison_rows, needed_kinds
 from dance.runs import RunDir
 
 # words of tiny_models.WORDS, so the tiny tokenizer gives every concept its own embedding
@@ -135,7 +136,7 @@ def test_needed_kinds_and_paper_dataset() -> None:
     kth = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
     assert paper_dataset(kth) == "KTH" and paper_dataset(["a", "b"]) is None
     assert paper_dataset(["a"], setting="penn action") == "Penn Action" and paper_dataset(kth, setting="none") is None
-    with pytest.raises(StageError, match="Table 1"):
+    with pytest.raises(ConfigError, match="Table 1"):
         paper_dataset(kth, setting="kinetics")
     rows = comparison_rows({"test_accuracy": 0.9, "baseline_test_accuracy": 0.8, "paper_dataset": "UCF-101",
                             "variants": {"lfcbm-entangled": {"test_accuracy": 0.7}}})

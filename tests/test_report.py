@@ -18,11 +18,11 @@ from dance.data.synthetic import generate
 from dance.errors import DanceError, StageError, VideoDecodeError
 from dance.explain import sankey as sankey_mod
 from dance.explain.report import build_report
-from dance.explain.report.accuracy import paper_dataset
 from dance.explain.report.data import RunData
 from dance.explain.report.figure import sample_figure
 from dance.explain.sankey import DISTINCT, NEGATIVE_LINK, SHARED, sankey_figure, save_sankey
 from dance.model.dance import ConceptBlock, DanceModel
+from dance.paper import paper_dataset
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
 from dance.runs import RunDir
@@ -162,7 +162,7 @@ def test_paper_numbers_on_request_and_unknown_dataset(tiny_run: Path) -> None:
     data = RunData(tiny_run)
     html = accuracy_table(data, "penn action")
     assert "DANCE paper, Table 1" in html and "97.8" in html and "98.1" in html
-    with pytest.raises(DanceError, match="unknown paper dataset"):
+    with pytest.raises(DanceError, match="not a dataset of the paper.s Table 1"):
         accuracy_table(data, "imagenet")
 
 

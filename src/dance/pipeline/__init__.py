@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from dance.paper import paper_dataset
 from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train, variants
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
 from dance.runs import atomic_write_json, atomic_write_text
@@ -43,7 +44,7 @@ def check_settings(ctx: Context, only: list[str] | None = None) -> None:
     if only is not None and not {"language", "spatial", "train", "evaluate"} & set(only):
         return
     s = ctx.settings
-    variants.paper_dataset([], setting=s.evaluate.paper_dataset)
+    paper_dataset([], setting=s.evaluate.paper_dataset)
     if not variants.baseline_names(s.train.models):
         return
     concepts = s.language.concepts.strip()

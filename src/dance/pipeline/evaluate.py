@@ -14,10 +14,11 @@ from pathlib import Path
 
 from dance.explain.contributions import explain, type_agreement
 from dance.model.io import load_model
+from dance.paper import paper_dataset
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.train import SplitData, load_split_data, model_counts, variant_dir
-from dance.pipeline.variants import VARIANTS, paper_dataset
+from dance.pipeline.variants import VARIANTS
 from dance.runs import StageWriter, atomic_write_json, atomic_write_text, file_hash, read_json
 
 

@@ -16,29 +16,26 @@ The baselines need text concepts labelled by a dual encoder (``spatial.source`` 
 the concept set's ``entangled`` / ``temporal`` list (shipped ``kth`` and ``penn_action`` have them; with
 ``language.concepts=llm`` the language stage asks those prompts only when a configured baseline needs them).
 
-DANCE's model stays in ``RUN/train/model/``; a variant's in ``RUN/train/variants/<name>/``. :data:`PAPER_TABLE1`
-holds the paper's numbers that ``dance run`` prints beside this run's.
+DANCE's model stays in ``RUN/train/model/``; a variant's in ``RUN/train/variants/<name>/``.
+:data:`dance.paper.PAPER_TABLE1` holds the paper's numbers that ``dance run`` prints beside this run's.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dance.encoders.dual_encoders import DUAL_ENCODERS
 from dance.errors import StageError
+from dance.paper import CITATION, PAPER_TABLE1
 
 __all__ = [
     "MODEL_NAMES",
-    "PAPER_DATASETS",
-    "PAPER_TABLE1",
     "VARIANTS",
     "Variant",
     "comparison_rows",
     "needed_kinds",
-    "paper_dataset",
 ]
 
 @dataclass(frozen=True)
@@ -75,22 +72,6 @@ VARIANTS: dict[str, Variant] = {
 MODEL_NAMES: tuple[str, ...] = tuple(VARIANTS)
 
 _KIND_OF_TEXT_TYPE = {"object": "objects", "scene": "scenes", "temporal": "temporal", "entangled": "entangled"}
-
-#: DANCE paper, Table 1: top-1 accuracy (%), all with the same VideoMAE backbone.
-PAPER_TABLE1: dict[str, dict[str, float]] = {
-    "KTH": {"baseline": 89.7, "lfcbm-entangled": 87.4, "lfcbm-disentangled": 89.9, "dance": 91.1},
-    "Penn Action": {"baseline": 97.8, "lfcbm-entangled": 96.3, "lfcbm-disentangled": 97.7, "dance": 98.1},
-    "HAA-100": {"baseline": 73.5, "lfcbm-entangled": 66.5, "lfcbm-disentangled": 65.3, "dance": 70.7},
-    "UCF-101": {"baseline": 88.4, "lfcbm-entangled": 85.5, "lfcbm-disentangled": 83.7, "dance": 87.5},
-}
-PAPER_DATASETS: tuple[str, ...] = tuple(PAPER_TABLE1)
-
-_KTH = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(text).lower())
-
 
 def check_models(models: Sequence[str]) -> list[str]:
     """``train.models`` validated: known names, no duplicates, ``dance`` included (the other stages explain it)."""
@@ -155,36 +136,6 @@ def check_variant_settings(models: Sequence[str], spatial_source: str, concept_t
                 raise missing_concepts_error(name, t, concepts_setting)
 
 
-def paper_dataset(classes: Sequence[str], data_format: str = "", data_path: str = "", setting: str = "auto") -> \
-        str | None:
-    """The Table 1 dataset a run is on, or None: ``setting`` when it names one (``none``: None), else detected.
-
-    Detection (``auto``): KTH by its 6 class names, Penn Action by its 15, UCF-101 by 101 classes including
-    ``ApplyEyeMakeup`` and ``YoYo``, HAA-100 by 100 classes with ``data.format=haa500`` (or ``haa`` in the path).
-    """
-    choice = (setting or "auto").strip()
-    if choice.lower() == "none":
-        return None
-    if choice.lower() != "auto":
-        match = [d for d in PAPER_DATASETS if _norm(d) == _norm(choice)]
-        if not match:
-            raise StageError(f"evaluate.paper_dataset='{choice}' is not a dataset of the paper's Table 1: "
-                             f"expected auto, none, {', '.join(PAPER_DATASETS)}")
-        return match[0]
-    from dance.data.penn_action import PENN_CLASSES
-
-    names = {_norm(c) for c in classes}
-    if names == {_norm(c) for c in PENN_CLASSES}:
-        return "Penn Action"
-    if names == {_norm(c) for c in _KTH}:
-        return "KTH"
-    if len(names) == 101 and {"applyeyemakeup", "yoyo"} <= names:
-        return "UCF-101"
-    if len(names) == 100 and (data_format == "haa500" or "haa" in _norm(data_path)):
-        return "HAA-100"
-    return None
-
-
 def comparison_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of the comparison table from an evaluate ``summary``: baseline, DANCE, then each variant.
 
@@ -229,5 +180,5 @@ def comparison_table(summary: Mapping[str, Any]) -> Any:
                   "" if r["nonzero_weights"] is None else str(r["nonzero_weights"])]
         t.add_row(*cells)
     if dataset:
-        t.caption = f"paper: DANCE paper, Table 1 ({dataset}, VideoMAE backbone)"
+        t.caption = f"paper: {CITATION} ({dataset}, VideoMAE backbone)"
     return t

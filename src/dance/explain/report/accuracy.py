@@ -3,43 +3,13 @@ and the most confused class pairs."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from dance.data.penn_action import PENN_CLASSES
-from dance.errors import DanceError
 from dance.explain.report.data import RunData
 from dance.explain.report.html import escape, pct, table
-
-#: DANCE paper, Table 1: top-1 accuracy (%) with a VideoMAE backbone: (baseline w/o interpretability, DANCE)
-PAPER_TABLE1: dict[str, tuple[float, float]] = {
-    "KTH": (89.7, 91.1),
-    "Penn Action": (97.8, 98.1),
-    "HAA-100": (73.5, 70.7),
-    "UCF-101": (88.4, 87.5),
-}
-KTH_CLASSES = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def paper_dataset(classes: list[str], data_path: str = "") -> str | None:
-    """The Table 1 dataset a run's classes (and dataset path) match, or None."""
-    names = {_norm(c) for c in classes}
-    path = _norm(data_path)
-    if names == {_norm(c) for c in PENN_CLASSES}:
-        return "Penn Action"
-    if names == {_norm(c) for c in KTH_CLASSES}:
-        return "KTH"
-    if len(names) == 101 and {"applyeyemakeup", "yoyo"} <= names:
-        return "UCF-101"
-    if len(names) == 100 and "haa" in path:
-        return "HAA-100"
-    return None
+from dance.paper import PAPER_TABLE1, paper_dataset
 
 
 def accuracy_table(data: RunData, dataset: str | None = None) -> str:
@@ -54,18 +24,12 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
     backbone = (data.config.get("features") or {}).get("backbone", "?")
     rows = [[f"<b>DANCE</b> (this run, {escape(backbone)})", pct(ours_d)],
             [f"Baseline w/o interpretability (this run, {escape(backbone)})", pct(ours_b)]]
-    if dataset in (None, "auto"):
-        dataset = paper_dataset(data.model.classes_, str((data.config.get("data") or {}).get("path", "")))
-    elif dataset == "none":
-        dataset = None
-    else:
-        known = {_norm(name): name for name in PAPER_TABLE1}
-        if _norm(dataset) not in known:
-            raise DanceError(f"unknown paper dataset '{dataset}': use auto, none, or one of {', '.join(PAPER_TABLE1)}")
-        dataset = known[_norm(dataset)]
+    cfg = data.config.get("data") or {}
+    dataset = paper_dataset(data.model.classes_, str(cfg.get("format", "")), str(cfg.get("path", "")),
+                            dataset or "auto")
     note = ""
     if dataset is not None:
-        base, dance = PAPER_TABLE1[dataset]
+        base, dance = PAPER_TABLE1[dataset]["baseline"], PAPER_TABLE1[dataset]["dance"]
         rows += [[f"Baseline w/o interpretability — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{base:.1f}"],
                  [f"DANCE — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{dance:.1f}"]]
         note = (f'<p class="note">Paper numbers: DANCE paper, Table 1 (top-1 %, VideoMAE backbone for both). The '
