@@ -13,8 +13,8 @@ fit on different :class:`~dance.model.dance.ConceptTargets`:
 ========================  ==========================================================================================
 
 The baselines need text concepts labelled by a dual encoder (``spatial.source`` = xclip, clip or precomputed) and
-the concept set's ``entangled`` / ``temporal`` list (shipped ``kth`` and ``penn_action`` have them; with
-``language.concepts=llm`` the language stage asks those prompts only when a configured baseline needs them).
+the concept set's ``entangled`` / ``temporal`` list (the shipped ``kth``, ``penn_action`` and ``ucf101`` have
+them; with ``language.concepts=llm`` the language stage asks those prompts only when a configured baseline needs them).
 
 DANCE's model stays in ``RUN/train/model/``; a variant's in ``RUN/train/variants/<name>/``.
 :data:`dance.paper.PAPER_TABLE1` holds the paper's numbers that ``dance run`` prints beside this run's.
@@ -100,8 +100,8 @@ def needed_kinds(models: Sequence[str]) -> tuple[str, ...]:
 
 
 def _how_to_get(text_type: str) -> str:
-    return (f"use a concept set with a '{text_type}' list (the shipped kth or penn_action, or a concept-set JSON "
-            f"file with one), or language.concepts=llm, which then asks the {text_type} prompt")
+    return (f"use a concept set with a '{text_type}' list (the shipped kth, penn_action or ucf101, or a "
+            f"concept-set JSON file with one), or language.concepts=llm, which then asks the {text_type} prompt")
 
 
 def missing_concepts_error(name: str, text_type: str, concepts_setting: str = "") -> StageError:
@@ -109,8 +109,8 @@ def missing_concepts_error(name: str, text_type: str, concepts_setting: str = ""
     if concepts_setting == "llm":
         return StageError(f"train.models has '{name}', which needs {text_type} concepts, and the language model "
                           f"gave no usable {text_type} list (see the answers cached in RUN/.cache/llm): try another "
-                          f"model, or use a concept set with a '{text_type}' list (the shipped kth or penn_action, "
-                          f"or a concept-set JSON file with one); or remove '{name}' from train.models")
+                          f"model, or use a concept set with a '{text_type}' list (the shipped kth, penn_action or "
+                          f"ucf101, or a concept-set JSON file with one); or remove '{name}' from train.models")
     where = f"the concept set '{concepts_setting}'" if concepts_setting else "the run's concept set (language.concepts)"
     return StageError(f"train.models has '{name}', which needs {text_type} concepts, and {where} has no "
                       f"'{text_type}' list: {_how_to_get(text_type)}; or remove '{name}' from train.models")
