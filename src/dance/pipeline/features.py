@@ -45,9 +45,6 @@ def video_cache_name(rec: VideoRecord) -> str:
     return f"{rec.video_id}-{stamp}.npy"
 
 
-_cache_name = video_cache_name
-
-
 def make_video_backbone(s: FeatureSettings) -> Any:
     """The configured video (or precomputed) backbone: ``features.backbone`` with its ``model`` setting."""
     return make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device, model=s.model)
