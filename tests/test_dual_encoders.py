@@ -322,3 +322,14 @@ def test_label_source_fingerprint_and_checks(tiny) -> None:
         DualEncoderLabelSource(enc, {"object": ["dog", "dog"]})
     empty = DualEncoderLabelSource(enc, {"object": ["dog"]}).labels([])
     assert empty.labels["object"].shape == (0, 1) and empty.labels["scene"].shape == (0, 0)
+
+
+def test_cli_backbones_lists_backbones_and_dual_encoders() -> None:
+    from typer.testing import CliRunner
+
+    from dance.cli import app
+
+    res = CliRunner().invoke(app, ["backbones"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for name in ("videomae", "clip-frames", "pose-encoder", "xclip", "microsoft/xclip-base-patch32", "precomputed"):
+        assert name in res.output

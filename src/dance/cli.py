@@ -277,15 +277,22 @@ def report(
 
 @app.command()
 def backbones() -> None:
-    """List the registered backbones."""
+    """List the registered backbones (features.backbone) and dual encoders (spatial.source)."""
+    from dance.encoders.dual_encoders import list_dual_encoders
     from dance.encoders.registry import list_backbones
 
-    t = Table()
+    t = Table(title="backbones (features.backbone)")
     for col in ("name", "pretrained", "description"):
         t.add_column(col)
     for b in list_backbones():
         t.add_row(b.name, "yes" if b.pretrained else "no", b.description)
     console.print(t)
+    d = Table(title="dual encoders (spatial.source; spatial.model: hub name or folder)")
+    for col in ("name", "default weights", "description"):
+        d.add_column(col)
+    for e in list_dual_encoders():
+        d.add_row(e.name, e.default_model or "-", e.description)
+    console.print(d)
 
 
 @app.command()
