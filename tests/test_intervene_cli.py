@@ -14,7 +14,7 @@ from dance.cli import app
 from dance.errors import DanceError, ModelError
 from dance.explain.intervene import (
     intervene_sample,
-    load_run_data,
+    load_run_videos,
     near_matches,
     resolve_class,
     resolve_concept,
@@ -54,14 +54,14 @@ def test_near_matches_and_errors(rgb: Path) -> None:
     assert resolve_concept(model, name) == len(model.concept_names_) - 1
     with pytest.raises(ModelError, match="did you mean"):
         resolve_concept(model, name + "zz")
-    data = load_run_data(rgb)
+    data = load_run_videos(rgb)
     with pytest.raises(DanceError, match=f"did you mean: {data.video_ids[0]}"):
         data.sample(data.video_ids[0] + "x")
 
 
 def test_sample_intervention_switches_the_top_concept_off(rgb: Path) -> None:
     model, _ = load_version(rgb)
-    data = load_run_data(rgb)
+    data = load_run_videos(rgb)
     z = model.concept_activations(data.X[:1])
     before = model.explain(data.X[:1], k=1)[0]
     top = max((c for cs in before.top.values() for c in cs), key=lambda c: c.contribution)
@@ -73,7 +73,7 @@ def test_sample_intervention_switches_the_top_concept_off(rgb: Path) -> None:
 
 
 def test_cli_sample_output_and_errors(run: Path) -> None:
-    data = load_run_data(run)
+    data = load_run_videos(run)
     model, _ = load_version(run)
     vid = data.video_ids[np.flatnonzero(data.splits == "test")[0]]
     concept = model.concept_names_[0]
@@ -135,7 +135,7 @@ def test_cli_weight_edits_are_new_versions(run: Path) -> None:
 
 def test_versions_chain_number_and_stale(run: Path) -> None:
     model, base = load_version(run)
-    data = load_run_data(run)
+    data = load_run_videos(run)
     mask = data.split_mask("test")
     cls, concept = _strongest(model)
     edited, edit = weight_edit(model, model.concept_activations(data.X[mask]), data.targets(model)[mask], cls,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dance.cli import app
 from dance.errors import DanceError
-from dance.explain.intervene import load_run_data
+from dance.explain.intervene import load_run_videos
 from dance.explain.sanity import FIELDS, Encoded, compare, sanity_check
 from dance.model.versions import load_version
 
@@ -39,7 +39,7 @@ def test_sanity_rgb_run_writes_json(rgb: Path, tmp_path: Path) -> None:
     run = copy_run(rgb, tmp_path / "run")
     out = sanity_check(run, split="test", k=2)
     saved = json.loads((run / "sanity" / "sanity.json").read_text())
-    assert saved["n"] == out["n"] == int((load_run_data(run).splits == "test").sum())
+    assert saved["n"] == out["n"] == int((load_run_videos(run).splits == "test").sum())
     _check_numbers(saved)
     assert saved["baseline_prediction_changed_fraction"] is None  # no trained head for a video backbone
     assert saved["other_share_change"] is not None  # object and scene concepts exist
@@ -65,7 +65,7 @@ def test_sanity_pose_run_and_limit(pose: Path, tmp_path: Path) -> None:
 
 def test_compare_identical_inputs_change_nothing(rgb: Path) -> None:
     model, _ = load_version(rgb)
-    data = load_run_data(rgb)
+    data = load_run_videos(rgb)
     x = data.X[:5]
     enc = Encoded(list(range(5)), x, x.copy(), [{1, 2}] * 5, [{1, 2}] * 5)
     out = compare(model, enc, data.targets(model)[:5], k=3)

@@ -120,11 +120,11 @@ def _concepts_table(title: str, e, off: set[str]) -> Table:  # noqa: ANN001 - an
 
 
 def _intervene_sample(run: Path, sample: str, off: list[str], version: str | None, k: int) -> None:
-    from dance.explain.intervene import intervene_sample, load_run_data
+    from dance.explain.intervene import intervene_sample, load_run_videos
     from dance.model.versions import load_version
 
     model, v = load_version(run, version)
-    data = load_run_data(run)
+    data = load_run_videos(run)
     i = data.sample(sample)
     z = model.concept_activations(data.X[i : i + 1])
     res = intervene_sample(model, z, off, data.video_ids[i], data.labels[i], k=k)
@@ -153,11 +153,11 @@ def _intervene_sample(run: Path, sample: str, off: list[str], version: str | Non
 
 def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: str, version: str | None,
                       dry_run: bool) -> None:
-    from dance.explain.intervene import load_run_data, weight_edit
+    from dance.explain.intervene import load_run_videos, weight_edit
     from dance.model.versions import load_version, save_edit
 
     model, v = load_version(run, version)
-    data = load_run_data(run)
+    data = load_run_videos(run)
     mask = data.split_mask(split)
     z = model.concept_activations(data.X[mask])
     ids = [vid for vid, m in zip(data.video_ids, mask) if m]

@@ -3,8 +3,8 @@
 Switching a concept off sets its *standardised* activation to 0, i.e. to its training mean, so the concept
 contributes nothing to any class. Weight edits return a new model; the original is never changed.
 
-The second half works on a finished run (read-only): :func:`load_run_data` (videos with features),
-:func:`resolve_concept` / :func:`resolve_class` / :meth:`RunData.sample` (errors list the closest names),
+The second half works on a finished run (read-only): :func:`load_run_videos` (videos with features),
+:func:`resolve_concept` / :func:`resolve_class` / :meth:`RunVideos.sample` (errors list the closest names),
 :func:`intervene_sample` (one video before and after switching concepts off) and :func:`weight_edit` (the edited
 model and what it fixes and breaks on a split). Saving edits as model versions: :mod:`dance.model.versions`.
 """
@@ -64,7 +64,7 @@ def edit_effect(before: DanceModel, after: DanceModel, X: np.ndarray, y: np.ndar
 
 
 @dataclass
-class RunData:
+class RunVideos:
     """The videos of a finished run that have features: ids, labels, splits and backbone features X."""
 
     run: Path
@@ -99,7 +99,7 @@ class RunData:
         self._positions = {v: i for i, v in enumerate(self.video_ids)}
 
 
-def load_run_data(run: Path | str) -> RunData:
+def load_run_videos(run: Path | str) -> RunVideos:
     """Read the index and features of a finished run (read-only: nothing is written to the run)."""
     run = Path(run)
     for need in ("index/index.csv", "features/features.npz"):
@@ -109,7 +109,7 @@ def load_run_data(run: Path | str) -> RunData:
     feats = load_arrays(run / "features" / "features.npz")
     rows = np.flatnonzero(feats["ok"])
     recs = [index.records[int(i)] for i in rows]
-    return RunData(run, index, rows, [r.video_id for r in recs], [r.label for r in recs],
+    return RunVideos(run, index, rows, [r.video_id for r in recs], [r.label for r in recs],
                    np.array([r.split for r in recs], dtype=object), feats["x"][rows].astype(np.float32))
 
 

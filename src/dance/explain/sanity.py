@@ -35,7 +35,7 @@ from dance.data.video import is_video, read_video
 from dance.encoders.registry import backbone_entry, make_backbone
 from dance.errors import DanceError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
-from dance.explain.intervene import RunData, load_run_data
+from dance.explain.intervene import RunVideos, load_run_videos
 from dance.model.dance import DanceModel
 from dance.model.versions import load_version
 from dance.motion.keyframes import (
@@ -79,7 +79,7 @@ FIELDS: dict[str, str] = {
 class Encoded:
     """Features of the original and reversed inputs, plus their pose-cluster motion labels (sets of indices)."""
 
-    positions: list[int]  # into RunData
+    positions: list[int]  # into RunVideos
     x_orig: np.ndarray
     x_rev: np.ndarray
     labels_orig: list[set[int] | None]
@@ -175,7 +175,7 @@ def _reversed_sequence(seq: PoseSequence) -> PoseSequence:
     return PoseSequence(np.ascontiguousarray(seq.keypoints[::-1]), np.ascontiguousarray(seq.scores[::-1]))
 
 
-def encode_reversed(run: Path, settings: Settings, data: RunData, positions: np.ndarray, n_classes: int,
+def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: np.ndarray, n_classes: int,
                     pose_labels: bool = True, progress: Callable[[int], None] | None = None,
                     skipped: dict[str, str] | None = None) -> Encoded:
     """Encode the original and the time-reversed input of every video at ``positions`` with the run's backbone."""
@@ -332,7 +332,7 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
         raise DanceError(f"k must be at least 1, got {k}")
     settings = load_settings(run / "config.yaml")
     model, ver = load_version(run, version)
-    data = load_run_data(run)
+    data = load_run_videos(run)
     positions = _pick(np.flatnonzero(data.split_mask(split)), limit)
     if on_total is not None:
         on_total(len(positions))

@@ -24,7 +24,7 @@ from dance.data.video import read_video
 from dance.errors import DanceError
 from dance.explain.contributions import Explanation, explain_concepts
 from dance.explain.intervene import (
-    load_run_data,
+    load_run_videos,
     resolve_class,
     resolve_concept,
     switch_off,
@@ -79,7 +79,7 @@ class ViewerState:
 
     def __init__(self, run: Path | str, version: str | None = None):
         self.run = Path(run).resolve()
-        self.data = load_run_data(self.run)
+        self.data = load_run_videos(self.run)
         self.settings: Settings | None = (load_settings(self.run / "config.yaml")
                                           if (self.run / "config.yaml").is_file() else None)
         self.default_version = resolve_version(self.run, version).name
