@@ -166,6 +166,17 @@ def test_paper_numbers_on_request_and_unknown_dataset(tiny_run: Path) -> None:
         accuracy_table(data, "imagenet")
 
 
+def test_accuracy_table_shows_the_language_concept_baselines(tiny_run: Path) -> None:
+    from dance.explain.report.accuracy import accuracy_table
+
+    data = RunData(tiny_run)
+    data.__dict__["summary"] = dict(data.summary) | {"variants": {
+        "lfcbm-entangled": {"label": "LF-CBM w/ entangled language concepts", "test_accuracy": 0.5}}}
+    html = accuracy_table(data, "KTH")
+    assert "LF-CBM w/ entangled language concepts (this run" in html and "50.0" in html
+    assert "87.4" in html  # its Table 1 number on KTH
+
+
 # ---------------------------------------------------------------------------------------------- Sankey
 
 

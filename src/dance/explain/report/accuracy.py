@@ -24,6 +24,9 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
     backbone = (data.config.get("features") or {}).get("backbone", "?")
     rows = [[f"<b>DANCE</b> (this run, {escape(backbone)})", pct(ours_d)],
             [f"Baseline w/o interpretability (this run, {escape(backbone)})", pct(ours_b)]]
+    variants = s.get("variants") or {}  # the language-concept baselines of train.models, when trained
+    rows += [[f"{escape(str(v.get('label', name)))} (this run, {escape(backbone)})", pct(v.get("test_accuracy"))]
+             for name, v in variants.items()]
     cfg = data.config.get("data") or {}
     dataset = paper_dataset(data.model.classes_, str(cfg.get("format", "")), str(cfg.get("path", "")),
                             dataset or "auto")
@@ -32,6 +35,9 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
         base, dance = PAPER_TABLE1[dataset]["baseline"], PAPER_TABLE1[dataset]["dance"]
         rows += [[f"Baseline w/o interpretability — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{base:.1f}"],
                  [f"DANCE — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{dance:.1f}"]]
+        paper = PAPER_TABLE1[dataset]
+        rows += [[f"{escape(str(v.get('label', name)))} — DANCE paper, Table 1 ({dataset}, VideoMAE)",
+                  f"{paper[name]:.1f}"] for name, v in variants.items() if name in paper]
         note = (f'<p class="note">Paper numbers: DANCE paper, Table 1 (top-1 %, VideoMAE backbone for both). The '
                 f"setting differs when this run uses another backbone ({escape(backbone)}), other concepts or "
                 f"other splits.</p>")
