@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
+from word_encoder import WordEncoder
 
 from dance.cli import app
 from dance.errors import ConfigError
@@ -21,21 +20,6 @@ from dance.language.concept_set import (
     parse_answers,
     shipped_names,
 )
-
-
-class WordEncoder:
-    """Phrases that share a word are similar, others orthogonal (enough for the filters' logic)."""
-
-    name = "word-encoder"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = []
-        for t in texts:
-            v = np.zeros(256)
-            for w in t.split():
-                v[zlib.crc32(w.encode()) % 256] += 1.0
-            rows.append(v / max(np.linalg.norm(v), 1e-9))
-        return np.array(rows, dtype=np.float32)
 
 
 def test_parse_answers_reads_lists_and_reports_missing() -> None:

@@ -12,13 +12,13 @@ trained side by side with DANCE.
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from word_encoder import WordEncoder
 
 from dance.config import load_settings
 from dance.data.synthetic import generate
@@ -48,21 +48,6 @@ CONCEPTS = {
     "entangled": ["ball field", "dog grass", "bicycle road", "rope gym", "water pool", "horse field"],
 }
 ALL = "train.models=[dance,lfcbm-entangled,lfcbm-disentangled]"
-
-
-class WordEncoder:
-    """Phrases that share a word are similar, others orthogonal (enough for the filters)."""
-
-    name = "word-encoder"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = []
-        for t in texts:
-            v = np.zeros(256)
-            for w in t.split():
-                v[zlib.crc32(w.encode()) % 256] += 1.0
-            rows.append(v / max(np.linalg.norm(v), 1e-9))
-        return np.array(rows, dtype=np.float32)
 
 
 # ------------------------------------------------------------------ concept sets, prompts, variants (no models)
