@@ -11,7 +11,6 @@ id, with nothing decoded.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -21,28 +20,19 @@ from dance.config import FeatureSettings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.encoders.registry import backbone_entry, make_backbone
-from dance.errors import DanceError, PoseFormatError, StageError
+from dance.encoders.video_cache import encode_videos_cached
+from dance.errors import PoseFormatError, StageError
 from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
 from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
-from dance.runs import StageWriter, atomic_write_bytes, atomic_write_json, stable_hash
+from dance.runs import StageWriter, atomic_write_json, stable_hash
 
 
 def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
     """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
     idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
     return frames[idx]
-
-
-def video_cache_name(rec: VideoRecord) -> str:
-    """Per-video cache file: the video id plus its file's size and mtime, so an edited video is re-encoded."""
-    try:
-        st = rec.path.stat()
-        stamp = stable_hash([st.st_size, st.st_mtime_ns])[:10]
-    except OSError:
-        stamp = "missing"
-    return f"{rec.video_id}-{stamp}.npy"
 
 
 def make_video_backbone(s: FeatureSettings) -> Any:
@@ -133,54 +123,10 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     index = run_index(ctx.stage_dir("index"))
     backbone = make_video_backbone(s)
     cache = ctx.run.root / ".cache" / "features" / stable_hash(backbone.fingerprint())[:16]
-    cache.mkdir(parents=True, exist_ok=True)
-    feats = np.zeros((len(index.records), backbone.dim), dtype=np.float32)
-    ok = np.zeros(len(index.records), dtype=bool)
-    skipped: dict[str, str] = {}
-    todo: list[int] = []
-    names = [video_cache_name(rec) for rec in index.records]
-    for i in range(len(index.records)):
-        f = cache / names[i]
-        if f.is_file():
-            feats[i], ok[i] = np.load(f), True
-        else:
-            todo.append(i)
-    reused = int(ok.sum())
-    if todo and hasattr(backbone, "load"):
-        backbone.load()  # pretrained weights: fail before decoding anything when they cannot be loaded
-
-    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
-        x = backbone.encode([v for _, v in batch])
-        for (i, _), row in zip(batch, x):
-            feats[i], ok[i] = row, True
-            buf = io.BytesIO()
-            np.save(buf, row.astype(np.float32))
-            atomic_write_bytes(cache / names[i], buf.getvalue())
-
-    batch: list[tuple[int, np.ndarray]] = []
-    with ctx.reporter.task(f"features ({s.backbone})", len(todo)) as advance:
-        for i in todo:
-            rec = index.records[i]
-            try:
-                frames = read_backbone_frames(rec, backbone)
-            except DanceError as e:
-                skipped[rec.video_id] = str(e)
-                advance()
-                continue
-            batch.append((i, frames))
-            if len(batch) == s.batch_size:
-                flush(batch)
-                advance(len(batch))
-                batch = []
-        if batch:
-            flush(batch)
-            advance(len(batch))
-    if not np.isfinite(feats[ok]).all():
-        bad = [index.records[i].video_id for i in np.flatnonzero(ok & ~np.isfinite(feats).all(axis=1))]
-        for vid in bad:
-            skipped[vid] = "backbone produced NaN/inf features"
-        ok &= np.isfinite(feats).all(axis=1)
+    feats, ok, skipped, reused = encode_videos_cached(
+        index.records, lambda rec: read_backbone_frames(rec, backbone), backbone.encode, backbone.dim, cache,
+        s.batch_size, ctx.reporter, f"features ({s.backbone})", getattr(backbone, "load", None))
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
     atomic_write_json(out.path("skipped.json"), skipped)
-    return {"dim": backbone.dim, "encoded": len(todo) - len(skipped), "reused": reused, "skipped": len(skipped)}
+    return {"dim": backbone.dim, "encoded": int(ok.sum()) - reused, "reused": reused, "skipped": len(skipped)}

@@ -17,7 +17,6 @@ Precomputed dual encoders (``encoder.input == "precomputed"``) look their video 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,10 @@ import numpy as np
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.encoders.dual_encoders import DualEncoder, make_dual_encoder, soft_labels
-from dance.errors import ConfigError, DanceError, ModelError
+from dance.encoders.video_cache import encode_videos_cached
+from dance.errors import ConfigError, ModelError
 from dance.progress import Reporter
-from dance.runs import atomic_write_bytes, stable_hash
+from dance.runs import stable_hash
 from dance.spatial.labels import TEXT_TYPES, TYPES, ContextLabels
 
 __all__ = ["DualEncoderLabelSource", "make_dual_encoder"]
@@ -117,62 +117,16 @@ class DualEncoderLabelSource:
 
     def video_embeddings(self, records: Sequence[VideoRecord]) -> tuple[np.ndarray, np.ndarray]:
         """``(embeddings (N, D), ok (N,))``; fills :attr:`skipped` with the reason of every video not ok."""
-        from dance.pipeline.features import video_cache_name  # lazy: see _default_frames
-
         self.skipped = {}
         if getattr(self.encoder, "input", "video") == "precomputed":
             emb, ok, skipped = self.encoder.lookup(records)
             self.skipped.update(skipped)
             return np.asarray(emb, dtype=np.float32), np.asarray(ok, dtype=bool)
-        dim = int(self.encoder.dim)
-        emb = np.zeros((len(records), dim), dtype=np.float32)
-        ok = np.zeros(len(records), dtype=bool)
-        folder = self._cache_folder()
-        names = [video_cache_name(r) for r in records]
-        todo: list[int] = []
-        for i in range(len(records)):
-            f = folder / names[i] if folder is not None else None
-            if f is not None and f.is_file():
-                try:
-                    v = np.load(f, allow_pickle=False)
-                except (ValueError, OSError):
-                    v = None
-                if v is not None and v.shape == (dim,) and np.isfinite(v).all():
-                    emb[i], ok[i] = v, True
-                    continue
-            todo.append(i)
-        if todo and hasattr(self.encoder, "load"):
-            self.encoder.load()  # fail on missing weights before decoding anything
-
-        def flush(batch: list[tuple[int, np.ndarray]]) -> None:
-            x = np.asarray(self.encoder.encode_videos([v for _, v in batch]), dtype=np.float32)
-            for (i, _), row in zip(batch, x):
-                if not np.isfinite(row).all():
-                    self.skipped[records[i].video_id] = "the dual encoder produced a NaN/inf embedding"
-                    continue
-                emb[i], ok[i] = row, True
-                if folder is not None:
-                    buf = io.BytesIO()
-                    np.save(buf, row)
-                    atomic_write_bytes(folder / names[i], buf.getvalue())
-
-        batch: list[tuple[int, np.ndarray]] = []
-        with self.reporter.task(f"video embeddings ({self.encoder.name})", len(todo)) as advance:
-            for i in todo:
-                try:
-                    frames = self.read_frames(records[i])
-                except (DanceError, OSError) as e:
-                    self.skipped[records[i].video_id] = str(e)
-                    advance()
-                    continue
-                batch.append((i, frames))
-                if len(batch) == self.batch_size:
-                    flush(batch)
-                    advance(len(batch))
-                    batch = []
-            if batch:
-                flush(batch)
-                advance(len(batch))
+        emb, ok, skipped, _ = encode_videos_cached(
+            records, self.read_frames, self.encoder.encode_videos, int(self.encoder.dim), self._cache_folder(),
+            self.batch_size, self.reporter, f"video embeddings ({self.encoder.name})",
+            getattr(self.encoder, "load", None))
+        self.skipped.update(skipped)
         return emb, ok
 
     def labels(self, records: Sequence[VideoRecord]) -> ContextLabels:
