@@ -204,8 +204,8 @@ def test_save_load_round_trip(fitted: DanceModel, problem, tmp_path: Path) -> No
     assert loaded.get_params() == fitted.get_params()
     assert loaded.dropped_ == fitted.dropped_
     assert loaded.concept_quality_ == fitted.concept_quality_
-    assert [(b.type, b.loss, b.start, b.stop) for b in loaded.blocks_] == [
-        (b.type, b.loss, b.start, b.stop) for b in fitted.blocks_]
+    assert [(b.type, b.loss, b.start, b.stop, b.activation) for b in loaded.blocks_] == [
+        (b.type, b.loss, b.start, b.stop, b.activation) for b in fitted.blocks_]
     assert json.loads((folder / "model.json").read_text())["extra"] == {"note": "x"}
 
 
@@ -216,6 +216,37 @@ def test_save_load_mlp_concept_layers(problem, tmp_path: Path) -> None:
     assert all(isinstance(b.layer, torch.nn.Sequential) for b in model.blocks_)
     loaded = load_model(save_model(model, tmp_path))
     np.testing.assert_array_equal(loaded.decision_function(xt), model.decision_function(xt))
+
+
+def test_binary_concepts_enter_the_final_layer_as_probabilities(fitted: DanceModel, problem) -> None:
+    (x, _, _), _, _ = problem
+    assert fitted.binary_activation == "probability"
+    assert [b.activation for b in fitted.blocks_] == ["sigmoid", "identity", "identity"]
+    raw = fitted._raw_activations(fitted._scaled(x, torch.device("cpu")))
+    motion = fitted.blocks_[0]
+    with torch.no_grad():
+        logits = motion.layer(fitted._scaled(x, torch.device("cpu"))).numpy()
+    np.testing.assert_allclose(raw[:, motion.start:motion.stop], _sigmoid(logits), rtol=1e-5, atol=1e-6)
+    assert raw[:, motion.start:motion.stop].min() >= 0.0 and raw[:, motion.start:motion.stop].max() <= 1.0
+
+
+def test_logit_activation_and_files_without_activation(problem, tmp_path: Path) -> None:
+    (x, y, c), (xv, yv, cv), (xt, _, _) = problem
+    model = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, binary_activation="logit").fit(
+        x, y, c, xv, yv, cv, classes=CLASSES)
+    assert all(b.activation == "identity" for b in model.blocks_)
+    folder = save_model(model, tmp_path / "m")
+    # a file written before binary activations existed: no "activation" per block, no parameter
+    meta = json.loads((folder / "model.json").read_text())
+    for block in meta["blocks"]:
+        del block["activation"]
+    del meta["params"]["binary_activation"]
+    (folder / "model.json").write_text(json.dumps(meta))
+    old = load_model(folder)
+    assert old.binary_activation == "logit" and all(b.activation == "identity" for b in old.blocks_)
+    np.testing.assert_array_equal(old.decision_function(xt), model.decision_function(xt))
+    with pytest.raises(ModelError, match="binary_activation"):
+        DanceModel(binary_activation="tanh").fit(x, y, c, xv, yv, cv, classes=CLASSES)
 
 
 def test_load_errors(fitted: DanceModel, tmp_path: Path) -> None:

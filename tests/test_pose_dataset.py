@@ -80,6 +80,8 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     skipped = json.loads((run / "features" / "skipped.json").read_text())
     assert "empty" in skipped
     assert summary["n_test"] == 15
+    # the encoder reads bone vectors along the layout's 4 edges
+    assert json.loads((run / "features" / "backbone.json").read_text())["edges"] == [[0, 1], [0, 2], [0, 3], [0, 4]]
     # three easy classes: the trained pose encoder separates them
     assert summary["baseline_test_accuracy"] >= 0.8
     assert summary["test_accuracy"] >= 0.6

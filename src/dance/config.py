@@ -93,12 +93,17 @@ class FeatureSettings(Section):
     device: str = "cpu"
     epochs: int = Field(60, ge=1, description="training epochs of a trainable backbone (pose-encoder)")
     length: int = Field(64, ge=4, description="frames a pose sequence is resampled to (pose-encoder)")
+    bones: bool = Field(True, description="pose-encoder: also feed bone vectors along the skeleton's edges (none "
+                                          "when the layout has no edges)")
 
 
 class TrainSettings(Section):
     concept_lr: float = 1e-3
     concept_steps: int = Field(1000, ge=1)
     concept_hidden: int | None = Field(None, description="hidden units of an MLP concept layer (None: linear)")
+    binary_activation: Literal["probability", "logit"] = Field(
+        "probability", description="what a motion (binary) concept feeds the final layer: its predicted probability "
+                                   "or its logit")
     clip_cutoff: float = Field(0.25, description="drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = Field(0.45, description="drop concepts with validation cos^3 below this")
     lam: float = Field(7e-4, gt=0.0, description="elastic-net strength of the final layer (Eq. 6)")

@@ -9,18 +9,25 @@ and a TCN with residual blocks trains in seconds on a CPU and is robust to missi
 channel). Graph convolutions (ST-GCN) would need a fixed joint graph per layout; the TCN works with any layout.
 
 Input per frame: coordinates centred on the visible joints' mean and scaled by the sequence's extent, their
-velocities, and joint scores; the sequence is resampled to ``length`` frames. Augmentations while training:
+velocities, and joint scores; and, when the layout has edges, the bone vectors (child minus parent joint, zero
+when either end is missing) and their velocities — the "bone stream" of two-stream skeleton models (2s-AGCN, Shi et
+al., CVPR 2019), which makes limb directions and lengths explicit. The sequence is resampled to ``length`` frames.
+On Penn Action (same split, 100 epochs) bones raised the encoder's test top-1 from 96.4 to 97.3 and DANCE's from
+95.8 to 97.3 (README). Augmentations while training:
 horizontal flip with left/right joint swap, random scale, small shift, random temporal crop (60–100 %).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from dance.encoders.registry import register_backbone
@@ -42,8 +49,10 @@ def resample(x: np.ndarray, length: int, start: float = 0.0, stop: float = 1.0) 
 
 
 def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0, 1.0), mirror: np.ndarray | None = None,
-               scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Network input (channels = J·5, length): normalised x, y, their velocities, and scores."""
+               scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), edges: np.ndarray | None = None,
+               ) -> np.ndarray:
+    """Network input (channels = J·5 + E·4, length): normalised x, y, their velocities, scores, and for each of
+    the E ``edges`` (pairs of joint indices) the bone vector and its velocity."""
     kp = resample(seq.keypoints.astype(np.float32), length, *crop)
     sc = resample(seq.scores.astype(np.float32), length, *crop)
     w = (sc > 0).astype(np.float32)
@@ -59,8 +68,12 @@ def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0,
         sc = sc[:, mirror]
     kp = kp * scale + np.asarray(shift, np.float32)
     vel = np.diff(kp, axis=0, prepend=kp[:1])
-    feat = np.concatenate([kp.reshape(length, -1), vel.reshape(length, -1) * 4.0, sc], axis=1)
-    return feat.T.astype(np.float32)
+    parts = [kp.reshape(length, -1), vel.reshape(length, -1) * 4.0, sc]
+    if edges is not None and len(edges):
+        both = (sc[:, edges[:, 0]] > 0) & (sc[:, edges[:, 1]] > 0)
+        bone = (kp[:, edges[:, 1]] - kp[:, edges[:, 0]]) * both[..., None]
+        parts += [bone.reshape(length, -1), np.diff(bone, axis=0, prepend=bone[:1]).reshape(length, -1) * 4.0]
+    return np.concatenate(parts, axis=1).T.astype(np.float32)
 
 
 class _Block(nn.Module):
@@ -103,32 +116,40 @@ class PoseEncoder:
 
     def __init__(self, joints: tuple[str, ...] | list[str], n_classes: int, length: int = 64, width: int = 128,
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
-                 seed: int = 0, device: str = "cpu", flip_average: bool = True):
+                 seed: int = 0, device: str = "cpu", flip_average: bool = True,
+                 edges: tuple[tuple[int, int], ...] | list | None = None):
         self.joints, self.n_classes, self.length = tuple(joints), n_classes, length
+        self.edges = tuple((int(a), int(b)) for a, b in (edges or ()))
+        bad = [e for e in self.edges if not (0 <= min(e) and max(e) < len(self.joints))]
+        if bad:
+            raise ModelError(f"skeleton edges {bad} refer to joints outside the {len(self.joints)} joints")
+        self._edges = np.array(self.edges, dtype=np.int64).reshape(-1, 2)
         self.flip_average = flip_average
         self.width, self.feat_dim, self.epochs, self.lr = width, dim, epochs, lr
         self.weight_decay, self.batch_size, self.seed = weight_decay, batch_size, seed
         self.device = torch.device(device)
         self.mirror = mirror_permutation(Skeleton(self.joints, ()))
         torch.manual_seed(seed)
-        self.net = TCN(len(self.joints) * 5, n_classes, width, dim).to(self.device)
+        self.net = TCN(len(self.joints) * 5 + len(self.edges) * 4, n_classes, width, dim).to(self.device)
         self.dim = 2 * dim
         self.history: list[dict[str, float]] = []
 
     def fingerprint(self) -> dict[str, Any]:
         return {"name": self.name, "joints": list(self.joints), "length": self.length, "width": self.width,
                 "dim": self.feat_dim, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
-                "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average}
+                "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average,
+                "edges": [list(e) for e in self.edges]}
 
     def _augment(self, seq: PoseSequence, rng: np.random.Generator) -> np.ndarray:
         frac = rng.uniform(0.6, 1.0)
         start = rng.uniform(0.0, 1.0 - frac)
         return pose_input(seq, self.length, (start, start + frac), self.mirror if rng.random() < 0.5 else None,
-                          scale=float(rng.uniform(0.85, 1.15)), shift=tuple(rng.normal(0, 0.05, 2)))
+                          scale=float(rng.uniform(0.85, 1.15)), shift=tuple(rng.normal(0, 0.05, 2)), edges=self._edges)
 
     def _batch_inputs(self, seqs: list[PoseSequence], mirrored: bool = False) -> torch.Tensor:
         m = self.mirror if mirrored else None
-        return torch.from_numpy(np.stack([pose_input(s, self.length, mirror=m) for s in seqs])).to(self.device)
+        return torch.from_numpy(np.stack([pose_input(s, self.length, mirror=m, edges=self._edges)
+                                          for s in seqs])).to(self.device)
 
     def _views(self, seqs: list[PoseSequence]) -> list[torch.Tensor]:
         """The inputs seen at test time: the sequence, and its mirror image when ``flip_average`` is on."""
@@ -200,8 +221,30 @@ class PoseEncoder:
         self.net.eval()
 
 
+def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> PoseEncoder:
+    """The trained encoder a features stage saved in ``folder`` (``backbone.json`` + ``backbone.safetensors``),
+    rebuilt with the settings it was trained with (runs from before bone inputs have no ``edges``: none)."""
+    meta_path, weights = folder / "backbone.json", folder / "backbone.safetensors"
+    for p in (meta_path, weights):
+        if not p.is_file():
+            raise ModelError(f"{p} is missing: the features stage did not save the pose backbone")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("name") != PoseEncoder.name:
+        raise ModelError(f"{meta_path} describes backbone '{meta.get('name')}', not '{PoseEncoder.name}'")
+    # backbone.json's "dim" is the feature size: mean and max pooling of the last block's channels
+    encoder = PoseEncoder(meta["joints"], n_classes, length=meta["length"], width=meta["width"],
+                          dim=meta["dim"] // 2, seed=meta["seed"], device=device,
+                          flip_average=meta.get("flip_average", True), edges=meta.get("edges", ()))
+    try:
+        encoder.load_state_dict(load_file(str(weights)))
+    except (RuntimeError, OSError, ValueError) as e:
+        raise ModelError(f"{weights} does not match {meta_path}: {e}") from None
+    return encoder
+
+
 @register_backbone("pose-encoder", "temporal CNN over 2D pose sequences, trained on the run's training split",
                    pretrained=False, input="poses")
 def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
-          device: str = "cpu") -> PoseEncoder:
-    return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device)
+          device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True) -> PoseEncoder:
+    return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device,
+                       edges=edges if bones else ())

@@ -32,8 +32,9 @@ from PIL import Image
 from dance.config import Settings, load_settings
 from dance.data.index import VideoRecord
 from dance.data.video import is_video, read_video
-from dance.encoders.registry import backbone_entry, make_backbone
-from dance.errors import DanceError, PoseFormatError, StageError
+from dance.encoders.pose_encoder import load_pose_encoder
+from dance.encoders.registry import backbone_entry
+from dance.errors import DanceError, ModelError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
 from dance.explain.intervene import RunVideos, load_run_videos
 from dance.model.dance import DanceModel
@@ -209,16 +210,11 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
         lab_r.append(b)
 
     if entry.input == "poses":
-        from safetensors.torch import load_file
-
-        weights = run / "features" / "backbone.safetensors"
-        if not weights.is_file():
-            raise StageError(f"{weights} is missing: the features stage did not save the pose backbone")
         source = pose_source(_SettingsOnly(settings))  # type: ignore[arg-type]
-        skeleton = Skeleton.from_json(run / "poses" / "skeleton.json")
-        encoder = make_backbone(feat.backbone, joints=skeleton.joints, n_classes=n_classes, length=feat.length,
-                                epochs=feat.epochs, seed=feat.seed, device=feat.device)
-        encoder.load_state_dict(load_file(str(weights)))
+        try:
+            encoder = load_pose_encoder(run / "features", n_classes, feat.device)
+        except ModelError as e:
+            raise StageError(str(e)) from None
         seqs, revs = [], []
         for pos, rec in zip(positions, recs):
             try:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import load_file
 
 from dance.config import load_settings
 from dance.data.video import read_video
-from dance.encoders.registry import backbone_entry, make_backbone
+from dance.encoders.pose_encoder import load_pose_encoder
+from dance.encoders.registry import backbone_entry
 from dance.errors import DanceError, StageError
 from dance.explain.contributions import Explanation
 from dance.explain.render import save_animation
@@ -74,9 +74,7 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
     if entry.input == "poses":
         if person == 0.0:
             raise DanceError(f"no person found in any frame of {video}: the pose backbone has nothing to encode")
-        encoder = make_backbone(feat.backbone, joints=skeleton.joints, n_classes=len(model.classes_),
-                                length=feat.length, epochs=feat.epochs, seed=feat.seed, device=feat.device)
-        encoder.load_state_dict(load_file(str(run / "features" / "backbone.safetensors")))
+        encoder = load_pose_encoder(run / "features", len(model.classes_), feat.device)
         x = encoder.encode_poses([seq])
     else:
         backbone = make_video_backbone(feat)  # the run's weights (features.model), its own frame count and size

@@ -18,6 +18,8 @@ from dance.model.concept_layers import cos_cubed_similarity, train_concept_layer
 from dance.model.final_layer import ElasticNetResult, fit_elastic_net_path
 
 CONCEPT_TYPES = ("motion", "object", "scene")
+#: How a binary concept's layer output enters the final layer: its probability (sigmoid) or its logit.
+BINARY_ACTIVATIONS = ("probability", "logit")
 
 
 @dataclass
@@ -50,6 +52,12 @@ class ConceptBlock:
     layer: torch.nn.Module
     start: int
     stop: int
+    activation: str = "identity"  # applied to the layer's outputs: "sigmoid" (probabilities) or "identity"
+
+    def activations(self, xt: torch.Tensor) -> torch.Tensor:
+        """This block's raw concept activations for scaled features ``xt``."""
+        out = self.layer(xt)
+        return torch.sigmoid(out) if self.activation == "sigmoid" else out
 
 
 @dataclass
@@ -91,6 +99,7 @@ class DanceModel:
     concept_lr: float = 1e-3
     concept_steps: int = 1000
     concept_hidden: int | None = None
+    binary_activation: str = "probability"
     clip_cutoff: float = 0.25
     interpretability_cutoff: float = 0.45
     lam: float = 7e-4
@@ -118,8 +127,9 @@ class DanceModel:
     # ------------------------------------------------------------------ settings
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
-            "concept_lr", "concept_steps", "concept_hidden", "clip_cutoff", "interpretability_cutoff", "lam",
-            "alpha", "n_lambdas", "final_max_iter", "standardize_features", "device", "seed")}
+            "concept_lr", "concept_steps", "concept_hidden", "binary_activation", "clip_cutoff",
+            "interpretability_cutoff", "lam", "alpha", "n_lambdas", "final_max_iter", "standardize_features", "device",
+            "seed")}
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -128,6 +138,8 @@ class DanceModel:
         progress: Callable[[str, int, int], None] | None = None,
     ) -> DanceModel:
         """Fit concept layers (one per type), then the sparse final layer; returns ``self``."""
+        if self.binary_activation not in BINARY_ACTIVATIONS:
+            raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{self.binary_activation}'")
         X = _check_x(X, None, "train")
         X_val = _check_x(X_val, X.shape[1], "validation")
         y, y_val = np.asarray(y, dtype=np.int64), np.asarray(y_val, dtype=np.int64)
@@ -214,7 +226,8 @@ class DanceModel:
             return None
         layer = _select_outputs(layer, np.flatnonzero(interp))
         final_names = [n for n, ok in zip(kept_names, interp) if ok]
-        return ConceptBlock(ctype, final_names, tgt.loss, layer, start, start + len(final_names))
+        activation = "sigmoid" if tgt.loss == "bce" and self.binary_activation == "probability" else "identity"
+        return ConceptBlock(ctype, final_names, tgt.loss, layer, start, start + len(final_names), activation)
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
@@ -226,7 +239,7 @@ class DanceModel:
 
     def _raw_activations(self, xt: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return torch.cat([b.layer(xt) for b in self.blocks_], dim=1).cpu().numpy()
+            return torch.cat([b.activations(xt) for b in self.blocks_], dim=1).cpu().numpy()
 
     def _standardise(self, z: np.ndarray) -> np.ndarray:
         return ((z - self.z_mean_) / self.z_std_).astype(np.float32)

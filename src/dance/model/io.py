@@ -47,7 +47,8 @@ def save_model(model: DanceModel, folder: Path | str, extra: dict | None = None)
         "params": model.get_params(),
         "classes": model.classes_,
         "feature_dim": model.feature_dim_,
-        "blocks": [{"type": b.type, "names": b.names, "loss": b.loss} for b in model.blocks_],
+        "blocks": [{"type": b.type, "names": b.names, "loss": b.loss, "activation": b.activation}
+                   for b in model.blocks_],
         "dropped": [vars(d) for d in model.dropped_],
         "concept_quality": model.concept_quality_,
         "path": model.path_,
@@ -71,7 +72,8 @@ def load_model(folder: Path | str) -> DanceModel:
         raise ModelError(f"{folder}: cannot read the saved model ({e})") from None
     if meta.get("format") != FORMAT:
         raise ModelError(f"{folder}: model format {meta.get('format')} is not supported (expected {FORMAT})")
-    model = DanceModel(**meta["params"])
+    params = {"binary_activation": "logit"} | meta["params"]  # older files: logits
+    model = DanceModel(**params)
     model.classes_ = list(meta["classes"])
     model.feature_dim_ = int(meta["feature_dim"])
     for key in ("feature_mean", "feature_std", "z_mean", "z_std"):
@@ -87,8 +89,9 @@ def load_model(folder: Path | str) -> DanceModel:
         except RuntimeError as e:
             raise ModelError(f"{folder}: concept layer '{spec['type']}' does not match its names ({e})") from None
         layer.eval().requires_grad_(False)
+        # files written before binary activations existed hold logits ("identity")
         model.blocks_.append(ConceptBlock(spec["type"], list(spec["names"]), spec["loss"], layer, start,
-                                          start + len(spec["names"])))
+                                          start + len(spec["names"]), spec.get("activation", "identity")))
         start += len(spec["names"])
     if model.W_.shape != (len(model.classes_), start):
         raise ModelError(f"{folder}: final layer shape {model.W_.shape} does not match "

@@ -98,7 +98,8 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     split = np.array([r.split for r in index.records])
     tr, va = np.flatnonzero(ok & (split == "train")), np.flatnonzero(ok & (split == "val"))
     encoder = make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
-                            length=s.length, epochs=s.epochs, seed=s.seed, device=s.device)
+                            length=s.length, epochs=s.epochs, seed=s.seed, device=s.device,
+                            edges=source.skeleton.edges, bones=s.bones)
     with ctx.reporter.task(f"training {s.backbone}", s.epochs) as advance:
         encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
     rows = np.flatnonzero(ok)

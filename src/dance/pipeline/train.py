@@ -86,9 +86,9 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
 def _new_model(ctx: Context) -> DanceModel:
     s = ctx.settings.train
     return DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=s.concept_hidden,
-                      clip_cutoff=s.clip_cutoff, interpretability_cutoff=s.interpretability_cutoff, lam=s.lam,
-                      alpha=s.alpha, n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device,
-                      seed=s.seed)
+                      binary_activation=s.binary_activation, clip_cutoff=s.clip_cutoff,
+                      interpretability_cutoff=s.interpretability_cutoff, lam=s.lam, alpha=s.alpha,
+                      n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device, seed=s.seed)
 
 
 def model_counts(model: DanceModel) -> dict[str, int]:

@@ -1,0 +1,103 @@
+"""The pose-encoder backbone: its input channels (coordinates, velocities, scores, bones) and reloading a trained
+encoder from what the features stage saved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+
+from dance.encoders.pose_encoder import PoseEncoder, load_pose_encoder, pose_input
+from dance.encoders.registry import make_backbone
+from dance.errors import ModelError
+from dance.motion.poses import PoseSequence
+
+JOINTS = ("head", "l_hand", "r_hand")
+EDGES = np.array([[0, 1], [0, 2]])
+
+
+def _seq(n: int = 12, missing: tuple[int, int] | None = None) -> PoseSequence:
+    t = np.arange(n, dtype=np.float32)
+    kp = np.stack([np.c_[np.full(n, 50.0), np.full(n, 20.0)],
+                   np.c_[30 + t, 40 + 0 * t],
+                   np.c_[70 - t, 40 + 2 * t]], axis=1).astype(np.float32)
+    sc = np.ones((n, 3), np.float32)
+    if missing is not None:
+        sc[missing] = 0.0
+    return PoseSequence(kp, sc)
+
+
+def test_bone_channels_are_joint_differences() -> None:
+    seq = _seq()
+    plain = pose_input(seq, 8)
+    with_bones = pose_input(seq, 8, edges=EDGES)
+    assert plain.shape == (3 * 5, 8) and with_bones.shape == (3 * 5 + 2 * 4, 8)
+    np.testing.assert_array_equal(with_bones[:15], plain)  # bones are appended, the rest is unchanged
+    kp = plain[:6].T.reshape(8, 3, 2)
+    bones = with_bones[15:19].T.reshape(8, 2, 2)
+    np.testing.assert_allclose(bones[:, 0], kp[:, 1] - kp[:, 0], atol=1e-6)
+    np.testing.assert_allclose(bones[:, 1], kp[:, 2] - kp[:, 0], atol=1e-6)
+    vel = with_bones[19:23].T.reshape(8, 2, 2)
+    np.testing.assert_allclose(vel[1:], 4.0 * np.diff(bones, axis=0), atol=1e-5)
+    assert np.all(vel[0] == 0)
+
+
+def test_bones_with_a_missing_end_are_zero() -> None:
+    feat = pose_input(_seq(missing=(slice(None), 2)), 8, edges=EDGES)
+    bones = feat[15:19].T.reshape(8, 2, 2)
+    assert np.all(bones[:, 1] == 0) and np.any(bones[:, 0] != 0)
+
+
+def test_mirrored_bones_follow_the_swapped_joints() -> None:
+    mirror = np.array([0, 2, 1])
+    feat = pose_input(_seq(), 8, mirror=mirror, edges=EDGES)
+    kp = feat[:6].T.reshape(8, 3, 2)
+    bones = feat[15:19].T.reshape(8, 2, 2)
+    np.testing.assert_allclose(bones[:, 0], kp[:, 1] - kp[:, 0], atol=1e-6)
+
+
+def test_factory_edges_and_the_bones_switch() -> None:
+    on = make_backbone("pose-encoder", joints=JOINTS, n_classes=2, edges=((0, 1), (0, 2)))
+    off = make_backbone("pose-encoder", joints=JOINTS, n_classes=2, edges=((0, 1), (0, 2)), bones=False)
+    assert on.edges == ((0, 1), (0, 2)) and off.edges == ()
+    assert on.net.stem[0].in_channels == 3 * 5 + 2 * 4 and off.net.stem[0].in_channels == 3 * 5
+    with pytest.raises(ModelError, match="outside"):
+        PoseEncoder(JOINTS, 2, edges=((0, 3),))
+
+
+def _save(enc: PoseEncoder, folder: Path, drop_edges: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = enc.fingerprint() | {"dim": enc.dim}
+    if drop_edges:
+        del meta["edges"]
+    (folder / "backbone.json").write_text(json.dumps(meta))
+    save_file(enc.state_dict(), str(folder / "backbone.safetensors"))
+    return folder
+
+
+@pytest.mark.parametrize("edges", [((0, 1), (0, 2)), ()])
+def test_load_pose_encoder_round_trip(tmp_path: Path, edges) -> None:
+    enc = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16, seed=3, edges=edges)
+    enc.net.eval()
+    folder = _save(enc, tmp_path / "features", drop_edges=not edges)  # a run from before bones: no "edges"
+    loaded = load_pose_encoder(folder, 2)
+    assert loaded.edges == tuple(edges)
+    seqs = [_seq(20), _seq(9)]
+    np.testing.assert_allclose(loaded.encode_poses(seqs), enc.encode_poses(seqs), rtol=1e-5, atol=1e-6)
+
+
+def test_load_pose_encoder_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="backbone.json is missing"):
+        load_pose_encoder(tmp_path, 2)
+    enc = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16, edges=((0, 1),))
+    folder = _save(enc, tmp_path / "f")
+    meta = json.loads((folder / "backbone.json").read_text())
+    (folder / "backbone.json").write_text(json.dumps(meta | {"edges": []}))  # weights expect bone channels
+    with pytest.raises(ModelError, match="does not match"):
+        load_pose_encoder(folder, 2)
+    (folder / "backbone.json").write_text(json.dumps(meta | {"name": "other"}))
+    with pytest.raises(ModelError, match="not 'pose-encoder'"):
+        load_pose_encoder(folder, 2)
