@@ -101,3 +101,6 @@ def test_load_pose_encoder_errors(tmp_path: Path) -> None:
     (folder / "backbone.json").write_text(json.dumps(meta | {"name": "other"}))
     with pytest.raises(ModelError, match="not 'pose-encoder'"):
         load_pose_encoder(folder, 2)
+    (folder / "backbone.json").write_text("{broken")
+    with pytest.raises(ModelError, match="cannot read"):
+        load_pose_encoder(folder, 2)

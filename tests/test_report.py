@@ -227,6 +227,16 @@ def test_sankey_widths_are_weights_and_shared_concepts_are_coloured_apart() -> N
     assert top1[("ball (object)", "a")] == (pytest.approx(0.3), NEGATIVE_LINK)
 
 
+def test_sankey_of_classes_without_positive_weights_has_no_trace() -> None:
+    model = _toy_model()
+    model.W_ = -np.abs(model.W_)  # every weight negative: nothing to draw
+    fig = sankey_figure(model, ["a", "b"])
+    # plotly.js fails on a Sankey with nodes but no links ("Invalid array length"), so there is no trace at all
+    assert len(fig.data) == 0
+    assert "no positive weights" in fig.layout.annotations[0].text
+    assert fig.layout.meta["links"] == [] and fig.layout.meta["negative_not_drawn"] > 0
+
+
 def test_sankey_rejects_unknown_classes() -> None:
     with pytest.raises(DanceError, match="unknown class"):
         sankey_figure(_toy_model(), ["a", "zzz"])

@@ -144,7 +144,8 @@ def sankey_figure(model: DanceModel, classes: Sequence[str | int], top: int = 8,
                   hovertemplate="%{source.label} → %{target.label}<br>weight %{customdata[0]:+.3f} "
                                 "(%{customdata[1]})<extra></extra>"),
     )
-    fig = go.Figure(sankey)
+    # plotly.js cannot lay out a Sankey with nodes but no links ("Invalid array length"): draw none then
+    fig = go.Figure(sankey if data.links else None)
     height = max(320, 30 * max(n_con, len(data.classes)) + 130)
     fig.update_layout(
         template="none", height=height, width=900, font=dict(size=13, family="Helvetica, Arial, sans-serif"),
@@ -158,6 +159,8 @@ def sankey_figure(model: DanceModel, classes: Sequence[str | int], top: int = 8,
     if not data.links:
         fig.add_annotation(text="no positive weights for these classes", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return fig
 
 
