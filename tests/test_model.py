@@ -230,6 +230,20 @@ def test_binary_concepts_enter_the_final_layer_as_probabilities(fitted: DanceMod
     assert raw[:, motion.start:motion.stop].min() >= 0.0 and raw[:, motion.start:motion.stop].max() <= 1.0
 
 
+def test_explanations_report_the_probability_of_binary_concepts(fitted: DanceModel, problem) -> None:
+    _, _, (xt, _, _) = problem
+    e = fitted.explain(xt[:1], k=4)[0]
+    motion = fitted.blocks_[0]
+    with torch.no_grad():
+        p = _sigmoid(motion.layer(fitted._scaled(xt[:1], torch.device("cpu"))).numpy()[0])
+    assert e.top["motion"]
+    for c in e.top["motion"]:
+        assert c.probability == pytest.approx(float(p[c.index - motion.start]), abs=1e-4)
+        assert c.present == f"{c.probability:.2f}"
+    for c in e.top["object"] + e.top["scene"]:
+        assert c.probability is None and c.present == "–"
+
+
 def test_logit_activation_and_files_without_activation(problem, tmp_path: Path) -> None:
     (x, y, c), (xv, yv, cv), (xt, _, _) = problem
     model = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, binary_activation="logit").fit(

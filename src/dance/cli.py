@@ -196,11 +196,11 @@ def explain(
     console.print("logit share per concept type: " + ", ".join(f"{ty} {v:+.2f}" for ty, v in e.type_shares.items()))
     for ctype, items in e.top.items():
         t = Table(title=f"top {ctype} concepts for '{e.target}'")
-        for col in ("concept", "activation", "weight", "contribution", "animation"):
+        for col in ("concept", "present", "activation", "weight", "contribution", "animation"):
             t.add_column(col, justify="left" if col in ("concept", "animation") else "right")
         for c in items:
             anim = result.animations.get(c.name)
-            t.add_row(c.name, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
+            t.add_row(c.name, c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
                       str(anim) if anim else "")
         console.print(t)
     console.print(f"person found in {100 * result.person_frames:.0f}% of frames; keyframes {result.keyframes}"

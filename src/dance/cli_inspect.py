@@ -108,14 +108,14 @@ def _explanation_table(title: str, e) -> Table:  # noqa: ANN001 - an Explanation
 
 def _concepts_table(title: str, e, off: set[str]) -> Table:  # noqa: ANN001 - an Explanation
     t = Table(title=title)
-    for col in ("type", "concept", "activation", "weight", "contribution"):
+    for col in ("type", "concept", "present", "activation", "weight", "contribution"):
         t.add_column(col, justify="left" if col in ("type", "concept") else "right")
     for ctype, items in e.top.items():
         for c in items:
             q = f"{c.type}:{c.name}"
             style = "strike dim" if q in off else ""
-            t.add_row(ctype, c.name, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
-                      style=style)
+            t.add_row(ctype, c.name, c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}",
+                      f"{c.contribution:+.3f}", style=style)
     return t
 
 

@@ -22,6 +22,12 @@ class ConceptContribution:
     activation: float  # standardised z_k
     weight: float  # W_A[c, k]
     contribution: float  # z_k * W_A[c, k]
+    probability: float | None = None  # a binary concept's predicted probability of being present (else None)
+
+    @property
+    def present(self) -> str:
+        """``probability`` for display: two decimals, or "–" for a concept type without probabilities."""
+        return "–" if self.probability is None else f"{self.probability:.2f}"
 
 
 @dataclass
@@ -67,11 +73,19 @@ def explain_concepts(model: DanceModel, z: np.ndarray, k: int = 3, target: int |
             cols = cols[model.W_[c, cols] != 0]  # a concept the class does not use cannot explain it
             order = cols[np.argsort(-contrib[cols], kind="stable")][:k]
             top[b.type] = [ConceptContribution(b.type, b.names[j - b.start], int(j), float(z[i, j]),
-                                               float(model.W_[c, j]), float(contrib[j])) for j in order]
+                                               float(model.W_[c, j]), float(contrib[j]),
+                                               _probability(model, b, z[i, j], j)) for j in order]
         best = np.argsort(-prob[i], kind="stable")[:top_classes]
         out.append(Explanation(model.classes_[int(pred[i])], model.classes_[c],
                                {model.classes_[int(j)]: float(prob[i, j]) for j in best}, shares, top))
     return out
+
+
+def _probability(model: DanceModel, block, z: float, j: int) -> float | None:  # noqa: ANN001 - a ConceptBlock
+    """The unstandardised activation of column j when its block outputs probabilities (sigmoid), else None."""
+    if block.activation != "sigmoid":
+        return None
+    return float(np.clip(model.z_mean_[j] + z * model.z_std_[j], 0.0, 1.0))
 
 
 def explain(model: DanceModel, X: np.ndarray, k: int = 3, target: int | None = None) -> list[Explanation]:

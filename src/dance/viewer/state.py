@@ -50,6 +50,7 @@ def _explanation_json(model: DanceModel, e: Explanation, off: set[str]) -> dict[
         "type_shares": {t: round(v, 4) for t, v in e.type_shares.items()},
         "top": {t: [{"concept": f"{c.type}:{c.name}", "name": c.name, "type": c.type,
                      "activation": round(c.activation, 4), "weight": round(c.weight, 4),
+                     "probability": None if c.probability is None else round(c.probability, 4),
                      "contribution": round(c.contribution, 4), "off": f"{c.type}:{c.name}" in off}
                     for c in cs] for t, cs in e.top.items()},
     }
