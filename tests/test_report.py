@@ -97,6 +97,7 @@ def test_report_sections(report_html: str) -> None:
     assert 'id="catalogue"' in report_html and "motion_000" in report_html
     assert "Object and scene concepts" in report_html
     assert 'class="sample"' in report_html  # sample explanation figures
+    assert "<th>predicted present</th>" in report_html
     assert "dance sanity" in report_html  # no sanity.json yet: says how to make one
     assert "DANCE paper, Table 1" not in report_html  # synthetic data matches no paper dataset
 

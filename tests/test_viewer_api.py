@@ -61,6 +61,9 @@ def test_state_predict_off_and_weight(rgb: Path) -> None:
     # switching off every concept with a positive contribution changes the predicted class's probability
     on = [c["concept"] for cs in base["before"]["top"].values() for c in cs if c["contribution"] > 0]
     assert on
+    # motion concepts carry their presence probability, the other types none
+    for t, cs in base["before"]["top"].items():
+        assert all((0.0 <= c["probability"] <= 1.0) if t == "motion" else c["probability"] is None for c in cs)
     off = state.predict(sid, on)
     assert off["off"] == on
     assert off["after"]["probabilities"] != base["after"]["probabilities"]

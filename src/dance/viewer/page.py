@@ -198,11 +198,14 @@ function renderPrediction(r) {
       const thumb = type === "motion" ? el("img", {class:"thumb", loading:"lazy", alt:"",
         src:"/media/concept/" + encodeURIComponent(c.name) + ".gif"}) : null;
       return el("tr", {class: on ? "" : "off"}, el("td", {}, box), el("td", {}, thumb),
-        el("td", {class:"type-" + type, text:c.name}), el("td", {class:"num", text:fmt(c.activation, 2)}),
+        el("td", {class:"type-" + type, text:c.name}),
+        el("td", {class:"num", text:fmt(c.probability, 2)}),
+        el("td", {class:"num", text:fmt(c.activation, 2)}),
         el("td", {class:"num", text:fmt(c.weight, 3)}), el("td", {class:"num", text:fmt(c.contribution, 3)}));
     });
     blocks.push(el("h2", {style:"margin-top:10px", text:`${type} concepts for ${b.predicted}`}),
       el("table", {}, el("tr", {}, el("th", {text:"on"}), el("th", {}), el("th", {text:"concept"}),
+        el("th", {class:"num", text:"present", title:"predicted probability that the video has it (motion)"}),
         el("th", {class:"num", text:"activation"}), el("th", {class:"num", text:"weight"}),
         el("th", {class:"num", text:"contribution"})), ...rows));
   }

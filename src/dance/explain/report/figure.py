@@ -168,11 +168,11 @@ def sample_figure(data: RunData, i: int, k: int = 3, gif_size: int = 112) -> Sam
                 visual = f"<b>{escape(c.name)}</b>"
                 if ctype == "motion":
                     visual += "<br>" + _motion_visual(data, row, c.name, tmp, gif_size)
-                rows.append([visual, _in_video(data, row, c), f"{c.activation:+.2f}", f"{c.weight:+.3f}",
+                rows.append([visual, _in_video(data, row, c), c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}",
                              f"{c.contribution:+.3f}", bar(c.contribution, scale)])
             parts.append(f"<h4>{escape(ctype)} concepts (top {k} for, top {k} against)</h4>" + table(
-                ["concept", "video has it", "activation z", "weight", "contribution", "against | for"], rows,
-                numeric=(2, 3, 4)))
+                ["concept", "video has it", "predicted present", "activation z", "weight", "contribution",
+                 "against | for"], rows, numeric=(2, 3, 4, 5)))
     html = (f'<div class="sample"><h3>{escape(rec.video_id)} — true <b>{escape(rec.label)}</b>, DANCE predicts '
             f'<b>{escape(e.predicted)}</b> {mark}</h3>'
             f'<p class="small">top classes: {probs}; baseline predicts {escape(base_txt)}</p>'
