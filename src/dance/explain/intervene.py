@@ -136,14 +136,9 @@ def _unknown(kind: str, name: str, candidates: Sequence[str]) -> str:
 def resolve_concept(model: DanceModel, name: str) -> int:
     """Column of a concept given as ``type:name`` or a bare name unique across types; errors list near matches."""
     names = model.concept_names_
-    if name in names:
-        return names.index(name)
-    bare = [i for i, n in enumerate(names) if n.split(":", 1)[1] == name]
-    if len(bare) == 1:
-        return bare[0]
-    if len(bare) > 1:
-        raise ModelError(f"concept '{name}' is ambiguous: {', '.join(names[i] for i in bare)} (give type:name)")
-    raise ModelError(_unknown("concept", name, names))
+    if name not in names and all(n.split(":", 1)[1] != name for n in names):
+        raise ModelError(_unknown("concept", name, names))
+    return model.concept_index(name)
 
 
 def resolve_class(model: DanceModel, name: str) -> int:

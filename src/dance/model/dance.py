@@ -301,7 +301,8 @@ class DanceModel:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise ModelError(f"concept '{concept}' is ambiguous: {', '.join(names[i] for i in matches)}")
+            raise ModelError(f"concept '{concept}' is ambiguous: {', '.join(names[i] for i in matches)} "
+                             "(give type:name)")
         raise ModelError(f"unknown concept '{concept}'; the model has {len(names)} concepts, e.g. "
                          f"{', '.join(names[:5])}")
 
