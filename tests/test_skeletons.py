@@ -19,6 +19,8 @@ from dance.motion.skeletons import (
     get_layout,
     layout_name,
     mapping,
+    mirror_pairs,
+    mirror_permutation,
 )
 
 MP = LAYOUTS["mediapipe-33"]
@@ -220,3 +222,48 @@ def test_apply_rejects_wrong_shapes():
         m.apply(np.zeros((2, 12, 2)), np.zeros((2, 12)))
     with pytest.raises(PoseFormatError):
         m.apply(np.zeros((2, 13, 2)), np.zeros((2, 12)))
+
+
+@pytest.mark.parametrize("left, right", [
+    ("left_knee", "right_knee"), ("l_knee", "r_knee"), ("knee_left", "knee_right"), ("knee_l", "knee_r"),
+    ("LeftKnee", "RightKnee"), ("KneeLeft", "KneeRight"), ("LKnee", "RKnee"), ("kneeL", "kneeR"),
+    ("knee.L", "knee.R"), ("knee-left", "knee-right"), ("LEFT_KNEE", "RIGHT_KNEE"), ("leftknee", "rightknee"),
+    ("left knee", "right knee"), ("lknee", "rknee"),
+])
+def test_mirror_pairs_from_any_naming_convention(left: str, right: str) -> None:
+    skel = Skeleton(("head", left, "pelvis", right), ())
+    assert mirror_pairs(skel) == [(1, 3)]
+    np.testing.assert_array_equal(mirror_permutation(skel), [0, 3, 2, 1])
+    if left != "lknee":  # glued one-letter sides pair only with each other, they get no canonical side
+        assert canonical_name(left) == "left_knee" and canonical_name(right) == "right_knee"
+
+
+def test_explicit_mirror_pairs_win_and_are_validated(tmp_path) -> None:
+    path = tmp_path / "skeleton.json"
+    path.write_text(json.dumps({"joints": ["a", "b", "c", "d"], "edges": [], "mirror": [[1, 2]]}))
+    skel = Skeleton.from_json(path)
+    assert mirror_pairs(skel) == [(1, 2)] and skel.to_json()["mirror"] == [[1, 2]]
+    for bad in ([[1, 1]], [[0, 9]], [[0, 1], [1, 2]]):
+        path.write_text(json.dumps({"joints": ["a", "b", "c", "d"], "mirror": bad}))
+        with pytest.raises(PoseFormatError, match="mirror"):
+            Skeleton.from_json(path)
+
+
+def test_no_pairs_means_no_flip() -> None:
+    from dance.encoders.pose_encoder import PoseEncoder
+
+    assert mirror_pairs(Skeleton(("head", "neck", "tail"), ())) == []
+    enc = PoseEncoder(("head", "neck", "tail"), 2, epochs=1)
+    assert enc.mirror is None and enc.mirror_pairs == ()
+    from dance.motion.poses import PoseSequence
+
+    seq = PoseSequence(np.random.default_rng(0).random((10, 3, 2), dtype=np.float32), np.ones((10, 3), np.float32))
+    assert len(enc._views([seq])) == 1  # no mirrored view at test time
+    paired = PoseEncoder(("head", "knee_left", "knee_right"), 2, epochs=1)
+    assert paired.mirror_pairs == ((1, 2),) and paired.fingerprint()["mirror"] == [[1, 2]]
+
+
+def test_suffix_names_map_onto_registered_layouts() -> None:
+    kinect = Skeleton(("head", "shoulder_left", "shoulder_right", "hip_left", "hip_right"), ())
+    m = mapping(get_layout("penn-13"), kinect)
+    assert "shoulder_left" not in m.missing and "hip_right" not in m.missing

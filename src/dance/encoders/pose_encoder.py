@@ -32,7 +32,7 @@ from torch import nn
 from dance.encoders.registry import register_backbone
 from dance.errors import ModelError
 from dance.motion.poses import PoseSequence, Skeleton
-from dance.motion.skeletons import mirror_permutation
+from dance.motion.skeletons import mirror_pairs, mirror_permutation
 
 
 def resample(x: np.ndarray, length: int, start: float = 0.0, stop: float = 1.0) -> np.ndarray:
@@ -116,7 +116,8 @@ class PoseEncoder:
     def __init__(self, joints: tuple[str, ...] | list[str], n_classes: int, length: int = 64, width: int = 128,
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
                  seed: int = 0, device: str = "cpu", flip_average: bool = True,
-                 edges: tuple[tuple[int, int], ...] | list | None = None):
+                 edges: tuple[tuple[int, int], ...] | list | None = None,
+                 mirror: tuple[tuple[int, int], ...] | list | None = None):
         self.joints, self.n_classes, self.length = tuple(joints), n_classes, length
         self.edges = tuple((int(a), int(b)) for a, b in (edges or ()))
         bad = [e for e in self.edges if not (0 <= min(e) and max(e) < len(self.joints))]
@@ -127,7 +128,10 @@ class PoseEncoder:
         self.width, self.feat_dim, self.epochs, self.lr = width, dim, epochs, lr
         self.weight_decay, self.batch_size, self.seed = weight_decay, batch_size, seed
         self.device = torch.device(device)
-        self.mirror = mirror_permutation(Skeleton(self.joints, ()))
+        pairs = mirror_pairs(Skeleton(self.joints, (), tuple((int(a), int(b)) for a, b in (mirror or ()))))
+        self.mirror_pairs = tuple(pairs)
+        # no left/right pair: a flipped pose cannot be made, so neither flip augmentation nor flip averaging
+        self.mirror = mirror_permutation(Skeleton(self.joints, (), self.mirror_pairs)) if pairs else None
         torch.manual_seed(seed)
         self.net = TCN(len(self.joints) * 5 + len(self.edges) * 4, n_classes, width, dim).to(self.device)
         self.dim = 2 * dim
@@ -137,12 +141,13 @@ class PoseEncoder:
         return {"name": self.name, "joints": list(self.joints), "length": self.length, "width": self.width,
                 "dim": self.feat_dim, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average,
-                "edges": [list(e) for e in self.edges]}
+                "edges": [list(e) for e in self.edges], "mirror": [list(p) for p in self.mirror_pairs]}
 
     def _augment(self, seq: PoseSequence, rng: np.random.Generator) -> np.ndarray:
         frac = rng.uniform(0.6, 1.0)
         start = rng.uniform(0.0, 1.0 - frac)
-        return pose_input(seq, self.length, (start, start + frac), self.mirror if rng.random() < 0.5 else None,
+        flip = self.mirror is not None and rng.random() < 0.5
+        return pose_input(seq, self.length, (start, start + frac), self.mirror if flip else None,
                           scale=float(rng.uniform(0.85, 1.15)), shift=tuple(rng.normal(0, 0.05, 2)), edges=self._edges)
 
     def _batch_inputs(self, seqs: list[PoseSequence], mirrored: bool = False) -> torch.Tensor:
@@ -152,7 +157,8 @@ class PoseEncoder:
 
     def _views(self, seqs: list[PoseSequence]) -> list[torch.Tensor]:
         """The inputs seen at test time: the sequence, and its mirror image when ``flip_average`` is on."""
-        return [self._batch_inputs(seqs)] + ([self._batch_inputs(seqs, mirrored=True)] if self.flip_average else [])
+        flip = self.flip_average and self.mirror is not None
+        return [self._batch_inputs(seqs)] + ([self._batch_inputs(seqs, mirrored=True)] if flip else [])
 
     def fit(self, seqs: list[PoseSequence], y: np.ndarray, val_seqs: list[PoseSequence], y_val: np.ndarray,
             progress: Callable[[int], None] | None = None) -> PoseEncoder:
@@ -237,7 +243,8 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
     # backbone.json's "dim" is the feature size: mean and max pooling of the last block's channels
     encoder = PoseEncoder(meta["joints"], n_classes, length=meta["length"], width=meta["width"],
                           dim=meta["dim"] // 2, seed=meta["seed"], device=device,
-                          flip_average=meta.get("flip_average", True), edges=meta.get("edges", ()))
+                          flip_average=meta.get("flip_average", True), edges=meta.get("edges", ()),
+                          mirror=meta.get("mirror"))
     try:
         encoder.load_state_dict(load_file(str(weights)))
     except (RuntimeError, OSError, ValueError) as e:
@@ -248,6 +255,7 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
 @register_backbone("pose-encoder", "temporal CNN over 2D pose sequences, trained on the run's training split",
                    pretrained=False, input="poses")
 def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
-          device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True) -> PoseEncoder:
+          device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True,
+          mirror: tuple[tuple[int, int], ...] = ()) -> PoseEncoder:
     return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device,
-                       edges=edges if bones else ())
+                       edges=edges if bones else (), mirror=mirror)

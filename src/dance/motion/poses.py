@@ -21,10 +21,14 @@ from dance.errors import PoseFormatError
 
 @dataclass(frozen=True)
 class Skeleton:
-    """Named joints and the edges between them (indices into ``joints``)."""
+    """Named joints, the edges between them and optional left/right pairs (indices into ``joints``).
+
+    ``mirror`` lists the joints a horizontal flip swaps; empty means "read the pairs from the joint names"
+    (:func:`dance.motion.skeletons.mirror_pairs`)."""
 
     joints: tuple[str, ...]
     edges: tuple[tuple[int, int], ...]
+    mirror: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_joints(self) -> int:
@@ -36,18 +40,27 @@ class Skeleton:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
             joints = tuple(str(j) for j in d["joints"])
             edges = tuple((int(a), int(b)) for a, b in d.get("edges", []))
+            mirror = tuple((int(a), int(b)) for a, b in d.get("mirror", []))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise PoseFormatError(f"{path}: not a skeleton description ({e}); expected "
-                                  '{"joints": [names...], "edges": [[i, j], ...]}') from None
+                                  '{"joints": [names...], "edges": [[i, j], ...], optional "mirror": [[i, j], ...]}'
+                                  ) from None
         if not joints:
             raise PoseFormatError(f"{path}: the skeleton has no joints")
         bad = [e for e in edges if not (0 <= e[0] < len(joints) and 0 <= e[1] < len(joints))]
         if bad:
             raise PoseFormatError(f"{path}: edges {bad[:3]} point outside the {len(joints)} joints")
-        return cls(joints, edges)
+        flat = [i for pair in mirror for i in pair]
+        if any(not 0 <= i < len(joints) for i in flat) or len(set(flat)) != len(flat) or any(a == b for a, b in mirror):
+            raise PoseFormatError(f"{path}: 'mirror' must pair distinct joints (indices below {len(joints)}), each "
+                                  f"joint in at most one pair; got {[list(p) for p in mirror][:5]}")
+        return cls(joints, edges, mirror)
 
     def to_json(self) -> dict:
-        return {"joints": list(self.joints), "edges": [list(e) for e in self.edges]}
+        out: dict = {"joints": list(self.joints), "edges": [list(e) for e in self.edges]}
+        if self.mirror:
+            out["mirror"] = [list(p) for p in self.mirror]
+        return out
 
 
 @dataclass

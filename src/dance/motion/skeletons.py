@@ -36,6 +36,7 @@ undetected ear at ``(0, 0)`` does not drag the head away. Non-finite source coor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,9 @@ __all__ = [
     "get_layout",
     "layout_name",
     "mapping",
+    "mirror_pairs",
     "mirror_permutation",
+    "split_side",
 ]
 
 # --- registered layouts
@@ -178,29 +181,64 @@ DERIVED: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
+_TOKEN = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_SIDES = {"l": "left", "left": "left", "r": "right", "right": "right"}
+
+
+def split_side(name: str) -> tuple[str | None, str]:
+    """``(side, base)`` of a joint name: ``side`` is ``"left"``, ``"right"`` or None, ``base`` the rest, normalised.
+
+    The side is read from the first or last word of the name, whatever the convention: ``left_knee``,
+    ``l_knee``, ``knee_left``, ``knee_l``, ``LeftKnee``, ``KneeLeft``, ``LKnee`` (OpenPose), ``kneeL``, ``knee.L``
+    (Blender), ``knee-left``, ``LEFT_KNEE``; and from a glued lower-case prefix (``leftknee``). Words are split at
+    ``_ - . space`` and at case changes.
+    """
+    words = _TOKEN.findall(str(name).strip())
+    if len(words) >= 2:
+        first, last = words[0].lower(), words[-1].lower()
+        if first in _SIDES:
+            return _SIDES[first], "_".join(w.lower() for w in words[1:])
+        if last in _SIDES:
+            return _SIDES[last], "_".join(w.lower() for w in words[:-1])
+    base = "_".join(w.lower() for w in words) or str(name).strip().lower()
+    for side in ("left", "right"):
+        if base.startswith(side) and len(base) > len(side):
+            return side, base[len(side):].lstrip("_")
+    return None, base
+
+
 def canonical_name(name: str) -> str:
     """The canonical spelling of a joint name (see the module docstring); unknown names are only normalised."""
-    n = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    while "__" in n:
-        n = n.replace("__", "_")
-    for short, long in (("l_", "left_"), ("r_", "right_"), ("left", "left_"), ("right", "right_")):
-        if n.startswith(short) and not n.startswith(long) and len(n) > len(short):
-            n = long + n[len(short):]
-            break
+    side, base = split_side(name)
+    n = f"{side}_{base}" if side else base
     return _SYNONYMS.get(n, n)
 
 
+def mirror_pairs(skeleton: Skeleton) -> list[tuple[int, int]]:
+    """Left/right joint pairs ``(i, j)``: the skeleton's explicit ``mirror`` list when it has one, else joints
+    whose names differ only in their side (:func:`split_side`, any naming convention). Each pair once, i < j."""
+    if skeleton.mirror:
+        return sorted((min(a, b), max(a, b)) for a, b in skeleton.mirror)
+    sides = [split_side(j) for j in skeleton.joints]
+    lookup = {(side, base): i for i, (side, base) in enumerate(sides) if side}
+    pairs = []
+    for i, (side, base) in enumerate(sides):
+        if side == "left" and ("right", base) in lookup:
+            pairs.append(tuple(sorted((i, lookup[("right", base)]))))
+    if not pairs:  # lower-case one-letter prefixes (lhip / rhip), accepted only when both spellings exist
+        low = {str(j).strip().lower(): i for i, j in enumerate(skeleton.joints)}
+        pairs = [(min(i, low["r" + n[1:]]), max(i, low["r" + n[1:]])) for n, i in low.items()
+                 if n.startswith("l") and len(n) > 2 and "r" + n[1:] in low]
+    return sorted(pairs)
+
+
 def mirror_permutation(skeleton: Skeleton) -> np.ndarray:
-    """Joint permutation that swaps left and right joints (by canonical name); unpaired joints stay put."""
-    names = [canonical_name(j) for j in skeleton.joints]
-    lookup = {n: i for i, n in enumerate(names)}
-    perm = np.arange(len(names))
-    for i, n in enumerate(names):
-        for a, b in (("left_", "right_"), ("right_", "left_"), ("mouth_left", "mouth_right"),
-                     ("mouth_right", "mouth_left")):
-            if n.startswith(a) and (b + n[len(a):]) in lookup:
-                perm[i] = lookup[b + n[len(a):]]
-                break
+    """Joint permutation that swaps left and right joints (:func:`mirror_pairs`); unpaired joints stay put.
+
+    The identity means the layout names no pair: a mirrored pose cannot be made (callers skip flips then)."""
+    perm = np.arange(skeleton.n_joints)
+    for i, j in mirror_pairs(skeleton):
+        perm[i], perm[j] = j, i
     return perm
 
 

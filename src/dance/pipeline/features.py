@@ -99,7 +99,14 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     tr, va = np.flatnonzero(ok & (split == "train")), np.flatnonzero(ok & (split == "val"))
     encoder = make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
                             length=s.length, epochs=s.epochs, seed=s.seed, device=s.device,
-                            edges=source.skeleton.edges, bones=s.bones)
+                            edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror)
+    if encoder.mirror is None:
+        ctx.reporter.info("  [yellow]warning:[/yellow] no left/right joint pairs in the skeleton's names "
+                          f"({', '.join(source.skeleton.joints[:4])}, ...): no flip augmentation. Name the sides "
+                          "(left_knee, knee_left, LKnee, knee.L, ...) or list the pairs in skeleton.json "
+                          '("mirror": [[i, j], ...])')
+    else:
+        ctx.reporter.info(f"  mirror: {len(encoder.mirror_pairs)} left/right joint pairs")
     with ctx.reporter.task(f"training {s.backbone}", s.epochs) as advance:
         encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
     rows = np.flatnonzero(ok)
