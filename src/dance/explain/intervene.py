@@ -33,11 +33,26 @@ def predict_without(model: DanceModel, X: np.ndarray, concepts: Sequence[str]) -
     return model.logits_from_concepts(z).argmax(axis=1)
 
 
+def check_weight(weight: float) -> float:
+    """``weight`` as a float when it is finite in the model's dtype (float32, |w| <= 3.4e38), else ModelError."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError, OverflowError):
+        raise ModelError(f"weight must be a number, got {weight!r}") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(np.float32(w)))
+    if not finite:
+        raise ModelError(f"weight must be a finite number that fits the model's float32 weights "
+                         f"(|w| <= {float(np.finfo(np.float32).max):.4g}), got {weight!r}")
+    return w
+
+
 def with_weight(model: DanceModel, cls: str | int, concept: str, weight: float) -> DanceModel:
-    """A copy of the model with W_A[cls, concept] = weight."""
+    """A copy of the model with W_A[cls, concept] = weight (finite as float32, see :func:`check_weight`)."""
+    w = check_weight(weight)
     new = model.copy()
     new.W_ = new.W_.copy()
-    new.W_[new.class_index(cls), new.concept_index(concept)] = float(weight)
+    new.W_[new.class_index(cls), new.concept_index(concept)] = w
     return new
 
 
@@ -209,8 +224,7 @@ class WeightEdit:
 def weight_edit(model: DanceModel, z: np.ndarray, y: np.ndarray, cls: str, concept: str, weight: float,
                 split: str = "", ids: Sequence[str] | None = None) -> tuple[DanceModel, WeightEdit]:
     """The edited model (a copy) and what the edit fixes and breaks on videos with activations z and labels y."""
-    if not np.isfinite(weight):
-        raise ModelError(f"weight must be a finite number, got {weight}")
+    weight = check_weight(weight)
     c, j = resolve_class(model, cls), resolve_concept(model, concept)
     edited = with_weight(model, c, model.concept_names_[j], weight)
     y = np.asarray(y)

@@ -30,7 +30,7 @@ from typing import Any
 from dance import __version__
 from dance.errors import ModelError
 from dance.model.dance import DanceModel
-from dance.model.io import load_model, save_model
+from dance.model.io import load_model, model_tensors, save_model
 from dance.runs import atomic_write_json, read_json
 
 BASE = "v000"
@@ -58,7 +58,10 @@ class Version:
         if not self.edit:
             return "trained model (train stage)"
         e = self.edit
-        return f"W[{e['class']}, {e['concept']}]: {e['old_weight']:+.4g} → {e['new_weight']:+.4g}"
+        try:
+            return f"W[{e['class']}, {e['concept']}]: {float(e['old_weight']):+.4g} → {float(e['new_weight']):+.4g}"
+        except (KeyError, TypeError, ValueError):
+            return "edit (edit.json lacks class, concept or weights)"
 
 
 def _train_fingerprint(run: Path) -> str:
@@ -91,10 +94,13 @@ def list_versions(run: Path | str) -> list[Version]:
             continue
         try:
             edit = read_json(d / "edit.json")
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
+        if not isinstance(edit, dict):  # a damaged edit.json: not a version (its model is never used)
+            continue
+        parent = edit.get("parent", BASE)
         stale = bool(current) and edit.get("train_fingerprint") not in (None, current)
-        out.append(Version(d.name, d / "model", edit.get("parent", BASE), edit, stale))
+        out.append(Version(d.name, d / "model", parent if isinstance(parent, str) else BASE, edit, stale))
     return out
 
 
@@ -140,6 +146,7 @@ def save_edit(run: Path | str, parent: Version, model: DanceModel, edit: dict[st
     run = Path(run)
     if parent.stale:
         raise ModelError(f"version {parent.name} is stale (the run was retrained): edit a current version instead")
+    model_tensors(model)  # a weight that is not finite as float32 (1e300): ModelError before anything is written
     folder = run / EDITS
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".partial-"))
