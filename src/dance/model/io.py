@@ -110,10 +110,6 @@ def save_model(model: DanceModel, folder: Path | str, extra: dict | None = None)
                     for k, t in tensors.items()},
         "meta_sha256": meta_digest(model.classes_, model.feature_dim_, blocks),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".model.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(folder / "model.safetensors")
     meta = {
         "format": FORMAT,
         "version": __version__,
@@ -127,6 +123,14 @@ def save_model(model: DanceModel, folder: Path | str, extra: dict | None = None)
         "extra": extra or {},
         "integrity": integrity,
     }
+    try:
+        _check_meta(json.loads(json.dumps(meta, default=str)), folder / "model.json")  # what load_model will see
+    except ModelError as e:
+        raise ModelError(f"the model cannot be saved: {e}") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".model.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(folder / "model.safetensors")
     atomic_write_json(folder / "model.json", meta)
     return folder
 
@@ -195,7 +199,7 @@ def _check_params(params: Any, problems: list[str]) -> None:
         elif isinstance(default, bool):
             ok, want = isinstance(value, bool), "a boolean"
         elif isinstance(default, int):
-            ok, want = _is_int(value), "an integer"
+            ok, want = _is_int(value) or (isinstance(value, float) and value.is_integer()), "an integer"
         elif isinstance(default, float):
             ok, want = _is_number(value) and math.isfinite(value), "a finite number"
         elif isinstance(default, str):
@@ -391,8 +395,8 @@ def _check_hashes(tensors: dict[str, torch.Tensor], meta: dict, path: Path, meta
         elif tensor_digest(t) != entry["sha256"]:
             problems.append(f"tensor '{name}' does not match its sha256")
     if problems:
-        raise ModelError(f"{path}: integrity check failed (the file was modified or corrupted after saving): "
-                         f"{'; '.join(problems)}")
+        raise ModelError(f"{path}: integrity check failed (it or the record in {meta_path.name} was modified or "
+                         f"corrupted after saving): {'; '.join(problems)}")
     if meta_digest(meta["classes"], meta["feature_dim"], meta["blocks"]) != rec["meta_sha256"]:
         raise ModelError(f"{meta_path}: integrity check failed: the class names, concept names or concept blocks "
                          "differ from those the model was saved with (edited, renamed or reordered)")
