@@ -329,6 +329,10 @@ def test_models_saved_before_the_integrity_record_load_with_one_warning(fitted, 
     warnings = [r for r in caplog.records if "integrity record" in r.getMessage()]
     assert len(warnings) == 1 and str(folder) in warnings[0].getMessage()
     np.testing.assert_array_equal(first.decision_function(xt), model.decision_function(xt))
+    # the documented migration: saving it again adds the record
+    resaved = shutil.copytree(folder, tmp_path / "resaved")
+    save_model(load_model(resaved), resaved)
+    assert _meta(resaved)["integrity"] == _meta(saved)["integrity"]
     # renames cannot be noticed without the record, but structure, dtype and values are still checked
     for tamper in (_edit_tensors(_set("W", float("nan"), (0, 0))), _edit_tensors(
             lambda t: t.update(W=t["W"].round().to(torch.int64))), _edit_tensors(lambda t: t.pop("z_std")),
