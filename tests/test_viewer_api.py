@@ -1,18 +1,23 @@
-"""The viewer without a browser: ViewerState and the HTTP endpoints on a tiny run."""
+"""The viewer without a browser: ViewerState, and the HTTP endpoints in-process through FastAPI's TestClient.
+
+The guard (Host, Origin, token, limits, timeouts) and the schema fuzz test are in ``test_viewer_security.py``.
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _inspect_runs import copy_run, pose_run, rgb_run
+from fastapi.testclient import TestClient
 
 from dance.errors import DanceError
-from dance.viewer import ViewerState, make_server
+from dance.viewer import Guard, ViewerState, guarded_app
+
+PORT = 7860
+BASE = f"http://127.0.0.1:{PORT}"
 
 
 @pytest.fixture(scope="module")
@@ -22,31 +27,23 @@ def rgb(tmp_path_factory, single_thread) -> Path:
 
 @pytest.fixture(scope="module")
 def server(rgb: Path, tmp_path_factory):
+    """A client of the viewer's app on a copy of the run (as the page would talk to a server on 127.0.0.1)."""
     run = copy_run(rgb, tmp_path_factory.mktemp("viewer-api") / "run")
-    srv = make_server(run, port=0)
-    srv.start_background()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    guard = Guard(PORT)
+    with TestClient(guarded_app(ViewerState(run), guard), base_url=BASE) as client:
+        client.token = guard.token
+        yield client
 
 
-def _get(srv, path: str) -> tuple[int, dict | bytes]:
-    try:
-        with urllib.request.urlopen(srv.url + path.lstrip("/"), timeout=10) as r:
-            body = r.read()
-            return r.status, json.loads(body) if r.headers.get_content_type() == "application/json" else body
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+def _get(client: TestClient, path: str) -> tuple[int, dict | bytes]:
+    r = client.get(path)
+    return r.status_code, r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
 
 
-def _post(srv, path: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(srv.url + path.lstrip("/"), data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+def _post(client: TestClient, path: str, body: dict) -> tuple[int, dict]:
+    """A POST as the page sends it: JSON, its own Origin and the page's token."""
+    r = client.post(path, json=body, headers={"X-Dance-Token": client.token, "Origin": BASE})
+    return r.status_code, r.json()
 
 
 def test_state_predict_off_and_weight(rgb: Path) -> None:
@@ -97,11 +94,11 @@ def test_http_endpoints(server) -> None:
     status, e = _post(server, "/api/predict", {"sample": sid + "x", "off": []})
     assert status == 400 and "unknown sample" in e["error"]
     status, e = _post(server, "/api/predict", {"sample": sid, "off": "notalist"})
-    assert status == 400
+    assert status == 422 and "off" in e["error"]
     status, e = _get(server, "/api/samples?split=nope")
     assert status == 400 and "split" in e["error"]
     status, e = _get(server, "/nothing")
-    assert status == 404
+    assert status == 404 and "no route" in e["error"]
     # media
     status, gif = _get(server, f"/media/sample/{sid}.gif")
     assert status == 200 and gif[:6] == b"GIF89a"
@@ -129,7 +126,7 @@ def test_http_weight_save_makes_a_version(server) -> None:
     status, e = _post(server, "/api/weight", {"class": cls + "zz", "concept": concept, "weight": 1})
     assert status == 400 and "did you mean" in e["error"]
     status, e = _post(server, "/api/weight", {"class": cls, "concept": concept, "weight": "abc"})
-    assert status == 400
+    assert status == 422 and "weight" in e["error"]
 
 
 def test_http_sankey(server) -> None:

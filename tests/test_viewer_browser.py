@@ -61,6 +61,8 @@ def test_toggle_a_concept_in_the_browser(server, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # the Content-Security-Policy must not block anything the page (or plotly.js) does
+            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(server.url)
             page.wait_for_selector("body[data-ready='1']", timeout=15_000)
             if pick is not None:
@@ -113,3 +115,45 @@ def test_toggle_a_concept_in_the_browser(server, tmp_path: Path) -> None:
             browser.close()
     shot = tmp_path / "viewer.png"
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def _versions(run: Path) -> int:
+    return len(list((run / "edits").glob("v*"))) if (run / "edits").is_dir() else 0
+
+
+def test_save_from_the_page_and_not_from_another_site(server) -> None:
+    """The page's own POSTs carry the token and save; a page from another origin cannot write (CSRF)."""
+    run = server.state.run
+    info = server.state.info()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+            before = _versions(run)
+            page.fill("#w-concept", info["concepts"][0])
+            page.fill("#w-value", "0.123")
+            page.click("#w-save")
+            page.wait_for_function("() => document.querySelector('#w-result').textContent.includes('saved as')")
+            assert _versions(run) == before + 1
+            page.wait_for_function("(v) => document.querySelector('#version').value === v",  # the page moves on
+                                   arg=f"v{before + 1:03d}", timeout=15_000)
+
+            # another site's page (served here by Playwright, so no DNS) posts a 'simple' text/plain request
+            evil = browser.new_page()
+            evil.route("http://evil.example/", lambda route: route.fulfill(
+                status=200, content_type="text/html", body="<!doctype html><title>evil</title>"))
+            evil.goto("http://evil.example/")
+            body = {"class": info["classes"][0], "concept": info["concepts"][0], "weight": 0.777, "save": True}
+            outcome = evil.evaluate("""async ([url, body]) => {
+                try {
+                  const r = await fetch(url, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                                              body: JSON.stringify(body)});
+                  return "sent " + r.type;
+                } catch (e) { return "blocked " + e; }
+              }""", [server.url + "api/weight", body])
+            assert outcome  # sent (opaque response) or blocked by the browser: either way nothing is written
+            assert _versions(run) == before + 1
+        finally:
+            browser.close()

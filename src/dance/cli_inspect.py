@@ -244,18 +244,24 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind (0.0.0.0 lets other machines in: careful)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 7860,
     version: VersionOpt = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="another name the viewer may be reached by (the Host header), e.g. this machine's "
+                             "name with --host 0.0.0.0; repeatable")] = None,
 ) -> None:
     """A local web viewer: browse test videos, switch concepts off, edit weights, see Sankey diagrams."""
     from dance.viewer import make_server
 
     try:
-        server = make_server(run, host, port, version)
+        server = make_server(run, host, port, version, extra_hosts=allow_host or ())
     except DanceError as e:
         _fail(e)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach it can save model versions "
-                  "into the run")
+        err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach it and load the page can "
+                  "save model versions into the run (plain HTTP, no login)")
     console.print(f"DANCE viewer for {run}: [bold]{server.url}[/bold] (Ctrl+C to stop)")
+    others = sorted(h for h in server.guard.hosts if not h.startswith(("127.0.0.1:", "localhost:", "[::1]:")))
+    if others:
+        console.print(f"also answers to: {', '.join(others)}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,4 +1,16 @@
-"""The viewer's single HTML page (vanilla JavaScript, no external resources; plotly.js is served locally)."""
+"""The viewer's single HTML page and its script (vanilla JavaScript, no external resources; plotly.js is served
+locally).
+
+The page carries the server's per-launch token in ``<meta name="dance-token">`` (filled in by :func:`render_page`);
+the script sends it in the ``X-Dance-Token`` header of every POST, which the server requires. The script is served
+as ``/static/viewer.js`` so that the Content-Security-Policy can forbid inline scripts.
+"""
+
+from __future__ import annotations
+
+import html
+
+TOKEN_HEADER = "X-Dance-Token"
 
 PAGE = r"""<!doctype html>
 <html lang="en">
@@ -6,6 +18,8 @@ PAGE = r"""<!doctype html>
 <meta charset="utf-8">
 <title>DANCE viewer</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="dance-token" content="{{token}}">
+<script src="/static/viewer.js" defer></script>
 <style>
   :root { --ink:#1d2433; --muted:#667085; --line:#d9dde5; --bg:#f7f7f4; --ok:#2e7d32; --bad:#c62828;
           --motion:#3a5ba0; --object:#8a5a00; --scene:#2f7a6b; }
@@ -89,10 +103,16 @@ PAGE = r"""<!doctype html>
   </section>
 </main>
 <datalist id="concept-names"></datalist>
-<script>
+</body>
+</html>
+"""
+
+SCRIPT = r"""
 "use strict";
 const S = { info:null, version:null, split:null, sample:null, off:[], samples:[], last:null };
 const $ = (id) => document.getElementById(id);
+// the per-launch token the server put into the page; every POST must carry it
+const TOKEN = document.querySelector('meta[name="dance-token"]').content;
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -105,11 +125,12 @@ function el(tag, attrs, ...kids) {
 function put(node, ...kids) { node.replaceChildren(...kids.filter(k => k != null)); }
 function showError(msg) { const b = $("error"); b.textContent = msg || ""; b.style.display = msg ? "block" : "none"; }
 async function api(path, body) {
-  const opt = body === undefined ? {} : { method:"POST", headers:{"Content-Type":"application/json"},
-                                         body: JSON.stringify(body) };
+  const opt = body === undefined ? {} : { method:"POST", credentials:"same-origin",
+    headers:{"Content-Type":"application/json", "X-Dance-Token":TOKEN}, body: JSON.stringify(body) };
   const r = await fetch(path, opt);
-  const data = await r.json();
-  if (!r.ok) { showError(data.error || r.statusText); throw new Error(data.error || r.statusText); }
+  let data;
+  try { data = await r.json(); } catch (e) { data = { error: `${r.status} ${r.statusText}` }; }
+  if (!r.ok) { const msg = data.error || r.statusText; showError(msg); throw new Error(msg); }
   showError("");
   return data;
 }
@@ -277,7 +298,9 @@ $("sk-show").addEventListener("click", showSankey);
   if (S.samples.length) await selectSample(S.samples[0].id);
   document.body.dataset.ready = "1";
 })().catch(e => showError(String(e)));
-</script>
-</body>
-</html>
 """
+
+
+def render_page(token: str) -> str:
+    """The page with the server's token in it (a token is URL-safe base64, escaped anyway)."""
+    return PAGE.replace("{{token}}", html.escape(token, quote=True))

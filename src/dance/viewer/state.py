@@ -1,9 +1,9 @@
 """What the viewer shows, as plain JSON-ready dicts: samples, predictions with concepts switched off, weight edits
 and their effect on a split, model versions, Sankey figures, and GIF previews.
 
-Everything here is independent of HTTP, so it is tested directly; :mod:`dance.viewer.server` only routes requests
-to these methods. Concept activations z are computed once per model version (the backbone never runs), so a
-toggle or a weight change is a matrix product over the split.
+Everything here is independent of HTTP, so it is tested directly; :mod:`dance.viewer.server` (FastAPI + uvicorn)
+validates requests, guards them and routes them to these methods. Concept activations z are computed once per
+model version (the backbone never runs), so a toggle or a weight change is a matrix product over the split.
 """
 
 from __future__ import annotations
