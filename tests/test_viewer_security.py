@@ -361,3 +361,20 @@ def test_schema_fuzz_no_server_errors(app_and_guard, caplog) -> None:
     assert set(statuses) <= {200, 204, 400, 404, 405, 413, 415, 422, 431}, statuses
     print(f"fuzz: {sum(statuses.values())} requests in {time.monotonic() - t0:.1f}s, statuses {statuses}")
     _no_tracebacks(caplog)
+
+
+def test_head_and_a_bug_are_answered(app_and_guard, client, monkeypatch) -> None:
+    r = client.head("/")
+    assert r.status_code == 200 and r.content == b"" and int(r.headers["content-length"]) > 1000
+    assert r.headers["content-security-policy"]
+    app, _ = app_and_guard
+    state = app.app.state.viewer
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(state, "versions", broken)
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        r = c.get("/api/versions")
+    assert r.status_code == 500 and r.json()["error"] == "internal error: RuntimeError: a bug"
+    assert r.headers["x-content-type-options"] == "nosniff"

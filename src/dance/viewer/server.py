@@ -164,6 +164,10 @@ class GuardMiddleware:
             if receive is None:
                 return
 
+        head = scope["method"] == "HEAD"
+        if head:  # answered as a GET without its body
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 have = {k.lower() for k, _ in message.get("headers", [])}
@@ -171,6 +175,10 @@ class GuardMiddleware:
                 if b"content-security-policy" not in have:
                     extra.append((b"content-security-policy", API_CSP.encode()))
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -406,6 +414,10 @@ def create_app(state: ViewerState, guard: Guard) -> FastAPI:
     @app.exception_handler(TypeError)
     async def _bad_value(request: Request, exc: Exception) -> JSON:
         return JSON({"error": str(exc) or type(exc).__name__}, 400)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSON:  # a bug: the page shows the message, the log the trace
+        return JSON({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSON:
