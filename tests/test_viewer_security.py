@@ -378,3 +378,21 @@ def test_head_and_a_bug_are_answered(app_and_guard, client, monkeypatch) -> None
         r = c.get("/api/versions")
     assert r.status_code == 500 and r.json()["error"] == "internal error: RuntimeError: a bug"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_real_server_chunked_body_over_the_limit(live, run: Path) -> None:
+    """A body without Content-Length is counted as it arrives: past 1 MiB the server answers 413 and hangs up."""
+    before = _versions(run)
+    head = (f"POST /api/weight HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Type: application/json\r\n"
+            f"X-Dance-Token: {live.token}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    chunk = b"%x\r\n%s\r\n" % (64 << 10, b" " * (64 << 10))
+    with _connect(live) as sock:
+        try:
+            sock.sendall(head)
+            for _ in range(17):  # just over 1 MiB, all of which the server reads (no reset on close)
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server already answered and closed
+        closed, got, took = _read_until_closed(sock, within=5.0)
+    assert got.startswith(b"HTTP/1.1 413"), got[:200]
+    assert closed and _versions(run) == before
