@@ -41,6 +41,7 @@ It binds 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import math
@@ -93,7 +94,10 @@ SECURITY_HEADERS = [
 def _host_name(host: str) -> str:
     """A bind address as a browser writes it in ``Host`` (IPv6 in brackets, lower case)."""
     host = host.strip().lower()
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+    try:
+        return f"[{ipaddress.IPv6Address(host)}]"
+    except ValueError:
+        return host
 
 
 class Guard:
