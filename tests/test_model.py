@@ -506,3 +506,41 @@ def test_model_explain_method_matches_function() -> None:
     assert ea.type_shares == pytest.approx({"motion": 0.0, "object": 0.0, "scene": 0.0})
     with pytest.raises(ModelError, match="unknown class"):
         model.explain(HAND_X, target="zzz")
+
+
+def test_switching_the_binary_activation_keeps_the_concept_layers(problem) -> None:
+    (x, y, c), (xv, yv, cv), (xt, _, _) = problem
+    prob = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, binary_activation="probability").fit(
+        x, y, c, xv, yv, cv, classes=CLASSES)
+    logit = prob.with_binary_activation("logit", x, y, xv, yv)
+    direct = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, binary_activation="logit").fit(
+        x, y, c, xv, yv, cv, classes=CLASSES)
+    assert prob.binary_activation == "probability" and logit.binary_activation == "logit"  # the original is kept
+    assert [b.activation for b in logit.blocks_] == ["identity"] * len(logit.blocks_)
+    # same concept layers as fitting with logits from the start, so the same model
+    np.testing.assert_allclose(logit.decision_function(xt), direct.decision_function(xt), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ModelError, match="binary_activation"):
+        prob.with_binary_activation("tanh", x, y, xv, yv)
+
+
+def test_selection_on_validation_records_every_candidate(problem) -> None:
+    from dance.model.selection import activation_options, fit_selected, hidden_options
+
+    (x, y, c), (xv, yv, cv), _ = problem
+    assert hidden_options("auto") == [None, 2048] and hidden_options(None) == [None] and hidden_options(8) == [8]
+    assert activation_options("auto", True) == ["probability", "logit"]
+    assert activation_options("auto", False) == ["probability"] and activation_options("logit", True) == ["logit"]
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = fit_selected(base, [None, 8], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES)
+    cands = sel.candidates
+    assert [(k["concept_hidden"], k["binary_activation"]) for k in cands] == [
+        (None, "probability"), (None, "logit"), (8, "probability"), (8, "logit")]
+    assert sum(k["chosen"] for k in cands) == 1
+    chosen = next(k for k in cands if k["chosen"])
+    best = max(k["val_accuracy"] for k in cands)
+    assert chosen["val_accuracy"] == best
+    assert chosen["val_log_loss"] == min(k["val_log_loss"] for k in cands if k["val_accuracy"] == best)
+    assert (sel.model.concept_hidden, sel.model.binary_activation) == (chosen["concept_hidden"],
+                                                                       chosen["binary_activation"])
+    assert sel.model.score(xv, yv) == pytest.approx(best)
+    assert base.W_ is None  # the template is not fitted

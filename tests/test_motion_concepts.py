@@ -255,3 +255,25 @@ def test_assign_nearest_held_out_points() -> None:
 def test_discover_needs_two_clips(n: int) -> None:
     with pytest.raises(StageError, match="at least 2"):
         discover(np.ones((n, 5)))
+
+
+def test_auto_partition_keeps_the_coarsest_that_still_tells_the_classes_apart() -> None:
+    x, group, sup, _ = grouped_data(0)
+    clip_video = np.arange(len(x))  # one clip per video
+    # classes = super-groups: both partitions separate them, the coarser (fewer concepts) is kept
+    coarse, _ = discover(x, partition="auto", clip_video=clip_video, y=sup[group])
+    assert coarse.partition == 1 and coarse.n_concepts == 2
+    scores = {c["partition"]: c["cv_accuracy"] for c in coarse.choice.candidates}
+    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(1.0)
+    # classes = the 4 groups: the coarse partition merges classes, so the fine one is chosen
+    fine, assign = discover(x, partition="auto", clip_video=clip_video, y=group)
+    assert fine.partition == 0 and fine.n_concepts == 4
+    scores = {c["partition"]: c["cv_accuracy"] for c in fine.choice.candidates}
+    assert scores[0] == pytest.approx(1.0) and scores[1] < 0.9
+    np.testing.assert_array_equal(assign, group)
+
+
+def test_auto_partition_needs_the_clips_videos_and_classes() -> None:
+    x, _, _, _ = grouped_data(0)
+    with pytest.raises(StageError, match="auto"):
+        discover(x, partition="auto")

@@ -177,7 +177,7 @@ def test_run_stages_runs_then_caches(tmp_path: Path) -> None:
     assert statuses(res) == {"first": "ran", "second": "ran"}
     assert res[0].info == {"n": 1}
     assert fake.calls == {"first": 1, "second": 1}
-    assert (tmp_path / "second" / "value.txt").read_text() == "1+0.0007"
+    assert (tmp_path / "second" / "value.txt").read_text() == "auto+0.0007"
     res = run_stages(fake.stages(), Context(Settings(), RunDir(tmp_path)))
     assert statuses(res) == {"first": "cached", "second": "cached"}
     assert res[0].info == {"n": 1}  # from the manifest
@@ -268,7 +268,12 @@ def test_run_stages_wrong_order(tmp_path: Path) -> None:
 def test_load_settings_defaults() -> None:
     s = load_settings()
     assert s == Settings()
-    assert s.motion.partition == 1 and s.train.lam == pytest.approx(7e-4) and s.train.concept_hidden is None
+    assert s.motion.partition == "auto" and s.train.lam == pytest.approx(7e-4)
+    assert s.train.concept_hidden == "auto" and s.train.binary_activation == "auto"  # chosen on validation data
+    with pytest.raises(ConfigError, match="partition"):
+        load_settings(overrides=["motion.partition=-1"])
+    with pytest.raises(ConfigError, match="concept_hidden"):
+        load_settings(overrides=["train.concept_hidden=wide"])
 
 
 def test_load_settings_yaml_and_typed_overrides(tmp_path: Path) -> None:

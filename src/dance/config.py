@@ -55,7 +55,17 @@ class MotionSettings(Section):
     min_frame_conf: float = Field(0.1, description="frames whose mean joint confidence is below are missing")
     min_clip_conf: float = Field(0.5, description="clips whose mean confidence is below are rejected")
     min_adjacent_cosine: float = Field(0.92, description="clips with a lower adjacent-frame cosine are rejected")
-    partition: int = Field(1, ge=0, description="FINCH partition (0 = finest); the authors used the second")
+    partition: int | Literal["auto"] = Field(
+        "auto", description="FINCH partition (0 = finest; the authors used 1, the second), or auto: the coarsest "
+                            "one whose concept labels predict the class about as well as the best, by "
+                            "cross-validation on the training videos")
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be >= 0 or 'auto'")
+        return value
     distance: Literal["cosine", "euclidean"] = "cosine"
     seed: int = 0
 
@@ -100,10 +110,12 @@ class FeatureSettings(Section):
 class TrainSettings(Section):
     concept_lr: float = 1e-3
     concept_steps: int = Field(1000, ge=1)
-    concept_hidden: int | None = Field(None, description="hidden units of an MLP concept layer (None: linear)")
-    binary_activation: Literal["probability", "logit"] = Field(
-        "probability", description="what a motion (binary) concept feeds the final layer: its predicted probability "
-                                   "or its logit")
+    concept_hidden: int | None | Literal["auto"] = Field(
+        "auto", description="hidden units of an MLP concept layer (None: linear; auto: linear or 2048 units, "
+                            "whichever is more accurate on the validation split)")
+    binary_activation: Literal["auto", "probability", "logit"] = Field(
+        "auto", description="what a motion (binary) concept feeds the final layer: its predicted probability, its "
+                            "logit, or auto (the more accurate on the validation split)")
     clip_cutoff: float = Field(0.25, description="drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = Field(0.45, description="drop concepts with validation cos^3 below this")
     lam: float = Field(7e-4, gt=0.0, description="elastic-net strength of the final layer (Eq. 6)")

@@ -170,19 +170,43 @@ class DanceModel:
                 start = block.stop
         if start == 0:
             raise ModelError("every concept was dropped by the cutoffs: nothing left for the final layer")
+        self._fit_final(xt, y, xv, y_val, progress)
+        return self
+
+    def _fit_final(self, xt: torch.Tensor, y: np.ndarray, xv: torch.Tensor, y_val: np.ndarray,
+                   progress: Callable[[str, int, int], None] | None = None) -> None:
+        """Standardisation of the concept activations and the sparse final layer, for fitted concept blocks."""
         z = self._raw_activations(xt)
         self.z_mean_ = z.mean(axis=0)
         self.z_std_ = z.std(axis=0) + 1e-6
         zs, zs_val = self._standardise(z), self._standardise(self._raw_activations(xv))
-        n_steps = self.n_lambdas
         cb = (lambda i, n: progress("final layer (λ path)", 1, n)) if progress else None
         res: ElasticNetResult = fit_elastic_net_path(
-            zs, y, len(self.classes_), lam=self.lam, alpha=self.alpha, n_lambdas=n_steps, X_val=zs_val,
+            zs, y, len(self.classes_), lam=self.lam, alpha=self.alpha, n_lambdas=self.n_lambdas, X_val=zs_val,
             y_val=y_val, select="last", max_iter=self.final_max_iter, progress=cb)
         self.W_ = res.W.detach().cpu().numpy().astype(np.float32)
         self.b_ = res.b.detach().cpu().numpy().astype(np.float32)
         self.path_ = [vars(p) for p in res.path]
-        return self
+
+    def with_binary_activation(self, activation: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
+                               y_val: np.ndarray, progress: Callable[[str, int, int], None] | None = None
+                               ) -> DanceModel:
+        """A copy whose binary (BCE) concepts feed the final layer as ``activation`` (probability or logit): same
+        concept layers, the final layer fit again. The concept layers do not depend on this choice, so trying
+        both costs one final-layer fit, not a second concept-layer fit."""
+        self._check_fitted()
+        if activation not in BINARY_ACTIVATIONS:
+            raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{activation}'")
+        out = self.copy()
+        out.binary_activation = activation
+        for b in out.blocks_:
+            if b.loss == "bce":
+                b.activation = "sigmoid" if activation == "probability" else "identity"
+        dev = torch.device(self.device)
+        X, X_val = _check_x(X, self.feature_dim_, "train"), _check_x(X_val, self.feature_dim_, "validation")
+        out._fit_final(out._scaled(X, dev), np.asarray(y, np.int64), out._scaled(X_val, dev),
+                       np.asarray(y_val, np.int64), progress)
+        return out
 
     def _fit_block(self, ctype: str, tgt: ConceptTargets, tgt_val: ConceptTargets, xt: torch.Tensor,
                    xv: torch.Tensor, start: int, progress) -> ConceptBlock | None:

@@ -17,6 +17,15 @@ from dance.errors import StageError
 
 
 @dataclass
+class PartitionChoice:
+    """Why a FINCH partition was chosen: every candidate's concept count and cross-validated accuracy."""
+
+    partition: int
+    candidates: list[dict]  # {"partition", "concepts", "cv_accuracy"}
+    rule: str
+
+
+@dataclass
 class MotionConcepts:
     """The discovered concepts: centroids (M, F) of flattened normalised clips and medoids."""
 
@@ -25,6 +34,7 @@ class MotionConcepts:
     sizes: np.ndarray  # (M,) training clips per concept
     n_partitions: int
     partition: int
+    choice: PartitionChoice | None = None  # how partition="auto" chose
 
     @property
     def n_concepts(self) -> int:
@@ -45,17 +55,99 @@ def run_finch(flat: np.ndarray, distance: str = "cosine", seed: int = 0) -> np.n
     return np.asarray(c).reshape(len(flat), -1)
 
 
-def discover(flat: np.ndarray, partition: int = 1, distance: str = "cosine", seed: int = 0) -> tuple[
-    MotionConcepts, np.ndarray
-]:
+#: Candidates further than this below the best cross-validated accuracy are not chosen.
+PARTITION_TOLERANCE = 0.01
+
+
+def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray, y: np.ndarray, seed: int = 0,
+                     max_candidates: int = 4) -> PartitionChoice:
+    """The coarsest FINCH partition whose concepts tell the training videos' classes apart about as well as the
+    best one, judged on the training split only.
+
+    For each candidate partition (finest first, at most ``max_candidates``, each with at least two concepts) a
+    logistic regression from a video's Eq. 2 labels (which concepts its key clips fall in) to its class is scored
+    by stratified k-fold cross-validation over the training videos (k = 5, or fewer when a class has fewer
+    videos). The held-out videos are labelled the way validation and test videos are: each of their clips goes
+    to the nearest centroid of the concepts, with centroids computed from the other folds' clips only — so a
+    concept made of one video's own clips (frequent in fine partitions, where consecutive key clips of a video
+    overlap) tells nothing about the held-out video, as it would tell nothing about a test video. The chosen
+    partition is the coarsest one within :data:`PARTITION_TOLERANCE` of the best score: coarser concepts are
+    fewer and easier to read, finer ones are kept only when they carry more about the action. No backbone
+    feature and no held-out split is involved.
+
+    Args:
+        parts: (N clips, P) FINCH labels of the training clips, finest partition first.
+        flat: (N, F) the clips' flattened normalised poses (what FINCH clustered).
+        clip_video: (N,) the video (any integer id) each clip belongs to.
+        y: (N,) the class of each clip's video.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    videos, first = np.unique(clip_video, return_index=True)
+    row = np.searchsorted(videos, clip_video)
+    yv = np.asarray(y)[first]
+    folds = int(min(5, np.bincount(np.unique(yv, return_inverse=True)[1]).min())) if len(yv) else 0
+    unit = _unit(np.asarray(flat, np.float64))
+    splits = (list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(videos, yv))
+              if folds >= 2 and len(np.unique(yv)) > 1 else [])
+    candidates = []
+    for p in range(min(parts.shape[1], max_candidates)):
+        assign = parts[:, p].astype(np.int64)
+        m = int(assign.max()) + 1
+        if m < 2:
+            break
+        scores = []
+        for train_v, test_v in splits:
+            held = np.isin(row, test_v)
+            counts = np.bincount(assign[~held], minlength=m)
+            sums = np.zeros((m, unit.shape[1]))
+            np.add.at(sums, assign[~held], unit[~held])
+            alive = np.flatnonzero(counts > 0)
+            nearest = alive[(unit[held] @ _unit(sums[alive]).T).argmax(axis=1)]
+            labels = np.zeros((len(videos), m), np.float32)
+            labels[row[~held], assign[~held]] = 1.0
+            labels[row[held], nearest] = 1.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clf = LogisticRegression(C=1.0, max_iter=2000).fit(labels[train_v], yv[train_v])
+            scores.append(float((clf.predict(labels[test_v]) == yv[test_v]).mean()))
+        candidates.append({"partition": p, "concepts": m,
+                           "cv_accuracy": float(np.mean(scores)) if scores else float("nan")})
+    if not candidates:
+        return PartitionChoice(0, [], "FINCH found a single cluster")
+    scores_all = np.array([c["cv_accuracy"] for c in candidates])
+    if np.isnan(scores_all).all():
+        p = min(1, len(candidates) - 1)
+        return PartitionChoice(p, candidates, "too few training videos per class to cross-validate: the "
+                               "reference partition (the second, as the authors used)")
+    best = np.nanmax(scores_all)
+    ok = [c["partition"] for c in candidates if c["cv_accuracy"] >= best - PARTITION_TOLERANCE]
+    return PartitionChoice(max(ok), candidates, f"coarsest partition within {PARTITION_TOLERANCE:.0%} of the best "
+                           f"{folds}-fold cross-validated accuracy of concept labels -> class on the training "
+                           "videos (held-out videos labelled by nearest centroid)")
+
+
+def discover(flat: np.ndarray, partition: int | str = 1, distance: str = "cosine", seed: int = 0,
+             clip_video: np.ndarray | None = None, y: np.ndarray | None = None
+             ) -> tuple[MotionConcepts, np.ndarray]:
     """Cluster training clips (N, F); returns the concepts and each clip's concept index (N,).
 
-    ``partition`` picks the FINCH partition (0 = finest); when FINCH finds fewer, the coarsest one is used.
+    ``partition`` picks the FINCH partition (0 = finest; when FINCH finds fewer, the coarsest one is used), or
+    ``"auto"``: :func:`choose_partition` on the clips' videos ``clip_video`` and classes ``y`` (then
+    ``MotionConcepts.choice`` says why).
     """
     if len(flat) < 2:
         raise StageError(f"motion concepts need at least 2 valid training clips, got {len(flat)}")
     parts = run_finch(flat.astype(np.float32), distance=distance, seed=seed)
-    p = min(partition, parts.shape[1] - 1)
+    choice = None
+    if partition == "auto":
+        if clip_video is None or y is None:
+            raise StageError("partition='auto' needs each clip's video and class")
+        choice = choose_partition(parts, flat, clip_video, y, seed=seed)
+        p = choice.partition
+    else:
+        p = min(int(partition), parts.shape[1] - 1)
     labels = parts[:, p]
     # relabel by decreasing size so concept 0 is the most frequent; ties by first appearance
     uniq, counts = np.unique(labels, return_counts=True)
@@ -72,7 +164,7 @@ def discover(flat: np.ndarray, partition: int = 1, distance: str = "cosine", see
         sims = unit[members] @ unit[members].T
         medoids[k] = members[int(np.argmax(sims.mean(axis=1)))]
     sizes = np.bincount(assign, minlength=m)
-    return MotionConcepts(centroids, medoids, sizes, parts.shape[1], p), assign
+    return MotionConcepts(centroids, medoids, sizes, parts.shape[1], p, choice), assign
 
 
 def assign_nearest(flat: np.ndarray, concepts: MotionConcepts) -> np.ndarray:

@@ -3,6 +3,12 @@
 The test accuracy of every language-concept baseline the ``train`` stage fit (``train.models``) goes into
 ``summary.json`` under ``variants`` (``{name: {"test_accuracy", "n_concepts", "nonzero_weights", "label"}}``),
 and ``paper_dataset`` names the dataset of the paper's Table 1 the run is on (None when it is none of them).
+
+Every video a stage skipped (truncated or undecodable video, no pose file, non-finite features, ...) is listed
+in ``summary.json`` as ``skipped: {reason: [video ids]}`` (all stages together; ``skipped_by_stage`` gives the
+same per stage, see :mod:`dance.pipeline.skipped` for what each means), and ``without_motion_label`` counts per
+split the videos that have features but no motion-concept label (no key clip, no poses, or every clip rejected):
+they are classified from their features like the others, but took no part in training the motion concept layer.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dance.model.io import load_model
 from dance.paper import paper_dataset
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
+from dance.pipeline.skipped import gather as gather_skipped
 from dance.pipeline.train import SplitData, load_split_data, model_counts, variant_dir
 from dance.pipeline.variants import VARIANTS
 from dance.runs import StageWriter, atomic_write_json, atomic_write_text, file_hash, read_json
@@ -34,6 +41,15 @@ def causes_path(ctx: Context) -> Path | None:
 def external(ctx: Context) -> dict[str, str]:
     p = causes_path(ctx)
     return {"causes": file_hash(p) if p is not None else "none"}
+
+
+def _selection(ctx: Context) -> dict:
+    """The settings chosen inside the run and the evidence for each: the FINCH partition (cross-validation on the
+    training videos) and the concept layer / motion activation (validation split)."""
+    motion = read_json(ctx.stage_dir("motion") / "concepts.json")
+    training = read_json(ctx.stage_dir("train") / "training.json")
+    return {"motion_partition": motion.get("partition_choice", {}) | {"partition": motion.get("partition")},
+            "concept_layer": training.get("selection", {})}
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -60,9 +76,17 @@ def run(ctx: Context, out: StageWriter) -> dict:
     variants = _variants(ctx, test)
     if variants:
         summary["variants"] = variants
+    skipped, by_stage = gather_skipped(ctx.run.root)
+    summary["skipped"] = skipped
+    summary["n_skipped"] = len({vid for ids in skipped.values() for vid in ids})
+    if by_stage:
+        summary["skipped_by_stage"] = by_stage
+    summary["without_motion_label"] = {name: int((~split.concepts["motion"].mask).sum())
+                                       for name, split in data.items() if "motion" in split.concepts}
     d = ctx.settings.data
     summary["paper_dataset"] = paper_dataset(model.classes_, d.format, d.path, ctx.settings.evaluate.paper_dataset)
     summary["evaluated_split"] = "test" if "test" in data and len(data["test"].rows) else "val"
+    summary["selection"] = _selection(ctx)
     cp = causes_path(ctx)
     if cp is not None:
         causes = json.loads(cp.read_text(encoding="utf-8"))["classes"]
@@ -92,6 +116,15 @@ def run(ctx: Context, out: StageWriter) -> dict:
     others = "".join(f", {name} {v['test_accuracy']:.3f}" for name, v in variants.items())
     ctx.reporter.info(f"  test accuracy {summary['test_accuracy']:.3f} "
                       f"(baseline {summary['baseline_test_accuracy']:.3f}{others}){agree}")
+    if skipped:
+        ctx.reporter.info(f"  [yellow]{summary['n_skipped']} videos skipped by some stage[/yellow]: "
+                          + ", ".join(f"{reason} {len(ids)}" for reason, ids in skipped.items())
+                          + " (summary.json: skipped)")
+    missing = summary["without_motion_label"].get(summary["evaluated_split"], 0)
+    if missing:
+        ctx.reporter.info(f"  {missing} of the {summary['n_test']} evaluated videos have no motion-concept label "
+                          "(no key clip or poses): classified from their features, not used to train motion "
+                          "concepts")
     return {"test_accuracy": summary["test_accuracy"], "baseline_test_accuracy": summary["baseline_test_accuracy"]} | (
         {"variants": {name: v["test_accuracy"] for name, v in variants.items()}} if variants else {})
 

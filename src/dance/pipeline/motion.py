@@ -22,6 +22,7 @@ from dance.motion.poses import PoseSource, Skeleton, make_pose_source
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
+from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, read_json
 
 # ---------------------------------------------------------------------------------------------- keyclips
@@ -69,12 +70,11 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
             advance()
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
-    for vid, why in list(skipped.items())[:5]:
-        ctx.reporter.info(f"  [yellow]skipped {vid}[/yellow]: {why}")
-    if len(skipped) > 5:
-        ctx.reporter.info(f"  [yellow]... and {len(skipped) - 5} more skipped[/yellow] (keyclips/keyclips.json)")
-    return {"videos": len(videos), "skipped": len(skipped), "signal": dict(signals),
-            "clips": int(sum(len(v["centres"]) for v in videos.values()))}
+    line = skip_line(skipped, where="keyclips/keyclips.json")
+    if line:
+        ctx.reporter.info(line)
+    return {"videos": len(videos), "skipped": len(skipped), "skipped_by_reason": reason_counts(skipped),
+            "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values()))}
 
 
 # ---------------------------------------------------------------------------------------------- poses
@@ -135,7 +135,11 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
                 clip_centre=np.asarray(centres, np.int64))
     atomic_write_json(out.path("skeleton.json"), source.skeleton.to_json())
     atomic_write_json(out.path("skipped.json"), skipped)
-    return {"clips": len(kps), "skipped_videos": len(skipped)}
+    own = {vid: why for vid, why in skipped.items() if vid not in kc["skipped"]}  # keyclips printed its own
+    line = skip_line(own, what="no poses for", where="poses/skipped.json")
+    if line:
+        ctx.reporter.info(line + " — no motion label: left out of motion-concept training")
+    return {"clips": len(kps), "skipped_videos": len(skipped), "skipped_by_reason": reason_counts(skipped)}
 
 
 # ---------------------------------------------------------------------------------------------- motion
@@ -156,7 +160,9 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     norm = normalise(kp) if len(kp) else kp
     flat = norm.reshape(len(norm), -1)
     train = np.flatnonzero(valid & (splits == "train"))
-    concepts, train_assign = discover(flat[train], partition=s.partition, distance=s.distance, seed=s.seed)
+    classes = np.array([index.class_index(r.label) for r in index.records])
+    concepts, train_assign = discover(flat[train], partition=s.partition, distance=s.distance, seed=s.seed,
+                                      clip_video=clip_video[train], y=classes[clip_video[train]])
     clip_concept = np.full(len(kp), -1, dtype=np.int64)
     clip_concept[train] = train_assign
     others = np.flatnonzero(valid & (splits != "train"))
@@ -180,6 +186,7 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
         "skeleton": skeleton.to_json(),
         "partition": concepts.partition,
         "n_partitions": concepts.n_partitions,
+        "partition_choice": vars(concepts.choice) if concepts.choice else {"rule": "set by motion.partition"},
         "concepts": [{"name": names[k], "train_clips": int(concepts.sizes[k]),
                       "train_videos": int(labels[train_rows, k].sum()),
                       "medoid_video": video_ids[int(clip_video[medoid_clips[k]])],
@@ -189,5 +196,11 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     })
     ctx.reporter.info(f"  {m} motion concepts (FINCH partition {concepts.partition} of {concepts.n_partitions}) "
                       f"from {len(train)} training clips; rejected clips: {dict(rejected) or 'none'}")
-    return {"concepts": m, "train_clips": int(len(train)), "rejected": dict(rejected),
-            "videos_without_label": int((~has_label).sum())}
+    result = {"concepts": m, "partition": concepts.partition, "train_clips": int(len(train)),
+              "rejected": dict(rejected), "videos_without_label": int((~has_label).sum())}
+    if concepts.choice is not None:
+        ctx.reporter.info("  partition chosen on the training videos (cross-validated accuracy of concept labels "
+                          "-> class): " + ", ".join(f"{c['partition']}: {c['concepts']} concepts "
+                                                    f"{c['cv_accuracy']:.3f}" for c in concepts.choice.candidates))
+        result["partition_choice"] = vars(concepts.choice)
+    return result

@@ -17,6 +17,7 @@ from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
+from dance.model.selection import activation_options, fit_selected, hidden_options
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
@@ -83,10 +84,11 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
     return index, out
 
 
-def _new_model(ctx: Context) -> DanceModel:
+def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit") -> DanceModel:
+    """An unfitted DanceModel with the run's settings; the two that may be ``auto`` are given concretely."""
     s = ctx.settings.train
-    return DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=s.concept_hidden,
-                      binary_activation=s.binary_activation, clip_cutoff=s.clip_cutoff,
+    return DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=concept_hidden,
+                      binary_activation=binary_activation, clip_cutoff=s.clip_cutoff,
                       interpretability_cutoff=s.interpretability_cutoff, lam=s.lam, alpha=s.alpha,
                       n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device, seed=s.seed)
 
@@ -109,9 +111,17 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     tr, va = data["train"], data["val"]
     cs = ctx.settings.language.concepts.strip()
     targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
-    model = _new_model(ctx)
+    hidden = hidden_options(s.concept_hidden)
+    activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     with ctx.reporter.tracker() as progress:
-        model.fit(tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts, index.classes, progress=progress)
+        selection = fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
+                                 va.concepts, index.classes, progress=progress)
+    model = selection.model
+    if len(selection.candidates) > 1:
+        ctx.reporter.info("  chosen on validation: " + "; ".join(
+            f"{'linear' if c['concept_hidden'] is None else 'MLP ' + str(c['concept_hidden'])} + "
+            f"{c['binary_activation']}: {c['val_accuracy']:.3f} (log-loss {c['val_log_loss']:.3f})"
+            + (" [chosen]" if c["chosen"] else "") for c in selection.candidates))
     save_model(model, out.dir / "model")
     n = model.n_concepts()
     ctx.reporter.info(f"  concepts kept: {n}; dropped: {len(model.dropped_)}; "
@@ -119,7 +129,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     variants: dict[str, dict] = {}
     for name in baselines:
         tgt, tgt_val = targets[name]
-        vmodel = _new_model(ctx)
+        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation)
         ctx.reporter.info(f"  {VARIANTS[name].label} ({name}): "
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:
@@ -138,9 +148,11 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         "concept_quality": model.concept_quality_,
         "path": model.path_,
         "variants": variants,
+        "selection": selection.to_json(),
     })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
-            "val_accuracy": model.score(va.X, va.y)} | ({"variants": variants} if variants else {})
+            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json()} | (
+        {"variants": variants} if variants else {})
 
 
 def run_baseline(ctx: Context, out: StageWriter) -> dict:
