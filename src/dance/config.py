@@ -105,6 +105,8 @@ class FeatureSettings(Section):
     length: int = Field(64, ge=4, description="frames a pose sequence is resampled to (pose-encoder)")
     bones: bool = Field(True, description="pose-encoder: also feed bone vectors along the skeleton's edges (none "
                                           "when the layout has no edges)")
+    threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
+                                              "the run starts; dance.threads)")
 
 
 class TrainSettings(Section):
@@ -124,6 +126,8 @@ class TrainSettings(Section):
     final_max_iter: int = Field(2000, ge=1)
     device: str = "cpu"
     seed: int = 0
+    threads: int = Field(0, ge=0, description="torch threads while fitting (0: the cores not busy when the run "
+                                              "starts; dance.threads)")
     models: list[str] = Field(default_factory=lambda: ["dance"], description="models fit side by side: 'dance' "
                               "(always), 'lfcbm-entangled', 'lfcbm-disentangled' (the language-concept baselines "
                               "of the paper's Table 1; README 'Language-concept baselines')")

@@ -23,6 +23,7 @@ from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
 from dance.runs import StageWriter, atomic_write_json, read_json
 from dance.spatial.labels import TYPES as SPATIAL_TYPES
+from dance.threads import torch_threads
 
 
 @dataclass
@@ -113,7 +114,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
     hidden = hidden_options(s.concept_hidden)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
-    with ctx.reporter.tracker() as progress:
+    with torch_threads(s.threads), ctx.reporter.tracker() as progress:
         selection = fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
                                  va.concepts, index.classes, progress=progress)
     model = selection.model
