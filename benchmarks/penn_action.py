@@ -28,9 +28,8 @@ from dance.pipeline.runner import Context
 from dance.progress import RichReporter
 from dance.runs import RunDir, atomic_write_json, read_json
 
-# A longer-trained encoder and an MLP concept layer (the model's option). Its width was chosen on the validation
-# split (same features): linear 0.963, 1024 hidden units 0.963, 2048 0.973, 4096 0.973 (the smaller of the tie).
-DEFAULTS = ["features.epochs=100", "train.concept_hidden=2048"]
+# No per-dataset settings: the FINCH partition, the concept layer and the motion activation are chosen inside the
+# run (summary.json "selection"), as in any `dance run`. benchmarks/pose_datasets.py runs several seeds.
 PAPER = {"paper_penn_action_baseline": PAPER_TABLE1["Penn Action"]["baseline"],  # top-1 %, VideoMAE backbone
          "paper_penn_action": PAPER_TABLE1["Penn Action"]["dance"]}
 
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(None, [
             f"data.path={(data / 'annotations.csv').resolve()}", "data.format=pose",
             "poses.source=annotations", "spatial.source=none", "features.backbone=pose-encoder",
-            *DEFAULTS, *args.overrides])
+            *args.overrides])
         ctx = Context(settings, RunDir(args.out / "run"), RichReporter())
         results = run_pipeline(ctx)
     except DanceError as e:
