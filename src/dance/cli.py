@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dance import __version__
-from dance.config import Settings, load_settings, packaged_config
+from dance.config import Settings, packaged_config
 from dance.errors import ConfigError, DanceError
 from dance.pipeline import STAGES, run_pipeline
 from dance.pipeline.runner import Context, StageResult
+from dance.pipeline.validate import load_checked_settings
 from dance.pipeline.variants import comparison_table
 from dance.progress import RichReporter
 from dance.runs import RunDir, atomic_write_json
@@ -33,15 +35,35 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override:
 
 
 def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/bold red] {e}")
+    err.print(f"[bold red]error:[/bold red] {escape(str(e))}")
     raise typer.Exit(code=2)
 
 
-def _settings(run: Path | None, config: Path | None, overrides: list[str] | None) -> Settings:
-    """--config, else the run's own config.yaml (so single stages reuse the run's settings), plus --set."""
+def _settings(run: Path | None, config: Path | None, overrides: list[str] | None,
+              stages: list[str] | None = None) -> Settings:
+    """--config, else the run's own config.yaml (so single stages reuse the run's settings), plus --set; checked
+    before any stage runs (a bad --set is named, and never saved into the run)."""
     if config is None and run is not None and (run / "config.yaml").is_file():
         config = run / "config.yaml"
-    return load_settings(config, overrides or [])
+    return load_checked_settings(config, overrides or [], stages)
+
+
+def _inner_run(path: Path) -> Path | None:
+    """``path/run`` when ``path`` is not a run itself but holds one (a ``dance demo`` folder), else None."""
+    path = Path(path)
+    if (path / "config.yaml").is_file() or (path / "index" / "manifest.json").is_file():
+        return None
+    inner = path / "run"
+    return inner if (inner / "config.yaml").is_file() or (inner / "index" / "manifest.json").is_file() else None
+
+
+def run_dir(path: Path) -> Path:
+    """A finished run given as itself or as the ``dance demo`` folder holding it (``DIR`` for ``DIR/run``)."""
+    inner = _inner_run(path)
+    if inner is None:
+        return path
+    err.print(f"[dim]{escape(str(path))} holds a run at {escape(str(inner))}: using it[/dim]")
+    return inner
 
 
 def _print_results(results: list[StageResult], summary: dict | None) -> None:
@@ -50,7 +72,7 @@ def _print_results(results: list[StageResult], summary: dict | None) -> None:
     table.add_column("status")
     table.add_column("seconds", justify="right")
     for r in results:
-        table.add_row(r.name, "[dim]cached[/dim]" if r.status == "cached" else "[green]ran[/green]",
+        table.add_row(escape(r.name), "[dim]cached[/dim]" if r.status == "cached" else "[green]ran[/green]",
                       f"{r.seconds:.1f}")
     console.print(table)
     if summary:
@@ -61,8 +83,8 @@ def _print_results(results: list[StageResult], summary: dict | None) -> None:
                     "n_test"):
             if key in summary:
                 v = summary[key]
-                t.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
-        t.add_row("n_concepts", ", ".join(f"{k}={v}" for k, v in summary.get("n_concepts", {}).items()))
+                t.add_row(key, f"{v:.3f}" if isinstance(v, float) else escape(str(v)))
+        t.add_row("n_concepts", escape(", ".join(f"{k}={v}" for k, v in summary.get("n_concepts", {}).items())))
         console.print(t)
         if "test_accuracy" in summary:  # baseline, DANCE and the LF-CBM baselines (+ the paper's Table 1)
             console.print(comparison_table(summary))
@@ -87,10 +109,16 @@ def run(
 ) -> None:
     """Run every stage of the pipeline; stages whose inputs and settings are unchanged are reused."""
     try:
+        inner = _inner_run(run) if config is None and data is None else None
+        if inner is not None:
+            raise ConfigError(f"{run} is not a run but holds one at {inner} (a `dance demo` folder): use "
+                              f"`dance run --run {inner}`")
         extra = [f"data.path={data.resolve()}"] if data else []
         _run(run, _settings(run, config, (overrides or []) + extra), None, force or [])
     except DanceError as e:
         _fail(e)
+    console.print(f"run: [bold]{escape(str(run))}[/bold]; next: [bold]dance report {escape(str(run))}[/bold] "
+                  "(one HTML file), dance serve / explain / intervene (see `dance --help`)")
 
 
 def _stage_command(name: str, help_text: str) -> None:
@@ -98,9 +126,11 @@ def _stage_command(name: str, help_text: str) -> None:
                 force: Annotated[bool, typer.Option(help="rerun even if cached")] = True) -> None:
         try:
             if config is None and not (run / "config.yaml").is_file():
-                raise ConfigError(f"{run} has no config.yaml: give the run directory of an earlier `dance run` "
-                                  "(or --config)")
-            _run(run, _settings(run, config, overrides), [name], [name] if force else [])
+                inner = _inner_run(run)
+                hint = (f"; it holds a run at {inner}: use `dance {name} --run {inner}`" if inner is not None
+                        else ": give the run directory of an earlier `dance run` (or --config)")
+                raise ConfigError(f"{run} has no config.yaml{hint}")
+            _run(run, _settings(run, config, overrides, [name]), [name], [name] if force else [])
         except DanceError as e:
             _fail(e)
 
@@ -129,7 +159,7 @@ def synth(
                                progress=lambda done, total: progress("rendering videos", 1, total))
     except DanceError as e:
         _fail(e)
-    console.print(f"wrote {videos} videos to {out} ({len(summary.get('classes', summary))} classes)")
+    console.print(f"wrote {videos} videos to {escape(str(out))} ({len(summary.get('classes', summary))} classes)")
 
 
 @app.command()
@@ -150,24 +180,60 @@ def demo(
         if not (marker.is_file() and json.loads(marker.read_text()) == params):
             if data_dir.exists():
                 shutil.rmtree(data_dir)
-            err.print(f"[bold]▶ synth[/bold]: rendering {videos} videos into {data_dir}")
+            err.print(f"[bold]▶ synth[/bold]: rendering {videos} videos into {escape(str(data_dir))}")
             with RichReporter(err).tracker() as progress:
                 generate(data_dir, n_videos=videos, seed=seed,
                          progress=lambda done, total: progress("rendering videos", 1, total))
             atomic_write_json(marker, params)
         else:
-            err.print(f"[dim]✓ synth: reusing {data_dir}[/dim]")
+            err.print(f"[dim]✓ synth: reusing {escape(str(data_dir))}[/dim]")
         data_dir = data_dir.resolve()
         sets = [f"data.path={data_dir / 'annotations.csv'}", f"poses.path={data_dir / 'poses_gt'}",
                 f"spatial.path={data_dir / 'context_labels.csv'}"] + (overrides or [])
-        settings = load_settings(packaged_config("demo"), sets)
+        settings = load_checked_settings(packaged_config("demo"), sets)
+        err.print(f"[bold]run[/bold]: {escape(str(out / 'run'))} (every stage's output; a second `dance demo` "
+                  "reuses it)")
         summary = _run(out / "run", settings, None, [])
     except DanceError as e:
         _fail(e)
     if summary is not None:
         summary["total_seconds"] = round(time.time() - start, 1)
         atomic_write_json(out / "summary.json", summary)
-        console.print(f"summary: {out / 'summary.json'}")
+        console.print(f"summary: {escape(str(out / 'summary.json'))}")
+    _demo_next_steps(out)
+
+
+def _demo_next_steps(out: Path) -> None:
+    """Where the demo's run is and what to try on it, with a real test video and concept of this run."""
+    run = out / "run"
+    sample, video, concept = "VIDEO_ID", "VIDEO", "scene:NAME"
+    try:
+        from dance.pipeline.artifacts import run_index
+
+        tests = [r for r in run_index(run / "index").records if r.split == "test"]
+        if tests:
+            sample, video = tests[0].video_id, str(tests[0].path)
+        blocks = json.loads((run / "train" / "model" / "model.json").read_text())["blocks"]
+        named = [b for b in blocks if b["type"] in ("scene", "object") and b["names"]]
+        if named:
+            concept = f"{named[0]['type']}:{named[0]['names'][0]}"
+    except (OSError, KeyError, ValueError, DanceError):
+        pass  # the placeholders stay
+    r = escape(str(run))
+    lines = [
+        f"[bold]the run is in {r}[/bold] (give this folder, not {escape(str(out))}, to the commands below)",
+        "next:",
+        f"  dance report {r}                  one HTML file: accuracy, confused pairs, explanations, concepts",
+        f"  dance explain {escape(video)} --run {r} --poses annotations",
+        "      explain one video (poses from the dataset; the default --poses mediapipe needs "
+        f"{escape(POSE_EXTRA)})",
+        f"  dance intervene {r} --sample {escape(sample)} --off {escape(concept)}   switch a concept off",
+        f"  dance serve {r}                   a web viewer of the test videos and their explanations",
+    ]
+    console.print("\n".join(lines))
+
+
+POSE_EXTRA = "pip install 'dance-xai[pose]'"
 
 
 @app.command()
@@ -176,36 +242,44 @@ def explain(
     run: Annotated[Path, typer.Option("--run", "-r", help="a finished run directory (after `dance run`)")],
     out: Annotated[Path | None, typer.Option(help="folder for animations (default: dance-explain-<name>)")] = None,
     k: Annotated[int, typer.Option("-k", help="concepts per type and classes shown")] = 3,
-    poses: Annotated[str, typer.Option(help="pose estimator")] = "mediapipe",
+    poses: Annotated[str, typer.Option(help=escape(
+        "where the video's poses come from: mediapipe (estimated; needs pip install 'dance-xai[pose]'), "
+        "annotations (its file poses/<video name>.npz in a generic pose folder), penn-action (its "
+        "labels/<id>.mat)"))] = "mediapipe",
+    pose_path: Annotated[Path | None, typer.Option(help="the pose folder of --poses annotations / penn-action "
+                                                        "(default: the run's poses.path)")] = None,
 ) -> None:
     """Explain a video with a finished run: top classes and the concepts behind the prediction."""
     from dance.explain.video import explain_video
 
     try:
-        result = explain_video(video, run, out or Path(f"dance-explain-{video.stem}"), k=k, pose_source=poses)
+        run = run_dir(run)
+        result = explain_video(video, run, out or Path(f"dance-explain-{video.stem}"), k=k, pose_source=poses,
+                               pose_path=pose_path)
     except DanceError as e:
         _fail(e)
     e = result.explanation
-    console.print(f"[bold]{video.name}[/bold]: predicted [bold green]{e.predicted}[/bold green]")
+    console.print(f"[bold]{escape(video.name)}[/bold]: predicted [bold green]{escape(e.predicted)}[/bold green]")
     t = Table(title="top classes")
     t.add_column("class")
     t.add_column("probability", justify="right")
     for name, p in e.probabilities.items():
-        t.add_row(name, f"{p:.3f}")
+        t.add_row(escape(name), f"{p:.3f}")
     console.print(t)
-    console.print("logit share per concept type: " + ", ".join(f"{ty} {v:+.2f}" for ty, v in e.type_shares.items()))
+    console.print(escape("logit share per concept type: "
+                         + ", ".join(f"{ty} {v:+.2f}" for ty, v in e.type_shares.items())))
     for ctype, items in e.top.items():
-        t = Table(title=f"top {ctype} concepts for '{e.target}'")
+        t = Table(title=escape(f"top {ctype} concepts for '{e.target}'"))
         for col in ("concept", "present", "activation", "weight", "contribution", "animation"):
             t.add_column(col, justify="left" if col in ("concept", "animation") else "right")
         for c in items:
             anim = result.animations.get(c.name)
-            t.add_row(c.name, c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
-                      str(anim) if anim else "")
+            t.add_row(escape(c.name), c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}", f"{c.contribution:+.3f}",
+                      escape(str(anim)) if anim else "")
         console.print(t)
-    console.print(f"person found in {100 * result.person_frames:.0f}% of frames; keyframes {result.keyframes}"
-                  + (f"; joints the estimator cannot give: {', '.join(result.missing_joints)}"
-                     if result.missing_joints else ""))
+    console.print(escape(f"person found in {100 * result.person_frames:.0f}% of frames; keyframes {result.keyframes}"
+                         + (f"; joints the pose source cannot give: {', '.join(result.missing_joints)}"
+                            if result.missing_joints else "")))
 
 
 @app.command()
@@ -226,23 +300,26 @@ def concepts(
         return
     src = cs.source
     extra = "".join(f", {len(cs.names(t))} {t}" for t in cs.types()[len(TYPES):])
-    console.print(f"[bold]{cs.dataset or dataset}[/bold]: {len(cs.classes)} classes, {len(cs.object)} object and "
-                  f"{len(cs.scene)} scene concepts" + (f" (LF-CBM baselines{extra})" if extra else ""))
-    console.print(f"source: {src.get('kind', 'unknown')}"
-                  + "".join(f"; {k}: {src[k]}" for k in ("answered_by", "model", "date", "answers") if src.get(k)))
+    console.print(f"[bold]{escape(str(cs.dataset or dataset))}[/bold]: {len(cs.classes)} classes, "
+                  f"{len(cs.object)} object and {len(cs.scene)} scene concepts"
+                  + (f" (LF-CBM baselines{extra})" if extra else ""))
+    console.print(escape(f"source: {src.get('kind', 'unknown')}"
+                         + "".join(f"; {k}: {src[k]}" for k in ("answered_by", "model", "date", "answers")
+                                   if src.get(k))))
     if src.get("filters"):
-        console.print("filters: " + ", ".join(f"{k}={v}" for k, v in src["filters"].items()))
+        console.print(escape("filters: " + ", ".join(f"{k}={v}" for k, v in src["filters"].items())))
     for kind, template in cs.prompts.items():
-        console.print(f"prompt ({kind}): [italic]{template}[/italic]")
+        console.print(f"prompt ({escape(kind)}): [italic]{escape(template)}[/italic]")
     for t in cs.types():
         names = cs.names(t)
-        console.print(f"\n[bold]{t} concepts ({len(names)})[/bold]")
-        console.print(", ".join(names), soft_wrap=True)
+        console.print(f"\n[bold]{escape(t)} concepts ({len(names)})[/bold]")
+        console.print(escape(", ".join(names)), soft_wrap=True)
         if dropped and cs.dropped.get(t):
-            console.print(f"[dim]dropped {t} candidates ({len(cs.dropped[t])}):[/dim]")
+            console.print(f"[dim]dropped {escape(t)} candidates ({len(cs.dropped[t])}):[/dim]")
             for d in cs.dropped[t]:
                 other = f" ({d['other']})" if d.get("other") else ""
-                console.print(f"[dim]  {d['concept']}: {d['rule']} {d['value']}{other}[/dim]")
+                line = f"  {d['concept']}: {d['rule']} {d['value']}{other}"
+                console.print(f"[dim]{escape(line)}[/dim]")
 
 
 @app.command()
@@ -265,14 +342,15 @@ def report(
     from dance.explain.report import build_report
 
     try:
+        run = run_dir(run)
         result = build_report(run, out, pairs=pairs, n_correct=correct, n_wrong=wrong, top=top, k=k,
                               all_gifs=all_gifs, dataset=dataset, sankey_dir=sankeys, reporter=RichReporter(err))
     except DanceError as e:
         _fail(e)
     for note in result.notes:
-        err.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"report: [bold]{result.path}[/bold] ({result.size_bytes / 1e6:.1f} MB; {result.sankeys} Sankey "
-                  f"diagrams, {result.samples} explained predictions)")
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
+    console.print(f"report: [bold]{escape(str(result.path))}[/bold] ({result.size_bytes / 1e6:.1f} MB; "
+                  f"{result.sankeys} Sankey diagrams, {result.samples} explained predictions)")
 
 
 @app.command()
@@ -285,13 +363,13 @@ def backbones() -> None:
     for col in ("name", "pretrained", "description"):
         t.add_column(col)
     for b in list_backbones():
-        t.add_row(b.name, "yes" if b.pretrained else "no", b.description)
+        t.add_row(escape(b.name), "yes" if b.pretrained else "no", escape(b.description))
     console.print(t)
     d = Table(title="dual encoders (spatial.source; spatial.model: hub name or folder)")
     for col in ("name", "default weights", "description"):
         d.add_column(col)
     for e in list_dual_encoders():
-        d.add_row(e.name, e.default_model or "-", e.description)
+        d.add_row(escape(e.name), escape(e.default_model or "-"), escape(e.description))
     console.print(d)
 
 
@@ -319,5 +397,5 @@ def main() -> None:  # pragma: no cover - console entry point
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted: finished stages are kept; run again to continue")
+        err.print("interrupted: finished stages are kept; run again to continue", markup=False)
         sys.exit(130)

@@ -33,7 +33,14 @@ def _num(v: object) -> str:
         return "[dim]–[/dim]"
     if isinstance(v, float):
         return f"{v:.3f}"
-    return str(v)
+    return escape(str(v))
+
+
+def _run_dir(run: Path) -> Path:
+    """The run, also when given as the ``dance demo`` folder that holds it (see :func:`dance.cli.run_dir`)."""
+    from dance.cli import run_dir
+
+    return run_dir(run)
 
 
 # ---------------------------------------------------------------------------------------------- sanity
@@ -56,6 +63,7 @@ def sanity(
 
     reporter = RichReporter(err)
     try:
+        run = _run_dir(run)
         holder: dict = {}
 
         def on_total(n: int) -> None:
@@ -71,8 +79,9 @@ def sanity(
                 holder["cm"].__exit__(None, None, None)
     except DanceError as e:
         _fail(e)
-    console.print(f"[bold]sanity check[/bold] of {run} ({out['version']}, {out['backbone']}): {out['reversal']}")
-    t = Table(title=f"{out['n']} {split} videos played backwards")
+    console.print("[bold]sanity check[/bold] " + escape(f"of {run} ({out['version']}, {out['backbone']}): "
+                                                        f"{out['reversal']}"))
+    t = Table(title=escape(f"{out['n']} {split} videos played backwards"))
     t.add_column("field")
     t.add_column("value", justify="right")
     t.add_column("meaning", style="dim")
@@ -84,14 +93,15 @@ def sanity(
         for col in ("video", "label", "original", "reversed", "original motion", "reversed motion"):
             t.add_column(col)
         for e in out["examples"]:
-            t.add_row(e["video_id"], e["label"], f"{e['original']} ({e['original_probability']:.2f})",
-                      ("[bold]" if e["changed"] else "") + e["reversed"],
-                      ", ".join(c["name"] for c in e["original_top_motion"]),
-                      ", ".join(c["name"] for c in e["reversed_top_motion"]))
+            t.add_row(escape(e["video_id"]), escape(e["label"]),
+                      escape(f"{e['original']} ({e['original_probability']:.2f})"),
+                      ("[bold]" if e["changed"] else "") + escape(e["reversed"]),
+                      escape(", ".join(c["name"] for c in e["original_top_motion"])),
+                      escape(", ".join(c["name"] for c in e["reversed_top_motion"])))
         console.print(t)
     for key, why in list(out["skipped"].items())[:5]:
-        err.print(f"[yellow]skipped {key}[/yellow]: {why}")
-    console.print(f"wrote {Path(run) / 'sanity' / 'sanity.json'}")
+        err.print(f"[yellow]skipped {escape(str(key))}[/yellow]: {escape(str(why))}")
+    console.print(escape(f"wrote {Path(run) / 'sanity' / 'sanity.json'}"))
 
 
 # ---------------------------------------------------------------------------------------------- intervene
@@ -102,19 +112,19 @@ def _explanation_table(title: str, e) -> Table:  # noqa: ANN001 - an Explanation
     t.add_column("class")
     t.add_column("probability", justify="right")
     for name, p in e.probabilities.items():
-        t.add_row(name, f"{p:.3f}")
+        t.add_row(escape(name), f"{p:.3f}")
     return t
 
 
 def _concepts_table(title: str, e, off: set[str]) -> Table:  # noqa: ANN001 - an Explanation
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("type", "concept", "present", "activation", "weight", "contribution"):
         t.add_column(col, justify="left" if col in ("type", "concept") else "right")
     for ctype, items in e.top.items():
         for c in items:
             q = f"{c.type}:{c.name}"
             style = "strike dim" if q in off else ""
-            t.add_row(ctype, c.name, c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}",
+            t.add_row(escape(ctype), escape(c.name), c.present, f"{c.activation:+.2f}", f"{c.weight:+.3f}",
                       f"{c.contribution:+.3f}", style=style)
     return t
 
@@ -129,20 +139,20 @@ def _intervene_sample(run: Path, sample: str, off: list[str], version: str | Non
     z = model.concept_activations(data.X[i : i + 1])
     res = intervene_sample(model, z, off, data.video_ids[i], data.labels[i], k=k)
     b, a = res.before, res.after
-    console.print(f"[bold]{sample}[/bold] (label [bold]{res.label}[/bold], split {data.splits[i]}, model {v.name}); "
-                  f"switched off: {', '.join(res.off)}")
+    console.print(f"[bold]{escape(sample)}[/bold] (label [bold]{escape(res.label)}[/bold], "
+                  + escape(f"split {data.splits[i]}, model {v.name}); switched off: {', '.join(res.off)}"))
     verdict = "[bold red]changed[/bold red]" if res.changed else "unchanged"
     mark = {True: "[green]✓[/green]", False: "[red]✗[/red]"}
-    console.print(f"prediction: {b.predicted} {mark[b.predicted == res.label]} → {a.predicted} "
+    console.print(f"prediction: {escape(b.predicted)} {mark[b.predicted == res.label]} → {escape(a.predicted)} "
                   f"{mark[a.predicted == res.label]} ({verdict})")
     grid = Table.grid(padding=(0, 4))
     grid.add_row(_explanation_table("before", b), _explanation_table("after", a))
     console.print(grid)
     shares = Table(title="logit share per concept type")
     for col in ("type", f"before ({b.predicted})", f"after ({a.predicted})"):
-        shares.add_column(col, justify="left" if col == "type" else "right")
+        shares.add_column(escape(col), justify="left" if col == "type" else "right")
     for t in b.type_shares:
-        shares.add_row(t, f"{b.type_shares[t]:+.3f}", f"{a.type_shares.get(t, 0.0):+.3f}")
+        shares.add_row(escape(t), f"{b.type_shares[t]:+.3f}", f"{a.type_shares.get(t, 0.0):+.3f}")
     console.print(shares)
     off_set = set(res.off)
     grid = Table.grid(padding=(0, 4))
@@ -172,32 +182,33 @@ def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: s
               f"[red]{eff.broken}[/red]", str(eff.changed))
     console.print(t)
     if edit.fixed_ids:
-        console.print("fixed: " + ", ".join(edit.fixed_ids[:10]) + (" …" if len(edit.fixed_ids) > 10 else ""))
+        console.print(escape("fixed: " + ", ".join(edit.fixed_ids[:10]) + (" …" if len(edit.fixed_ids) > 10 else "")))
     if edit.broken_ids:
-        console.print("broken: " + ", ".join(edit.broken_ids[:10]) + (" …" if len(edit.broken_ids) > 10 else ""))
+        console.print(escape("broken: " + ", ".join(edit.broken_ids[:10])
+                             + (" …" if len(edit.broken_ids) > 10 else "")))
     if edit.old_weight == edit.new_weight:
         console.print("[yellow]the weight already has this value: nothing saved[/yellow]")
     elif dry_run:
         console.print("[dim]--dry-run: not saved[/dim]")
     else:
         new = save_edit(run, v, edited, edit.record())
-        console.print(f"saved as [bold]{new.name}[/bold] ({new.path.parent}); parent {v.name}; the trained model "
-                      "is unchanged")
+        console.print(f"saved as [bold]{escape(new.name)}[/bold] " + escape(f"({new.path.parent}); parent {v.name}; "
+                                                                          "the trained model is unchanged"))
 
 
 def _list_versions(run: Path) -> None:
     from dance.model.versions import list_versions
 
-    t = Table(title=f"model versions of {run}")
+    t = Table(title=escape(f"model versions of {run}"))
     for col in ("version", "parent", "change", "split", "accuracy", "fixed", "broken", "time"):
         t.add_column(col, justify="right" if col in ("fixed", "broken") else "left")
     for v in list_versions(run):
         e = v.edit.get("effect", {})
         acc = (f"{e['accuracy_before']:.4f} → {e['accuracy_after']:.4f}"
                if e.get("accuracy_before") is not None else "")
-        t.add_row(v.name + (" [yellow](stale)[/yellow]" if v.stale else ""), v.parent or "", escape(v.label),
-                  str(e.get("split", "")), acc, str(e.get("fixed", "")), str(e.get("broken", "")),
-                  v.edit.get("time", ""))
+        t.add_row(escape(v.name) + (" [yellow](stale)[/yellow]" if v.stale else ""), escape(v.parent or ""),
+                  escape(v.label), escape(str(e.get("split", ""))), acc, str(e.get("fixed", "")),
+                  str(e.get("broken", "")), escape(str(v.edit.get("time", ""))))
     console.print(t)
 
 
@@ -219,6 +230,7 @@ def intervene(
     weight_mode = cls is not None or concept is not None or weight is not None
     modes = [bool(list_), sample is not None, weight_mode]
     try:
+        run = _run_dir(run)
         if sum(modes) != 1:
             raise DanceError("choose one: --sample ID --off CONCEPT, --class C --concept K --weight W, or --list")
         if list_:

@@ -1,8 +1,11 @@
 """Explain one new video with a finished run: decode → key clips → poses → features → prediction → concepts.
 
 The video's poses come from a pose estimator (MediaPipe by default) mapped onto the run's skeleton layout, so a
-model trained on one layout (e.g. Penn Action's 13 joints) explains videos whose poses come from another. For each
-motion concept shown, an animation puts the concept's medoid beside the video's key clip that matches it best.
+model trained on one layout (e.g. Penn Action's 13 joints) explains videos whose poses come from another. A pose
+source that reads files instead (``annotations``: ``poses/<video name>.npz`` of a generic pose folder;
+``penn-action``: ``labels/<id>.mat``) reads the video's own file, from ``pose_path`` or the run's ``poses.path``.
+For each motion concept shown, an animation puts the concept's medoid beside the video's key clip that matches it
+best.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dance.config import load_settings
+from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.encoders.pose_encoder import load_pose_encoder
 from dance.encoders.registry import backbone_entry
@@ -21,7 +25,7 @@ from dance.explain.contributions import Explanation
 from dance.explain.render import save_animation
 from dance.model.io import load_model
 from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
-from dance.motion.poses import PoseSequence, Skeleton, make_pose_source
+from dance.motion.poses import POSE_SOURCES, PoseSequence, Skeleton, make_pose_source
 from dance.motion.sequences import normalise
 from dance.motion.skeletons import mapping
 from dance.pipeline.artifacts import load_arrays
@@ -45,7 +49,36 @@ def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
-def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: str = "mediapipe") -> VideoExplanation:
+def _pose_source(name: str, settings, pose_path: Path | None):  # noqa: ANN001, ANN202 - Settings, a PoseSource
+    """The pose source ``name``; a file-based one gets its folder from ``pose_path``, else from the run's
+    settings (``poses.path``, or the dataset when it is a pose folder)."""
+    if name not in POSE_SOURCES:
+        raise StageError(f"unknown pose source '{name}' (--poses); known: {', '.join(sorted(POSE_SOURCES))}")
+    if name == "mediapipe":
+        return make_pose_source(name)
+    folder = Path(pose_path) if pose_path is not None else None
+    if folder is None and settings.poses.path and settings.poses.source == name:
+        folder = Path(settings.poses.path)
+    if folder is None and name == "annotations":
+        data = Path(settings.data.path)
+        candidate = data if data.is_dir() else data.parent
+        if (candidate / "skeleton.json").is_file():
+            folder = candidate
+    if folder is None:
+        what = "a folder in the generic pose format (skeleton.json, poses/<video name>.npz)" \
+            if name == "annotations" else "the Penn Action folder (with labels/)"
+        raise StageError(f"--poses {name} reads the video's poses from {what}, and the run has none "
+                         f"(its poses.source is {settings.poses.source}): give it with --pose-path")
+    return make_pose_source(name, **({"folder": folder} if name == "annotations" else {"root": folder}))
+
+
+def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: str = "mediapipe",
+                  pose_path: Path | None = None) -> VideoExplanation:
+    """Explain ``video`` with the finished run ``run``, writing animations and ``explanation.json`` to ``out``.
+
+    ``pose_source``: ``mediapipe`` (estimated from the frames), or ``annotations`` / ``penn-action`` (the video's
+    own pose file, in ``pose_path`` or the run's ``poses.path``).
+    """
     run = Path(run)
     for need in ("config.yaml", "train/model/model.json", "motion/motion.npz", "poses/skeleton.json"):
         if not (run / need).exists():
@@ -62,8 +95,12 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
                           settings.keyclips.min_distance, settings.keyclips.baseline_degree)
     centres = choose_centres(keys, len(frames), settings.keyclips.n_clips)
 
-    estimator = make_pose_source(pose_source)
-    raw = estimator.estimate(frames)
+    estimator = _pose_source(pose_source, settings, pose_path)
+    if hasattr(estimator, "estimate"):
+        raw = estimator.estimate(frames)
+    else:  # a file per video, found by the video's name (its stem, or its folder's name for frame folders)
+        record = VideoRecord(video_id=Path(video).stem, path=Path(video), label="", split="test")
+        raw = estimator.poses(record, np.arange(len(frames)))
     m = mapping(estimator.skeleton, skeleton)
     kp, sc = m.apply(raw.keypoints, raw.scores)
     seq = PoseSequence(kp, sc)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from dance.paper import paper_dataset
-from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train, variants
+from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
+from dance.pipeline.validate import validate_settings
 from dance.runs import atomic_write_json, atomic_write_text
 
 STAGES: tuple[Stage, ...] = (
@@ -38,28 +38,17 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
 def check_settings(ctx: Context, only: list[str] | None = None) -> None:
-    """Checks that need no stage output, run before any stage so that a run cannot fail hours in: the baselines
-    of ``train.models`` get their concepts (a dual encoder; the concept set's lists when it is a file or a
-    shipped set) and ``evaluate.paper_dataset`` names a Table 1 dataset."""
-    if only is not None and not {"language", "spatial", "train", "evaluate"} & set(only):
-        return
-    s = ctx.settings
-    paper_dataset([], setting=s.evaluate.paper_dataset)
-    if not variants.baseline_names(s.train.models):
-        return
-    concepts = s.language.concepts.strip()
-    types = None
-    if concepts and concepts != "llm":
-        from dance.language.concept_set import load_concept_set
-
-        types = load_concept_set(concepts).types()
-    elif not concepts:
-        types = []
-    variants.check_variant_settings(s.train.models, s.spatial.source, types, concepts)
+    """Checks that need no stage output (see :func:`dance.pipeline.validate.validate_settings`), run before any
+    stage so that a run cannot fail hours in."""
+    validate_settings(ctx.settings, stages=only)
 
 
 def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, ...] = ()) -> list[StageResult]:
-    """Run the pipeline (or some stages) and write ``RUN/summary.json`` and ``RUN/config.yaml``."""
+    """Run the pipeline (or some stages) and write ``RUN/summary.json`` and ``RUN/config.yaml``.
+
+    The settings are validated first (:func:`~dance.pipeline.validate.validate_settings`): settings that name
+    an unknown backbone, pose source, format, label source or model fail before any stage and are not saved.
+    """
     import yaml
 
     check_settings(ctx, only)

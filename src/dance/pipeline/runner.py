@@ -15,7 +15,7 @@ from typing import Any
 
 from dance.config import Settings
 from dance.errors import StageError
-from dance.progress import Reporter
+from dance.progress import Reporter, reporting
 from dance.runs import RunDir, StageWriter, fingerprint
 
 
@@ -58,29 +58,49 @@ def stage_fingerprint(stage: Stage, ctx: Context, upstream: dict[str, str]) -> t
     return fp, settings_hash, inputs
 
 
+def upstream_of(stages: Sequence[Stage], names: Sequence[str]) -> set[str]:
+    """Every stage that the stages ``names`` read, directly or through another stage (not ``names`` themselves)."""
+    by_name = {s.name: s for s in stages}
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        for dep in by_name[todo.pop()].deps:
+            if dep not in found:
+                found.add(dep)
+                todo.append(dep)
+    return found
+
+
 def run_stages(stages: Sequence[Stage], ctx: Context, only: Sequence[str] | None = None,
                force: Sequence[str] = ()) -> list[StageResult]:
-    """Run ``stages`` in order (or only those named, whose upstream must already be current)."""
+    """Run ``stages`` in order (or only those named, whose upstream must already be current).
+
+    With ``only``, the stages the named ones read (directly or not) must be current; any other stage is not
+    looked at, however stale (``dance features`` reads only ``index``, not ``language``).
+    """
     names = [s.name for s in stages]
     for f in list(force) + list(only or []):
         if f not in names:
             raise StageError(f"unknown stage '{f}'; stages: {', '.join(names)}")
+    needed = upstream_of(stages, only) if only is not None else set(names)
     results: list[StageResult] = []
     fps: dict[str, str] = {}
     last = max((names.index(o) for o in only), default=len(names) - 1) if only is not None else len(names) - 1
     for stage in stages[: last + 1]:  # stages after the last selected one are not looked at
+        selected = only is None or stage.name in only
+        if not selected and stage.name not in needed:
+            continue  # nothing selected reads it
         missing = [d for d in stage.deps if d not in fps]
         if missing:
             raise StageError(f"stage '{stage.name}' needs {missing}, which run later: fix the stage order")
-        selected = only is None or stage.name in only
         if not selected:
             m = ctx.run.manifest(stage.name)
             fp, _, _ = stage_fingerprint(stage, ctx, fps)
             if m is None or m.fingerprint != fp:
-                later = [s for s in (only or []) if names.index(s) > names.index(stage.name)]
-                if later:
-                    raise StageError(f"stage '{stage.name}' is missing or out of date for '{later[0]}': run it "
-                                     f"first (or use `dance run`)")
+                readers = [s for s in (only or []) if stage.name in upstream_of(stages, [s])]
+                why = "has not run" if m is None else "is out of date (its settings or inputs changed)"
+                raise StageError(f"stage '{stage.name}', which '{readers[0]}' reads, {why}: run it first "
+                                 f"(`dance {stage.name} --run {ctx.run.root}`, or `dance run` for every stage)")
             fps[stage.name] = fp
             continue
         fp, settings_hash, inputs = stage_fingerprint(stage, ctx, fps)
@@ -92,7 +112,7 @@ def run_stages(stages: Sequence[Stage], ctx: Context, only: Sequence[str] | None
             continue
         ctx.reporter.info(f"[bold]▶ {stage.name}[/bold]: {stage.help}")
         start = time.time()
-        with ctx.run.writing(stage.name, fp, settings_hash, inputs) as writer:
+        with ctx.run.writing(stage.name, fp, settings_hash, inputs) as writer, reporting(ctx.reporter):
             info = stage.run(ctx, writer) or {}
             writer.extra.update(info)
         seconds = time.time() - start

@@ -30,6 +30,9 @@ def check_run(run: Path) -> Path:
     run = Path(run)
     if not run.is_dir():
         raise StageError(f"{run} is not a run directory: run `dance run --run {run}` first")
+    inner = run / "run"
+    if not (run / "index" / "manifest.json").is_file() and (inner / "index" / "manifest.json").is_file():
+        raise StageError(f"{run} holds a run at {inner} (a `dance demo` folder): use `dance report {inner}`")
     for stage in REQUIRED:
         if not (run / stage / "manifest.json").is_file():
             raise StageError(f"{run} has no finished '{stage}' stage: run `dance run --run {run}` first "

@@ -22,6 +22,7 @@ import numpy as np
 from dance.data.video import is_video, read_video
 from dance.errors import DanceError
 from dance.explain.contributions import ConceptContribution, contributions, explain_concepts
+from dance.explain.contributions import _probability as concept_probability  # the CLI's "present" column
 from dance.explain.render import save_animation, save_strip
 from dance.explain.report.data import RunData
 from dance.explain.report.html import bar, escape, file_uri, img, jpeg_uri, table
@@ -50,7 +51,8 @@ def signed_top(model, z: np.ndarray, cls: int, k: int = 3) -> dict[str, list[Con
         chosen = list(pos[np.argsort(-contrib[pos], kind="stable")][:k]) + \
             list(neg[np.argsort(contrib[neg], kind="stable")][:k])
         out[b.type] = [ConceptContribution(b.type, b.names[j - b.start], int(j), float(z[j]),
-                                           float(model.W_[cls, j]), float(contrib[j])) for j in chosen]
+                                           float(model.W_[cls, j]), float(contrib[j]),
+                                           concept_probability(model, b, float(z[j]), int(j))) for j in chosen]
     return out
 
 
