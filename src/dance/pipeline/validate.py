@@ -166,8 +166,8 @@ def check_override(item: str) -> None:
     sections = list(Settings.model_fields)
     if section not in sections:
         raise ConfigError(f"{where}: {_unknown('section', section, sections)}")
-    keys = list(Settings.model_fields[section].annotation.model_fields)
-    if name not in keys:
+    keys = list(getattr(Settings.model_fields[section].annotation, "model_fields", {}))
+    if keys and name not in keys:
         raise ConfigError(f"{where}: {_unknown('key', name, keys, f' in section {section}')}")
     value = _parse_value(text.strip())
     check = REGISTRY_CHECKS.get(f"{section}.{name}")
