@@ -521,6 +521,15 @@ def test_switching_the_binary_activation_keeps_the_concept_layers(problem) -> No
     np.testing.assert_allclose(logit.decision_function(xt), direct.decision_function(xt), rtol=1e-4, atol=1e-4)
     with pytest.raises(ModelError, match="binary_activation"):
         prob.with_binary_activation("tanh", x, y, xv, yv)
+    # a motion concept's presence probability is the same whichever activation feeds the final layer
+    from dance.explain.contributions import explain as explain_fn
+
+    for ep, el in zip(explain_fn(prob, xt[:3], k=5), explain_fn(logit, xt[:3], k=5)):
+        p_prob = {c.name: c.probability for c in ep.top["motion"]}
+        for c in el.top["motion"]:
+            assert c.probability is not None and 0.0 <= c.probability <= 1.0
+            if c.name in p_prob:
+                assert c.probability == pytest.approx(p_prob[c.name], abs=1e-4)
 
 
 def test_selection_on_validation_records_every_candidate(problem) -> None:

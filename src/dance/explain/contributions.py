@@ -82,10 +82,14 @@ def explain_concepts(model: DanceModel, z: np.ndarray, k: int = 3, target: int |
 
 
 def _probability(model: DanceModel, block, z: float, j: int) -> float | None:  # noqa: ANN001 - a ConceptBlock
-    """The unstandardised activation of column j when its block outputs probabilities (sigmoid), else None."""
-    if block.activation != "sigmoid":
+    """A binary (BCE) concept's predicted probability of being present: its unstandardised activation when the
+    block feeds probabilities, the sigmoid of it when the block feeds logits; None for other concept types."""
+    if block.loss != "bce":
         return None
-    return float(np.clip(model.z_mean_[j] + z * model.z_std_[j], 0.0, 1.0))
+    raw = float(model.z_mean_[j] + z * model.z_std_[j])
+    if block.activation == "sigmoid":
+        return float(np.clip(raw, 0.0, 1.0))
+    return float(1.0 / (1.0 + np.exp(-np.clip(raw, -60.0, 60.0))))
 
 
 def explain(model: DanceModel, X: np.ndarray, k: int = 3, target: int | None = None) -> list[Explanation]:
