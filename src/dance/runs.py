@@ -15,6 +15,7 @@ later run would trust (stale temporary folders are removed on the next run).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -48,19 +49,63 @@ def file_hash(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+class WriteError(StageError, OSError):
+    """A file cannot be written (read-only folder, no permission, disk full).
+
+    Both a :class:`~dance.errors.DanceError` (the CLI prints it as one line) and an ``OSError`` (code that
+    catches write failures keeps working); ``errno`` is the underlying error's.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    why = exc.strerror or str(exc)
+    hint = ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f" (is {path.parent} read-only? make it writable, or copy the run folder and use the copy)"
+    err = WriteError(exc.errno or errno.EIO, f"cannot write {path}: {why}{hint}")
+    err.filename = str(path)
+    return err
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a file holding exactly ``data`` (compared only when the sizes match)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(data) + 1) == data
+    except (OSError, ValueError):
+        return False
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A file that already holds exactly ``data`` is left alone (not even its time stamps change), so writing
+    unchanged files into a read-only folder succeeds. A write that fails with an ``OSError`` (permission denied,
+    read-only file system, disk full) raises :class:`WriteError` naming the file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if _same_content(path, data):
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise _write_error(path, exc) from None
         raise
 
 
@@ -127,7 +172,12 @@ class RunDir:
 
     def __init__(self, root: Path | str):
         self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _write_error(self.root / "config.yaml", exc) from None
+        if not self.root.is_dir():
+            raise StageError(f"run folder {self.root} is not a directory")
         self._clean_stale()
 
     def _clean_stale(self) -> None:
@@ -162,7 +212,11 @@ class RunDir:
         self, stage: str, fp: str, settings_hash: str, inputs: Mapping[str, str]
     ) -> Iterator[StageWriter]:
         """Context in which a stage writes its artifacts; committed atomically on success."""
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{stage}.partial-"))
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{stage}.partial-"))
+        except OSError as exc:
+            err = _write_error(self.stage_dir(stage), exc)
+            raise WriteError(err.errno, f"cannot run stage '{stage}': {err.strerror}") from None
         writer = StageWriter(tmp)
         start = time.time()
         try:

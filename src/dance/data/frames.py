@@ -8,10 +8,12 @@ Frames are the files with an extension in :data:`IMAGE_EXTENSIONS` (case-insensi
 sub-folders are ignored), ordered *numerically* by the last number in the file name (``2.jpg`` before
 ``10.jpg``; ties and names without a number are ordered by name, after the numbered ones). The output contract
 is that of video decoding: uint8 RGB ``(T, H, W, 3)`` (grey, palette and RGBA images are converted to RGB),
-optionally only the first ``max_frames`` and resized to a ``size x size`` square (bilinear, PIL). If a frame
-cannot be decoded part-way, the frames before it are returned (like a truncated video file); when not even the
-first can be decoded, or the folder holds no image, a :class:`~dance.errors.VideoDecodeError` naming the folder
-(and the frame) is raised.
+optionally only the first ``max_frames`` and resized to a ``size x size`` square (bilinear, PIL). The folder
+declares as many frames as it holds image files. If a frame cannot be decoded part-way, decoding stops there, and
+the rule for truncated video files applies (:mod:`dance.data.video`): the frames before it are returned when at
+most 10 % or 2 frames are missing, else :class:`~dance.data.video.TruncatedVideoError` is raised; when not even
+the first can be decoded, or the folder holds no image, a :class:`~dance.errors.VideoDecodeError` naming the
+folder (and the frame) is raised.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from dance.errors import DanceError, VideoDecodeError
 
-__all__ = ["IMAGE_EXTENSIONS", "frame_files", "frame_folder_info", "read_frame_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "decode_frame_folder", "frame_files", "frame_folder_info", "read_frame_folder"]
 
 #: File extensions (lower case) read as frames of a frame folder.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -84,8 +86,23 @@ def read_frame_folder(
     the first one.
 
     Raises:
-        VideoDecodeError: missing or empty folder, first frame undecodable, frames of different sizes.
+        VideoDecodeError: missing or empty folder, first frame undecodable, frames of different sizes;
+            :class:`~dance.data.video.TruncatedVideoError` when an undecodable frame stops decoding with more
+            than the tolerance of the folder's frames missing.
     """
+    from dance.data.video import check_complete
+
+    return check_complete(folder, decode_frame_folder(folder, max_frames=max_frames, size=size), max_frames)
+
+
+def decode_frame_folder(
+    folder: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+):  # noqa: ANN201 - a dance.data.video.DecodedVideo (imported lazily: video.py imports this module)
+    """Like :func:`read_frame_folder` without the completeness check: a
+    :class:`~dance.data.video.DecodedVideo` with the frames decoded before the first undecodable one, the number
+    of image files as the declared count, and why decoding stopped."""
+    from dance.data.video import DecodedVideo
+
     folder = Path(folder)
     if max_frames is not None and max_frames < 1:
         raise DanceError(f"max_frames must be >= 1, got {max_frames}")
@@ -96,23 +113,26 @@ def read_frame_folder(
         raise VideoDecodeError(
             f"frame folder has no image files: {folder} (looked for {' '.join(IMAGE_EXTENSIONS)})"
         )
+    declared = len(files)
     if max_frames is not None:
         files = files[:max_frames]
     frames: list[np.ndarray] = []
+    error = ""
     for path in files:
         try:
             img = _decode(path, size)
         except Exception as exc:  # PIL.UnidentifiedImageError, OSError (truncated), ValueError, ...
             if not frames:
                 raise VideoDecodeError(f"cannot decode the first frame {path.name} of {folder}: {exc}") from None
-            break  # like a truncated video: keep what was decoded before
+            error = f"frame {path.name} cannot be decoded: {exc}"
+            break  # like a truncated video: what was decoded before is judged by the truncation rule
         if frames and img.shape != frames[0].shape:
             raise VideoDecodeError(
                 f"frame {path.name} of {folder} is {img.shape[1]}x{img.shape[0]} but the first frame is "
                 f"{frames[0].shape[1]}x{frames[0].shape[0]} (pass size= to resize them all)"
             )
         frames.append(img)
-    return np.stack(frames)
+    return DecodedVideo(np.stack(frames), declared, error)
 
 
 def frame_folder_info(folder: str | os.PathLike[str]) -> dict:

@@ -46,6 +46,8 @@ import io
 import json
 import os
 import posixpath
+import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +245,7 @@ class VideoIndex:
             meta[key.strip()] = value.strip()
             lines[i] = "\n"  # keep line numbers: csv reading skips blank lines
         if root is not None:
-            base = Path(root).expanduser()
+            base = _expanduser(Path(root))
         elif meta.get("root"):
             base = Path(meta["root"])
         else:
@@ -333,6 +335,27 @@ def _read_text(file: Path) -> str:
         raise IndexFormatError(f"{file}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise IndexFormatError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the file name
+        raise IndexFormatError(f"{file!r}: not a usable file name ({exc})") from None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _expanduser(path: Path) -> Path:
+    """``path`` with a leading ``~`` / ``~user`` expanded; an unknown user is an :class:`IndexFormatError`."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:  # "Could not determine home directory."
+        raise IndexFormatError(f"path '{path}': cannot expand '~' ({exc})") from None
+
+
+def _control_char(text: str | None) -> str | None:
+    """A description of the first NUL / control character (tab excepted) in ``text``, or ``None``."""
+    m = _CONTROL.search(text) if text else None
+    if m is None:
+        return None
+    return "a NUL byte (\\x00)" if m.group() == "\x00" else f"a control character ({m.group()!r})"
 
 
 def _csv_rows(file: Path, text: str, problems: _Problems) -> list[tuple[int, list[str]]]:
@@ -574,6 +597,9 @@ def _load_classes(
             if not name:
                 problems.add(file, i, "empty class name (a blank line would shift the label indices)")
                 continue
+            if what := _control_char(name):
+                problems.add(file, i, f"class name {name!r} contains {what}")
+                continue
             if name in seen:
                 problems.add(file, i, f"duplicate class name '{name}' (first on line {seen[name]})")
                 continue
@@ -587,6 +613,8 @@ def _load_classes(
     for i, name in enumerate(names):
         if not name:
             problems.add("classes", None, f"empty class name at position {i}")
+        elif what := _control_char(name):
+            problems.add("classes", None, f"class name {name!r} at position {i} contains {what}")
         elif name in names[:i]:
             problems.add("classes", None, f"duplicate class name '{name}' at position {i}")
     return names, origin
@@ -594,7 +622,7 @@ def _load_classes(
 
 def _resolve_aux_path(path: Path, base: Path) -> Path:
     """A split/class file given relative: as given when it exists, else relative to the dataset root."""
-    path = path.expanduser()
+    path = _expanduser(path)
     if path.is_absolute() or path.exists():
         return path
     candidate = base / path
@@ -613,7 +641,10 @@ def _locate(raw: str, root_abs: Path, root_res: Path) -> tuple[str, Path, Path]:
     text = raw.strip()
     if not text:
         raise _RowError("empty path")
-    p = Path(text).expanduser() if text.startswith("~") else Path(text)
+    try:
+        p = _expanduser(Path(text)) if text.startswith("~") else Path(text)
+    except IndexFormatError as exc:
+        raise _RowError(str(exc)) from None
     if p.is_absolute():
         norm = Path(os.path.normpath(p))
         for base in (root_abs, root_res):
@@ -631,12 +662,30 @@ def _locate(raw: str, root_abs: Path, root_res: Path) -> tuple[str, Path, Path]:
     if rel in ("", "."):
         raise _RowError(f"path '{text}' is the dataset root itself, not a file")
     stored = root_res / rel
-    resolved = stored.resolve()
+    try:
+        resolved = stored.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # symlink loops, over-long names
+        raise _RowError(f"path '{text}' cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root_res):
         raise _RowError(
             f"path '{text}' resolves to {resolved}, outside the dataset root {root_res} (symlink?)"
         )
     return rel, stored, resolved
+
+
+def _file_kind(path: Path) -> str:
+    """``"file"``, ``"directory"``, ``"missing"``, or why the path cannot be looked at (a name too long ...)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        return "missing"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "strerror", None) or exc)
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    return "file" if stat.S_ISREG(st.st_mode) else "missing"
 
 
 def _derive_id(rel: str) -> str:
@@ -659,8 +708,11 @@ def _finalize(
     problems: _Problems,
 ) -> VideoIndex:
     """Validate parsed rows (paths, labels, splits, duplicates, split/class coverage) into an index."""
-    root_abs = Path(os.path.abspath(root))
-    root_res = root_abs.resolve()
+    try:
+        root_abs = Path(os.path.abspath(root))
+        root_res = root_abs.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise IndexFormatError(f"{source}: the dataset root {str(root)!r} is not a usable path ({exc})") from None
     class_set = set(class_list) if class_list is not None else None
     allowed = _allowed_text(allowed_splits)
     records: list[VideoRecord] = []
@@ -671,6 +723,12 @@ def _finalize(
 
     for row in rows:
         loc = (row.file, row.line)
+        bad = [f"{name} contains {what}" for name, value in (("path", row.path), ("label", row.label),
+                                                            ("split", row.split), ("video id", row.video_id))
+               if (what := _control_char(value))]
+        if bad:  # a NUL byte cannot be a file name; control characters are never meant
+            problems.add(*loc, f"{'; '.join(bad)}: {row.path!r}")
+            continue
         ok = True
         split = row.split.strip().lower()
         if not split:
@@ -704,12 +762,15 @@ def _finalize(
             elif class_set is not None and label not in class_set:
                 problems.add(*loc, f"unknown label '{label}' (not in {class_origin})")
                 ok = False
-        if rel and check_files and not resolved.is_file():
+        what = _file_kind(resolved) if rel and check_files else "file"
+        if what != "file":
             kind = "pose file" if row.pose else "video file"
-            if resolved.is_dir():
+            if what == "directory":
                 problems.add(*loc, f"'{row.path.strip()}' is a directory, not a {kind}")
-            else:
+            elif what == "missing":
                 problems.add(*loc, f"missing {kind} '{row.path.strip()}' (looked for {stored})")
+            else:
+                problems.add(*loc, f"cannot look for {kind} '{row.path.strip()}': {what}")
             ok = False
         if rel:
             if resolved in seen_path:
@@ -848,7 +909,7 @@ def _load_dataset(
             f"format '{fmt}' uses the dataset's official split: remove splits= (data.splits); "
             "use split_id (data.split_id) to pick one of several official splits"
         )
-    src = Path(source).expanduser()
+    src = _expanduser(Path(source))
     problems = _Problems()
     class_list, class_origin = _load_classes(classes, src if src.is_dir() else src.parent, problems)
     problems.raise_if_any(f"{fmt}:{src}")
@@ -874,7 +935,7 @@ def _load_generic(
     allowed_splits: Sequence[str] | None,
 ) -> VideoIndex:
     """Formats 1-4 (see :func:`load_index`)."""
-    src = Path(source).expanduser()
+    src = _expanduser(Path(source))
     if not src.exists():
         raise IndexFormatError(f"{src}: index source not found")
     if allowed_splits is not None:

@@ -3,6 +3,14 @@
 Every failure a user can cause (missing, empty, corrupt or stream-less files) surfaces as
 :class:`~dance.errors.VideoDecodeError` naming the file; PyAV exceptions never leak.
 
+**Truncated videos.** Decoding compares the frames it read with the frames the container declares (the stream's
+frame count, else its duration times its frame rate; :func:`decode_video` returns both). A video that decodes
+*more than* :data:`TRUNCATION_TOLERANCE` (10 %) *and more than* :data:`TRUNCATION_MIN_FRAMES` (2) frames short of
+what it declares is truncated (a cut download, a half-copied file): :func:`read_video` raises
+:class:`TruncatedVideoError` (a :class:`~dance.errors.VideoDecodeError`, so every stage that decodes skips the
+video with the reason ``truncated video: decoded 86 of 300 frames ...``). The tolerance lets through headers that
+are off by a frame or two (B-frame reordering, a last frame dropped by the muxer), which decode fine.
+
 A *directory* of numbered images (a frame folder, e.g. Penn Action's ``frames/0001/``) is read as a video by
 :func:`read_video` and :func:`video_info` (see :mod:`dance.data.frames`); :func:`is_video` tells whether a path
 is something they can read.
@@ -10,8 +18,10 @@ is something they can read.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,7 +29,75 @@ import numpy as np
 
 from dance.errors import DanceError, VideoDecodeError
 
-__all__ = ["is_video", "read_video", "video_info", "write_video"]
+__all__ = [
+    "TRUNCATION_MIN_FRAMES",
+    "TRUNCATION_TOLERANCE",
+    "DecodedVideo",
+    "TruncatedVideoError",
+    "check_complete",
+    "decode_video",
+    "is_truncated",
+    "is_video",
+    "read_video",
+    "video_info",
+    "write_video",
+]
+
+log = logging.getLogger(__name__)
+
+#: A video missing more than this fraction of the frames its container declares is truncated ...
+TRUNCATION_TOLERANCE = 0.10
+#: ... when it also misses more than this many frames (headers off by one or two frames are common and harmless).
+TRUNCATION_MIN_FRAMES = 2
+
+
+class TruncatedVideoError(VideoDecodeError):
+    """A video (or frame folder) decodes to clearly fewer frames than it declares (see :func:`is_truncated`).
+
+    ``decoded`` and ``declared`` are the frame counts, ``path`` the file; the message starts with
+    ``truncated video:`` (the reason a pipeline stage reports when it skips the video).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], decoded: int, declared: int, cause: str = "",
+                 verb: str = "decoded"):
+        self.path = Path(path)
+        self.decoded = int(decoded)
+        self.declared = int(declared)
+        missing = self.declared - self.decoded
+        why = f"; {cause}" if cause else ""
+        super().__init__(
+            f"truncated video: {verb} {self.decoded} of the {self.declared} frames {self.path} declares "
+            f"({missing} missing, {100.0 * missing / max(self.declared, 1):.0f} %){why}"
+        )
+
+
+def is_truncated(decoded: int, declared: int | None) -> bool:
+    """Whether ``decoded`` frames of a video declaring ``declared`` are short by more than the tolerance:
+    more than :data:`TRUNCATION_TOLERANCE` of ``declared`` *and* more than :data:`TRUNCATION_MIN_FRAMES` frames.
+    An unknown declared count (``None`` or ``<= 0``) is never truncated."""
+    if declared is None or declared <= 0:
+        return False
+    missing = declared - decoded
+    return missing > TRUNCATION_MIN_FRAMES and missing > TRUNCATION_TOLERANCE * declared
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """What :func:`decode_video` read: the frames, how many the container declares (``None`` when it does
+    not say), and the error that stopped decoding early (``""`` when it ran to the end or to ``max_frames``)."""
+
+    frames: np.ndarray
+    declared: int | None
+    error: str = ""
+
+    @property
+    def decoded(self) -> int:
+        return int(len(self.frames))
+
+    @property
+    def truncated(self) -> bool:
+        """Short of the declared count by more than the tolerance (see :func:`is_truncated`)."""
+        return is_truncated(self.decoded, self.declared)
 
 # libx264 settings. Byte-determinism needs a single thread *and* x264's C code paths: with its SIMD
 # kernels enabled, single-threaded x264 still produced different bitstreams for the same input in
@@ -119,16 +197,42 @@ def read_video(
     """Decode a video into a uint8 RGB array of shape (T, H, W, 3).
 
     ``max_frames`` keeps only the first frames; ``size`` resizes every frame to a
-    ``size x size`` square (bilinear, via PIL). If decoding fails part-way the frames decoded
-    so far are returned; if no frame can be decoded a :class:`VideoDecodeError` is raised.
-    ``path`` may also be a frame folder (a directory of numbered images, read by
+    ``size x size`` square (bilinear, via PIL). If decoding fails part-way (or the file ends early) the frames
+    decoded so far are returned when they are within the tolerance of what the container declares (see the module
+    docstring); a video short by more is a :class:`TruncatedVideoError`, and a video without any decodable frame
+    a :class:`VideoDecodeError`. ``path`` may also be a frame folder (a directory of numbered images, read by
     :func:`dance.data.frames.read_frame_folder` with the same contract).
+    """
+    return check_complete(path, decode_video(path, max_frames=max_frames, size=size), max_frames)
+
+
+def check_complete(path: str | os.PathLike[str], video: DecodedVideo, max_frames: int | None = None) -> np.ndarray:
+    """``video.frames``, or :class:`TruncatedVideoError` when fewer frames were decoded than declared (at most
+    ``max_frames`` expected) by more than the tolerance."""
+    expected = video.declared
+    if expected is not None and max_frames is not None:
+        expected = min(expected, max_frames)
+    if is_truncated(video.decoded, expected):
+        cause = f"decoding stopped with {video.error}" if video.error else "the data ends early"
+        raise TruncatedVideoError(path, video.decoded, int(expected or 0), cause)
+    if expected is not None and video.decoded < expected:
+        log.debug("%s: decoded %d of %d declared frames (within the tolerance)", path, video.decoded, expected)
+    return video.frames
+
+
+def decode_video(
+    path: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+) -> DecodedVideo:
+    """Decode like :func:`read_video` but never judge completeness: the frames, the frame count the container
+    declares and the error that stopped decoding early, for callers that want to decide themselves.
+
+    Raises :class:`VideoDecodeError` only when the file cannot be opened or not even one frame decodes.
     """
     path = Path(path)
     if path.is_dir():
-        from dance.data.frames import read_frame_folder
+        from dance.data.frames import decode_frame_folder
 
-        return read_frame_folder(path, max_frames=max_frames, size=size)
+        return decode_frame_folder(path, max_frames=max_frames, size=size)
     _check_readable(path)
     if max_frames is not None and max_frames < 1:
         raise DanceError(f"max_frames must be >= 1, got {max_frames}")
@@ -137,8 +241,10 @@ def read_video(
     container = _open(path)
     frames: list[np.ndarray] = []
     error: Exception | None = None
+    declared: int | None = None
     try:
         stream = container.streams.video[0]
+        declared = _declared_frames(container, stream)
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             img = frame.to_ndarray(format="rgb24")
@@ -157,7 +263,29 @@ def read_video(
     if not frames:
         reason = f": {error}" if error is not None else ""
         raise VideoDecodeError(f"no decodable frames in {path}{reason}")
-    return np.stack(frames).astype(np.uint8, copy=False)
+    cause = f"{type(error).__name__}: {error}" if error is not None else ""
+    return DecodedVideo(np.stack(frames).astype(np.uint8, copy=False), declared, cause)
+
+
+def _declared_frames(container, stream) -> int | None:  # noqa: ANN001 - av objects
+    """Frames the container declares for ``stream``: its frame count, else duration x frame rate (None: unknown)."""
+    n = int(stream.frames or 0)
+    if n > 0:
+        return n
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    try:
+        if not rate or float(rate) <= 0:
+            return None
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = float(container.duration) / 1_000_000  # av.time_base: microseconds
+        else:
+            return None
+        n = int(round(seconds * float(rate)))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):  # NaN / inf durations and rates
+        return None
+    return n if n > 0 else None
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -166,11 +294,15 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
 
 
-def video_info(path: str | os.PathLike[str]) -> dict:
+def video_info(path: str | os.PathLike[str], verify: bool = False) -> dict:
     """Return ``{"frames", "fps", "height", "width"}`` from the container, without decoding pixels.
 
-    ``frames`` comes from the stream header when present, otherwise from counting packets. For a frame folder
-    ``frames`` is its number of images and ``fps`` is ``0.0`` (unknown).
+    ``frames`` is what the container declares: the stream header's frame count when present, otherwise its
+    duration times its frame rate, otherwise the number of packets. It is *not* checked against the data: a
+    truncated file keeps declaring its full length. ``verify=True`` also counts the packets actually present
+    (demuxing the whole file, still without decoding), adds ``"packets"`` to the result and raises
+    :class:`TruncatedVideoError` when they fall short of ``frames`` by more than the tolerance (see the module
+    docstring). For a frame folder ``frames`` is its number of images and ``fps`` is ``0.0`` (unknown).
     """
     path = Path(path)
     if path.is_dir():
@@ -179,15 +311,17 @@ def video_info(path: str | os.PathLike[str]) -> dict:
         return frame_folder_info(path)
     _check_readable(path)
     container = _open(path)
+    packets: int | None = None
     try:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         height = int(stream.codec_context.height or 0)
         width = int(stream.codec_context.width or 0)
-        n = int(stream.frames or 0)
-        if n <= 0:
-            n = sum(1 for packet in container.demux(stream) if packet.size > 0)
+        n = _declared_frames(container, stream) or 0
+        if n <= 0 or verify:
+            packets = _count_packets(container, stream)
+            n = n if n > 0 else packets
     except VideoDecodeError:
         raise
     except Exception as exc:
@@ -199,4 +333,22 @@ def video_info(path: str | os.PathLike[str]) -> dict:
             pass
     if n <= 0 or height <= 0 or width <= 0:
         raise VideoDecodeError(f"video has no frames or no size: {path}")
-    return {"frames": n, "fps": fps, "height": height, "width": width}
+    info = {"frames": n, "fps": fps, "height": height, "width": width}
+    if verify:
+        assert packets is not None
+        if is_truncated(packets, n):
+            raise TruncatedVideoError(path, packets, n, "counted packets without decoding", verb="found")
+        info["packets"] = packets
+    return info
+
+
+def _count_packets(container, stream) -> int:  # noqa: ANN001 - av objects
+    """Non-empty packets of ``stream`` until the end of the file or the first demuxing error."""
+    n = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size > 0:
+                n += 1
+    except Exception:  # noqa: BLE001 - a cut file ends with a demuxing error: count what came before
+        pass
+    return n

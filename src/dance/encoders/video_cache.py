@@ -10,7 +10,9 @@ A cache entry is reused only when it reads as a float32 ``(dim,)`` vector, every
 matches; any other entry (including those of older versions of dance, written without a checksum as
 ``<video id>-<stamp>.npy``) is deleted and the video encoded again, and the entries that failed are logged (one
 warning per call, with the reasons). A video that fails to decode, or whose vector has NaN / inf, is skipped with
-its reason.
+its reason: a read that raises a :class:`~dance.errors.DanceError` or ``OSError`` — a missing, undecodable or
+truncated video (:class:`~dance.data.video.TruncatedVideoError`, reason ``truncated video: decoded 86 of the 300
+frames ...``) — is never cached, so the video is tried again on the next run.
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ Settings come from arguments or the environment:
 ``DANCE_LLM_MODEL``           model name (default ``gpt-4o``)
 ``DANCE_LLM_API_KEY``         key (else ``OPENAI_API_KEY``; local servers need none)
 ============================  ======================================================================
+
+The response body is read by this module, not by ``openai``'s models: anything that is not a chat completion —
+not JSON, truncated, nested too deeply, not an object, ``choices`` not a non-empty list, no ``message`` or no
+``content`` in it, content that is not text — raises :class:`MalformedResponseError` (a
+:class:`~dance.errors.LanguageModelError`) with one line saying what is wrong and an excerpt of the body. It is
+not retried and not cached; :meth:`ConceptDiscoveryClient.discover` records it as that class's failure and goes on
+with the other classes. (``"content": null`` is an empty answer, as the OpenAI API sends it.)
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ __all__ = [
     "LLMSettings",
     "ConceptDiscoveryClient",
     "DiscoveryResult",
+    "MalformedResponseError",
 ]
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
@@ -57,6 +65,10 @@ EXCERPT_CHARS = 300
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(what, n, total)``: ``n`` more of ``total`` classes done (see :meth:`dance.progress.Reporter.tracker`)."""
+
+
+class MalformedResponseError(LanguageModelError):
+    """The endpoint answered (HTTP 2xx) with a body that is not a chat completion (see the module docstring)."""
 
 
 def _env(*names: str) -> str | None:
@@ -322,9 +334,10 @@ class ConceptDiscoveryClient:
             self.calls += 1
             retry_after = 0.0
             try:
-                response = self._client.chat.completions.create(
+                response = self._client.chat.completions.with_raw_response.create(
                     model=s.model, messages=messages, temperature=s.temperature
                 )
+                body = response.text
             except openai.APITimeoutError:
                 last_error = f"no answer within the {s.timeout:g} s timeout"
             except openai.APIConnectionError as e:
@@ -343,7 +356,7 @@ class ConceptDiscoveryClient:
                     f"LLM request to {s.endpoint} (model {s.model}) failed: {type(e).__name__}: {_excerpt(str(e))}"
                 ) from e
             else:
-                return self._content(response)
+                return self._content(body)
             if attempt + 1 < attempts:
                 self._sleep(max(s.backoff * 2**attempt, retry_after))
         raise LanguageModelError(
@@ -351,19 +364,19 @@ class ConceptDiscoveryClient:
             f"{'s' if attempts != 1 else ''}: {last_error}"
         )
 
-    def _content(self, response: Any) -> str:
-        """The assistant text of a chat-completions response (``""`` when the model said nothing)."""
+    def _content(self, body: str) -> str:
+        """The assistant text of a chat-completions response body (``""`` when its content is ``null``).
+
+        Raises :class:`MalformedResponseError` for any body that is not a chat completion.
+        """
         try:
-            choices = response.choices
-        except AttributeError:
-            raise LanguageModelError(
-                f"{self.settings.endpoint} did not answer like an OpenAI chat-completions endpoint: "
-                f"{_excerpt(str(response))}"
+            return answer_text(body)
+        except MalformedResponseError as e:
+            s = self.settings
+            raise MalformedResponseError(
+                f"{s.endpoint} (model {s.model}) sent a malformed chat-completions response: {e}; "
+                f"body: {_excerpt(body, 120)!r}"
             ) from None
-        if not choices:
-            return ""
-        content = getattr(choices[0].message, "content", None)
-        return content if isinstance(content, str) else ""
 
     # ------------------------------------------------------------------ all classes
 
@@ -382,8 +395,9 @@ class ConceptDiscoveryClient:
 
         ``kinds`` defaults to the paper's two (``objects``, ``scenes``); ``temporal`` and ``entangled`` are asked
         only when listed (the LF-CBM baselines). Only the requested kinds are sent, one prompt per class and kind,
-        in the order of ``kinds``. A class/prompt whose answers hold no list is recorded in
-        :attr:`DiscoveryResult.failures` and the other classes go on; an endpoint that cannot be reached raises
+        in the order of ``kinds``. A class/prompt whose answers hold no list, or whose response is malformed
+        (:class:`MalformedResponseError`), is recorded in :attr:`DiscoveryResult.failures` with the reason and the
+        other classes go on; an endpoint that cannot be reached raises
         :class:`LanguageModelError` (answers obtained so far stay cached, so a rerun resumes).
         """
         if isinstance(classes, str):
@@ -397,16 +411,15 @@ class ConceptDiscoveryClient:
         try:
             for name in unique:
                 for kind in kinds:
-                    items, answer = self.ask_list(render_prompt(kind, name))
+                    reason = "no list found in the answer, even after asking for one item per line"
+                    try:
+                        items, answer = self.ask_list(render_prompt(kind, name))
+                    except MalformedResponseError as e:
+                        items, answer, reason = [], "", str(e)
                     getattr(result, kind)[name] = items
                     if not items:
                         result.failures.append(
-                            {
-                                "class": name,
-                                "kind": kind,
-                                "reason": "no list found in the answer, even after asking for one item per line",
-                                "answer": _excerpt(answer),
-                            }
+                            {"class": name, "kind": kind, "reason": reason, "answer": _excerpt(answer)}
                         )
                 if progress is not None:
                     progress("concept discovery", 1, len(unique))
@@ -414,6 +427,60 @@ class ConceptDiscoveryClient:
             result.calls = self.calls - calls0
             result.cached = self.cached - cached0
         return result
+
+
+def answer_text(body: str) -> str:
+    """The assistant text of a chat-completions response body, checked step by step.
+
+    Raises :class:`MalformedResponseError` (saying what is wrong, without the body) when ``body`` is not JSON, is
+    truncated or nested too deeply, or lacks ``choices[0].message.content`` as text. ``content`` may be ``null``
+    (``""``) or a list of ``{"type": "text", "text": ...}`` parts (joined).
+    """
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise MalformedResponseError("its JSON is nested too deeply") from None
+    except ValueError as e:
+        pos, msg = getattr(e, "pos", None), str(getattr(e, "msg", e))
+        if not body.strip():
+            what = "the body is empty"
+        elif msg.startswith("Unterminated") or (pos is not None and pos >= len(body.rstrip())):
+            what = f"the JSON is cut off after {len(body)} characters (truncated)"
+        else:
+            what = f"not JSON ({msg}" + (f", character {pos} of {len(body)})" if pos is not None else ")")
+        raise MalformedResponseError(what) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"the body is a JSON {_json_kind(data)}, not an object")
+    if "choices" not in data:
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            raise MalformedResponseError(f'no "choices" but an error: {_excerpt(error["message"], 120)}')
+        raise MalformedResponseError('no "choices" in the body')
+    choices = data["choices"]
+    if not isinstance(choices, list):
+        raise MalformedResponseError(f'"choices" is a JSON {_json_kind(choices)}, not a list')
+    if not choices:
+        raise MalformedResponseError('"choices" is empty')
+    first = choices[0]
+    if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
+        raise MalformedResponseError('choices[0] has no "message" object')
+    message = first["message"]
+    if "content" not in message:
+        raise MalformedResponseError('the message has no "content"')
+    content = message["content"]
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    raise MalformedResponseError(f"the message content is a JSON {_json_kind(content)}, not text")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {str: "string", list: "array", dict: "object", int: "number", float: "number"}.get(type(value), "value")
 
 
 def _retry_after(error: Any) -> float:

@@ -16,6 +16,12 @@ the shapes they produce in practice:
 
 Items come back lower-cased, stripped and de-duplicated (case-insensitively) in the order of the answer. An
 answer holding no list at all gives ``[]``; what to do then is the caller's decision.
+
+Any string is accepted, whatever a broken or hostile server sends: NUL bytes and other control characters are
+removed from items, and parsing takes time linear in the answer's length and never recurses — JSON is looked for
+only in text nested at most :data:`MAX_JSON_DEPTH` brackets deep, the search for JSON embedded in prose gives up
+after a fixed multiple of the text's length (falling back to reading lines), and parentheses are removed in one
+pass. ``parse_list`` raises nothing for a ``str`` and returns ``[]`` for anything else.
 """
 
 from __future__ import annotations
@@ -30,17 +36,30 @@ __all__ = ["parse_list", "clean_item"]
 MAX_WORDS = 8
 """Items longer than this many words are sentences, not concept names, and are dropped."""
 
+MAX_JSON_DEPTH = 32
+"""Text nested deeper than this (``[`` / ``{``) is never decoded as JSON (no answer nests a list of names so deep;
+``json`` would recurse on it)."""
+
+JSON_SEARCH_EFFORT = 64
+"""The search for JSON embedded in prose stops after failed decode attempts have read this many times the
+answer's length (each failed attempt may read up to the end of its value: without a bound, text full of ``[``
+would take quadratic time)."""
+
 _NUMBER_MARKER = r"\(?\d{1,3}[.)\]:](?!\d)"
 _LETTER_MARKER = r"\(?[a-zA-Z][.)](?=\s)"
 _BULLET_MARKER = r"[-*+](?=\s)|[•·●▪‣◦○■□➤►✓✔→]"
 _MARKER = re.compile(rf"^\s*(?:{_NUMBER_MARKER}|{_LETTER_MARKER}|{_BULLET_MARKER})\s*")
-_INLINE_NUMBERS = re.compile(r"\s+(?=\d{1,2}[.)]\s+\S)")
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)```", re.DOTALL)
+_INLINE_NUMBERS = re.compile(r"(?<!\s)\s+(?=\d{1,2}[.)]\s+\S)")  # (?<!\s): no quadratic retries in blank runs
+# The fence's header (language tag) is matched atomically, (?=(...))\1, so a fence that is never closed costs one
+# scan to the end of the text rather than one per way of splitting its header.
+_FENCE = re.compile(r"```(?=([ \t]*[A-Za-z0-9_+-]*[ \t]*\n?))\1(.*?)```", re.DOTALL)
 _FENCE_LINE = re.compile(r"^\s*```")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_TABLE_SEPARATOR = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
+_TABLE_SEPARATOR = re.compile(r"[\s:|-]+")  # fullmatch: a row of pipes, dashes, colons and blanks
 _BOLD_HEAD = re.compile(r"^\s*(\*\*|__)(.+?)\1")
-_PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = frozenset(_OPENERS.values())
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EXPLANATION = re.compile(r":|\s+[-–]{1,2}\s+|\s*—\s*|\s+–")
 _EXAMPLES = re.compile(r",?\s+(?:e\.g\.|eg\.|i\.e\.|ie\.|such as|including|like)\s.*$|,?\s*e\.g\..*$|,?\s*i\.e\..*$")
 _ETC = re.compile(r",?\s*(?:etc\.?|and so on|and more|and others)\s*$")
@@ -71,7 +90,7 @@ def parse_list(text: str) -> list[str]:
     """
     if not isinstance(text, str) or not text.strip():
         return []
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     items = _from_json(text)
     if not items:
         items = _from_lines(text)
@@ -84,18 +103,14 @@ def clean_item(raw: str) -> str:
     Returns ``""`` when nothing that looks like a concept name remains (no letters, a filler word such as
     ``etc.``, or a sentence of more than :data:`MAX_WORDS` words).
     """
-    s = raw.strip().replace("`", "")
+    s = _CONTROL.sub("", " ".join(raw.split())).replace("`", "")  # one blank between words; no NUL, no controls
     bold = _BOLD_HEAD.match(s)
     if bold is not None:
         rest = s[bold.end():].lstrip()
         if not rest or rest[0] in ":-–—(,.;" or rest.startswith(("- ", "– ")):
             s = bold.group(2)
     s = s.replace("**", "").replace("__", "").replace("*", "")
-    previous = None
-    while previous != s:  # nested parentheses: innermost first
-        previous = s
-        s = _PARENS.sub(" ", s)
-    s = re.split(r"[(\[{]", s, maxsplit=1)[0]  # an unclosed parenthesis starts a remark
+    s = _drop_parenthesised(s)
     s = _EXPLANATION.split(s, maxsplit=1)[0]
     s = _EXAMPLES.sub("", s)
     s = _ETC.sub("", s)
@@ -110,16 +125,56 @@ def clean_item(raw: str) -> str:
 # ------------------------------------------------------------------ JSON
 
 
+def _drop_parenthesised(s: str) -> str:
+    """``s`` without its (nested) ``(...)`` / ``[...]`` / ``{...}`` groups, each replaced by a blank, cut at an
+    opening bracket that is never closed (it starts a remark), closing brackets without an opener dropped. One
+    pass with a stack: linear in ``len(s)``."""
+    out: list[str] = []
+    stack: list[tuple[str, int]] = []  # (expected closer, where the group starts in out)
+    for ch in s:
+        if ch in _OPENERS:
+            stack.append((_OPENERS[ch], len(out)))
+            out.append(ch)
+        elif ch in _CLOSERS:
+            if stack and stack[-1][0] == ch:
+                _, at = stack.pop()
+                del out[at:]
+            out.append(" ")  # a closing bracket without its opener is dropped too
+        else:
+            out.append(ch)
+    if stack:
+        del out[stack[0][1]:]
+    return "".join(out)
+
+
+def _max_depth(text: str) -> int:
+    """How deep ``[`` / ``{`` nest in ``text`` (strings not told apart: an upper bound for JSON values)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, or ``None`` for text that is not JSON or nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if _max_depth(text) > MAX_JSON_DEPTH:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _from_json(text: str) -> list[str]:
     """Items of the first JSON value holding strings: fenced blocks first, then the whole text, then embedded."""
     candidates = [body for _, body in _FENCE.findall(text)]
     candidates.append(text)
     for candidate in candidates:
-        stripped = candidate.strip()
-        try:
-            value = json.loads(stripped)
-        except ValueError:
-            value = None
+        value = _loads(candidate.strip())
         if value is not None:
             items = _json_items(value)
             if items:
@@ -128,51 +183,62 @@ def _from_json(text: str) -> list[str]:
 
 
 def _embedded_json(text: str) -> list[str]:
+    if _max_depth(text) > MAX_JSON_DEPTH:
+        return []
     decoder = json.JSONDecoder()
+    budget = JSON_SEARCH_EFFORT * len(text)
     pos = 0
-    while True:
+    while budget > 0:
         starts = [i for i in (text.find("[", pos), text.find("{", pos)) if i >= 0]
         if not starts:
             return []
         start = min(starts)
         try:
             value, end = decoder.raw_decode(text, start)
-        except ValueError:
+        except json.JSONDecodeError as e:
+            budget -= max(e.pos - start, 1)
+            pos = start + 1
+            continue
+        except (ValueError, RecursionError):
+            budget -= len(text) - start
             pos = start + 1
             continue
         items = _json_items(value)
         if items:
             return items
         pos = max(end, start + 1)
+    return []
 
 
 def _json_items(value: Any) -> list[str]:
-    """Strings of a decoded JSON value: a list's strings (or names of its objects), an object's list values."""
+    """Strings of a decoded JSON value: a list's strings (or names of its objects, items of its lists), an object's
+    list values (or its string values / keys). Iterative (an explicit stack), in the order of the value."""
     out: list[str] = []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        for element in value:
-            if isinstance(element, str):
-                out.append(element)
-            elif isinstance(element, dict):
-                name = _json_name(element)
-                if name:
-                    out.append(name)
-            elif isinstance(element, list):
-                out.extend(_json_items(element))
-        return out
-    if isinstance(value, dict):
-        lists = [v for v in value.values() if isinstance(v, (list, dict))]
-        if lists:
-            for v in lists:
-                out.extend(_json_items(v))
-            return out
-        strings = {k: v for k, v in value.items() if isinstance(v, str)}
-        if strings and all(str(k).strip().isdigit() for k in strings):
-            return list(strings.values())  # {"1": "ball", "2": "racket"}
-        if strings and len(strings) == len(value):
-            return [str(k) for k in strings]  # {"ball": "used to hit", ...}
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, list):
+            pending: list[Any] = []
+            for element in v:
+                if isinstance(element, (str, list)):
+                    pending.append(element)
+                elif isinstance(element, dict):
+                    name = _json_name(element)
+                    if name:
+                        pending.append(name)
+            stack.extend(reversed(pending))
+        elif isinstance(v, dict):
+            lists = [x for x in v.values() if isinstance(x, (list, dict))]
+            if lists:
+                stack.extend(reversed(lists))
+                continue
+            strings = {k: x for k, x in v.items() if isinstance(x, str)}
+            if strings and all(str(k).strip().isdigit() for k in strings):
+                out.extend(strings.values())  # {"1": "ball", "2": "racket"}
+            elif strings and len(strings) == len(v):
+                out.extend(str(k) for k in strings)  # {"ball": "used to hit", ...}
     return out
 
 
@@ -270,12 +336,12 @@ def _is_prose(fragment: str) -> bool:
 def _table_items(lines: list[str]) -> list[str]:
     """First-column items of a markdown table (header row skipped), or ``[]`` when there is no table."""
     rows = [line for line in lines if line.strip().startswith("|")]
-    if len(rows) < 2 or not any(_TABLE_SEPARATOR.match(r) for r in rows):
+    if len(rows) < 2 or not any(_TABLE_SEPARATOR.fullmatch(r) for r in rows):
         return []
     out: list[str] = []
     seen_separator = False
     for row in rows:
-        if _TABLE_SEPARATOR.match(row):
+        if _TABLE_SEPARATOR.fullmatch(row):
             seen_separator = True
             continue
         if not seen_separator:

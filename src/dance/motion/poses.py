@@ -86,16 +86,34 @@ class PoseFileSource(PoseSource, Protocol):
     def sequence(self, record: VideoRecord) -> PoseSequence: ...
 
 
+def _numeric(path: Path, name: str, value: np.ndarray) -> np.ndarray:
+    """``value`` as float32; a non-numeric array (text, objects, complex, dates, records) is a PoseFormatError.
+    Values too large for float32 become inf (then "no detection" like NaN), without a warning."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise PoseFormatError(f"{path}: '{name}' must be a numeric array, got dtype {arr.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return arr.astype(np.float32)
+
+
 def load_pose_file(path: Path, n_joints: int | None = None) -> PoseSequence:
     """Read one ``poses/<video_id>.npz`` of the generic pose format, validating shapes and values."""
     try:
-        with np.load(path) as f:
-            kp = np.asarray(f["keypoints"], dtype=np.float32)
-            sc = np.asarray(f["scores"], dtype=np.float32) if "scores" in f.files else None
+        loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise PoseFormatError(f"pose file not found: {path}") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise PoseFormatError(f"{path}: not a pose file with a 'keypoints' array ({e})") from None
+    except Exception as e:  # OSError, ValueError, zipfile.BadZipFile, EOFError, ...: whatever the bytes are
+        raise PoseFormatError(f"{path}: not a pose file with a 'keypoints' array ({type(e).__name__}: {e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise PoseFormatError(f"{path}: not a pose file (an .npz archive) but a single array")
+    try:
+        with loaded as f:
+            kp = _numeric(path, "keypoints", f["keypoints"])
+            sc = _numeric(path, "scores", f["scores"]) if "scores" in f.files else None
+    except PoseFormatError:
+        raise
+    except Exception as e:  # a missing or unreadable member
+        raise PoseFormatError(f"{path}: not a pose file with a 'keypoints' array ({type(e).__name__}: {e})") from None
     if kp.ndim != 3 or kp.shape[2] != 2:
         raise PoseFormatError(f"{path}: keypoints must have shape (T, J, 2), got {kp.shape}")
     if n_joints is not None and kp.shape[1] != n_joints:

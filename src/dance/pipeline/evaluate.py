@@ -18,6 +18,8 @@ import io
 import json
 from pathlib import Path
 
+from rich.markup import escape
+
 from dance.explain.contributions import explain, type_agreement
 from dance.model.io import load_model
 from dance.paper import paper_dataset
@@ -118,7 +120,7 @@ def run(ctx: Context, out: StageWriter) -> dict:
                       f"(baseline {summary['baseline_test_accuracy']:.3f}{others}){agree}")
     if skipped:
         ctx.reporter.info(f"  [yellow]{summary['n_skipped']} videos skipped by some stage[/yellow]: "
-                          + ", ".join(f"{reason} {len(ids)}" for reason, ids in skipped.items())
+                          + escape(", ".join(f"{reason} {len(ids)}" for reason, ids in skipped.items()))
                           + " (summary.json: skipped)")
     missing = summary["without_motion_label"].get(summary["evaluated_split"], 0)
     if missing:

@@ -26,6 +26,7 @@ from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
 from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
+from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, stable_hash
 
 
@@ -137,4 +138,8 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
     atomic_write_json(out.path("skipped.json"), skipped)
-    return {"dim": backbone.dim, "encoded": int(ok.sum()) - reused, "reused": reused, "skipped": len(skipped)}
+    line = skip_line(skipped, what="no features for", where="features/skipped.json")
+    if line:
+        ctx.reporter.info(line + " — left out of training and evaluation")
+    return {"dim": backbone.dim, "encoded": int(ok.sum()) - reused, "reused": reused, "skipped": len(skipped),
+            "skipped_by_reason": reason_counts(skipped)}

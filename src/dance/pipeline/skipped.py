@@ -23,6 +23,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from rich.markup import escape
+
 from dance.runs import read_json
 
 __all__ = ["STAGE_FILES", "gather", "group", "read_stage_skips", "reason_counts", "skip_line", "skip_reason"]
@@ -94,7 +96,8 @@ def skip_line(skipped: Mapping[str, str], what: str = "skipped", where: str = ""
         parts.append(f"{reason} ({len(ids)}: {listed})")
     n = len(skipped)
     details = f" (details: {where})" if where else ""
-    return f"  [yellow]{what} {n} video{'s' if n != 1 else ''}[/yellow]: " + ", ".join(parts) + details
+    text = escape(", ".join(parts) + details)  # ids and messages are data, not rich markup
+    return f"  [yellow]{escape(what)} {n} video{'s' if n != 1 else ''}[/yellow]: {text}"
 
 
 def read_stage_skips(run_root: Path, stage: str) -> dict[str, str]:
