@@ -199,6 +199,7 @@ def bad_run(tmp_path_factory) -> dict:
             "--set", f"poses.path={data / 'poses_gt'}", "--set", f"spatial.path={data / 'context_labels.csv'}"]
     result = runner.invoke(app, args + sum((["--set", s] for s in FAST), []))
     return {"run": run, "result": result, "truncated": truncated.video_id, "no_poses": no_poses.video_id,
+            "truncated_path": truncated.path,
             "args": args + sum((["--set", s] for s in FAST), [])}
 
 
@@ -222,6 +223,14 @@ def test_run_reports_truncated_and_pose_less_videos(bad_run: dict) -> None:
     assert p in predicted
     assert summary["without_motion_label"]["test"] >= 1
     assert "have no motion-concept label" in out
+
+
+def test_explain_a_truncated_video_is_one_line(bad_run: dict, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["explain", str(bad_run["truncated_path"]), "--run", str(bad_run["run"]),
+                                 "--out", str(tmp_path / "explained")])
+    out = _out(result)
+    assert result.exit_code == 2 and "Traceback" not in out, out
+    assert out.count("error:") == 1 and "error: truncated video: decoded" in out, out
 
 
 def test_read_only_run_folder_with_every_stage_cached(bad_run: dict, monkeypatch: pytest.MonkeyPatch) -> None:
