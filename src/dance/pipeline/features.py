@@ -28,6 +28,7 @@ from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, stable_hash
+from dance.threads import torch_threads
 
 
 def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
@@ -108,14 +109,16 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                           '("mirror": [[i, j], ...])')
     else:
         ctx.reporter.info(f"  mirror: {len(encoder.mirror_pairs)} left/right joint pairs")
-    with ctx.reporter.task(f"training {s.backbone}", s.epochs) as advance:
-        encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
     rows = np.flatnonzero(ok)
     feats = np.zeros((len(index.records), encoder.dim), dtype=np.float32)
     head = np.full(len(index.records), -1, dtype=np.int64)
     present = [seqs[i] for i in rows]
-    feats[rows] = encoder.encode_poses(present)
-    head[rows] = encoder.predict_poses(present)
+    with torch_threads(s.threads) as n_threads:
+        with ctx.reporter.task(f"training {s.backbone} ({n_threads} thread{'s' * (n_threads > 1)})",
+                               s.epochs) as advance:
+            encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
+        feats[rows] = encoder.encode_poses(present)
+        head[rows] = encoder.predict_poses(present)
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     save_arrays(out.path("head_predictions.npz"), pred=head)
     save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
@@ -123,7 +126,10 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                                                                           "history": encoder.history})
     atomic_write_json(out.path("skipped.json"), skipped)
     best = max((h["val_accuracy"] for h in encoder.history), default=float("nan"))
-    ctx.reporter.info(f"  {s.backbone}: best validation accuracy {best:.3f}; {len(skipped)} videos skipped")
+    ctx.reporter.info(f"  {s.backbone}: best validation accuracy {best:.3f}")
+    line = skip_line(skipped, what="no pose sequence for", where="features/skipped.json")
+    if line:
+        ctx.reporter.info(line + " — left out of training and evaluation")
     return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best}
 
 
