@@ -258,9 +258,9 @@ def test_read_only_run_folder_with_every_stage_cached(bad_run: dict, monkeypatch
     out = _out(result)
     assert config.stat().st_mtime_ns == stamp  # unchanged settings: config.yaml is not written again
     assert "✓ evaluate: cached" in out  # every stage ran from its cache ...
-    if result.exit_code != 0:  # ... and the only file it could not update is summary.json: one clear line
-        assert result.exit_code == 2 and "Traceback" not in out, out
-        assert f"cannot write {run / 'summary.json'}: Permission denied" in out and "read-only" in out
+    assert result.exit_code == 0 and "Traceback" not in out, out  # ... so the run succeeds
+    if "summary.json not updated" in out:  # the only file it could not update, said in one line
+        assert "Permission denied" in out
     # a stage that must run says so in one line
     result = runner.invoke(app, ["evaluate", "--run", str(run)])
     out = _out(result)

@@ -8,7 +8,7 @@ import time
 from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
 from dance.pipeline.validate import validate_settings
-from dance.runs import atomic_write_json, atomic_write_text
+from dance.runs import WriteError, atomic_write_json, atomic_write_text
 
 STAGES: tuple[Stage, ...] = (
     Stage("index", "read the video index and make a validation split", (), ("data",), index.run, index.external),
@@ -59,6 +59,18 @@ def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, 
         summary = json.loads((ctx.run.root / "evaluate" / "summary.json").read_text())
         summary["stages"] = {r.name: round(r.seconds, 2) for r in results}
         summary["cached"] = [r.name for r in results if r.status == "cached"]
-        summary["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        atomic_write_json(ctx.run.root / "summary.json", summary)
+        path = ctx.run.root / "summary.json"
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+        if not (isinstance(before, dict) and {k: v for k, v in before.items() if k != "written"} == summary):
+            summary["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")  # unchanged: not rewritten (read-only runs)
+            try:
+                atomic_write_json(path, summary)
+            except WriteError as e:
+                if any(r.status != "cached" for r in results):
+                    raise
+                ctx.reporter.info(f"  [yellow]summary.json not updated[/yellow] ({e}); every stage was cached, so "
+                                  "the stages' own outputs are current (evaluate/summary.json)")
     return results
