@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,14 +15,33 @@ from rich.markup import escape
 from rich.table import Table
 
 from dance import __version__
-from dance.config import Settings, packaged_config
 from dance.errors import ConfigError, DanceError
-from dance.pipeline import STAGES, run_pipeline
-from dance.pipeline.runner import Context, StageResult
-from dance.pipeline.validate import load_checked_settings
-from dance.pipeline.variants import comparison_table
 from dance.progress import RichReporter
-from dance.runs import RunDir, atomic_write_json
+from dance.runs import atomic_write_json
+
+if TYPE_CHECKING:
+    from dance.config import Settings
+    from dance.pipeline.runner import StageResult
+
+# Start-up: ``dance --help`` must not pay for torch, scikit-learn, pydantic models and the like, so this module
+# imports nothing from dance.pipeline (whose package imports every stage, and so torch) or dance.config at import
+# time: each command imports what it needs in its body (tests/test_cli_imports.py checks both).
+
+# The stage commands, in pipeline order, with their help: a copy of ``(s.name, s.help) for s in
+# dance.pipeline.STAGES`` (tests/test_cli_imports.py checks that it still is one).
+STAGE_HELP: tuple[tuple[str, str], ...] = (
+    ("index", "read the video index and make a validation split"),
+    ("language", "object and scene concept set (shipped, a file, or asked of a language model)"),
+    ("keyclips", "keyframes (pixel differences, or pose motion for pose-only data) and key-clip windows"),
+    ("poses", "2D pose sequences of every key clip"),
+    ("motion", "filter, normalise and cluster pose sequences (FINCH) into motion concepts"),
+    ("spatial", "object and scene concept labels"),
+    ("features", "frozen backbone features, one vector per video (a pose backbone is trained first)"),
+    ("train", "concept layers and the sparse final layer"),
+    ("baseline", "linear probe on the same features (no interpretability)"),
+    ("evaluate", "accuracy, sparsity, explanations"),
+    ("catalogue", "render every motion concept (GIF + PNG) with its training frequency and classes"),
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="DANCE: explainable video action recognition with disentangled concepts.")
@@ -45,6 +64,8 @@ def _settings(run: Path | None, config: Path | None, overrides: list[str] | None
     before any stage runs (a bad --set is named, and never saved into the run)."""
     if config is None and run is not None and (run / "config.yaml").is_file():
         config = run / "config.yaml"
+    from dance.pipeline.validate import load_checked_settings
+
     return load_checked_settings(config, overrides or [], stages)
 
 
@@ -87,10 +108,16 @@ def _print_results(results: list[StageResult], summary: dict | None) -> None:
         t.add_row("n_concepts", escape(", ".join(f"{k}={v}" for k, v in summary.get("n_concepts", {}).items())))
         console.print(t)
         if "test_accuracy" in summary:  # baseline, DANCE and the LF-CBM baselines (+ the paper's Table 1)
+            from dance.pipeline.variants import comparison_table
+
             console.print(comparison_table(summary))
 
 
 def _run(run: Path, settings: Settings, only: list[str] | None, force: list[str]) -> dict | None:
+    from dance.pipeline import run_pipeline
+    from dance.pipeline.runner import Context
+    from dance.runs import RunDir
+
     ctx = Context(settings, RunDir(run), RichReporter(err))
     results = run_pipeline(ctx, only=only, force=tuple(force))
     summary_path = ctx.run.root / "summary.json"
@@ -138,8 +165,8 @@ def _stage_command(name: str, help_text: str) -> None:
     app.command(name=name)(command)
 
 
-for _stage in STAGES:
-    _stage_command(_stage.name, _stage.help)
+for _name, _help in STAGE_HELP:
+    _stage_command(_name, _help)
 
 
 @app.command()
@@ -170,7 +197,9 @@ def demo(
     overrides: SetOpt = None,
 ) -> None:
     """Generate the synthetic dataset and run the whole pipeline on it; writes OUT/summary.json."""
+    from dance.config import packaged_config
     from dance.data.synthetic import generate
+    from dance.pipeline.validate import load_checked_settings
 
     start = time.time()
     try:
