@@ -267,3 +267,15 @@ def test_suffix_names_map_onto_registered_layouts() -> None:
     kinect = Skeleton(("head", "shoulder_left", "shoulder_right", "hip_left", "hip_right"), ())
     m = mapping(get_layout("penn-13"), kinect)
     assert "shoulder_left" not in m.missing and "hip_right" not in m.missing
+
+
+def test_real_msr_action3d_layout_has_its_left_right_pairs() -> None:
+    """MSR Action3D's skeleton.json names sides as suffixes (shoulder_left): 8 pairs, none missed (real data)."""
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "msr_action3d"
+    if not (folder / "skeleton.json").is_file():
+        pytest.skip(f"real MSR Action3D data not available at {folder}")
+    skel = get_layout(folder)
+    pairs = [(skel.joints[i], skel.joints[j]) for i, j in mirror_pairs(skel)]
+    assert len(pairs) == 8
+    assert all(a.replace("_left", "") == b.replace("_right", "") for a, b in pairs)
+    assert {canonical_name(j) for j in skel.joints} >= {"left_shoulder", "right_hip", "neck", "pelvis", "head"}
