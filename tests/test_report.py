@@ -100,6 +100,9 @@ def test_report_sections(report_html: str) -> None:
     assert "<th>predicted present</th>" in report_html
     assert "dance sanity" in report_html  # no sanity.json yet: says how to make one
     assert "DANCE paper, Table 1" not in report_html  # synthetic data matches no paper dataset
+    # the run's own choices with their evidence: the FINCH partition and the concept layer / activation
+    chosen = report_html.split('id="selection"')[1].split('<section')[0]
+    assert "cross-validated accuracy" in chosen and "validation accuracy" in chosen and "<b>" in chosen
 
 
 def test_external_reference_check_catches_links() -> None:

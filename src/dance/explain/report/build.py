@@ -15,6 +15,7 @@ from dance.explain.report.data import RunData
 from dance.explain.report.figure import choose_samples, medoid, sample_figure
 from dance.explain.report.html import escape, file_uri, img, page
 from dance.explain.report.sanity import sanity_section
+from dance.explain.report.selection import selection_section
 from dance.explain.sankey import sankey_figure, save_sankey
 from dance.progress import Reporter
 from dance.runs import atomic_write_text
@@ -125,6 +126,7 @@ def build_report(run: Path | str, out: Path | str | None = None, *, pairs: int =
     sections = [
         ("accuracy", "Accuracy", accuracy_table(data, dataset)),
         ("per-class", "Per-class accuracy", per_class_table(data)),
+        ("selection", "Settings chosen inside the run", selection_section(data)),
         ("pairs", "Most confused class pairs", sankeys),
         ("explanations", "Explanations of test predictions", explanations),
         ("catalogue", "Concept catalogue", catalogue),

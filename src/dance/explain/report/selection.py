@@ -1,0 +1,47 @@
+"""The "settings chosen inside the run" section: the candidates a run tried and the scores that chose among them
+(``summary.json`` ``selection``: the FINCH partition by cross-validation on the training videos, the concept
+layer and motion activation on the validation split)."""
+
+from __future__ import annotations
+
+from dance.explain.report.data import RunData
+from dance.explain.report.html import escape, table
+
+
+def _score(v: object) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"
+
+
+def selection_section(data: RunData) -> str:
+    sel = data.summary.get("selection")
+    if not isinstance(sel, dict):
+        return ('<p class="note">This run records no automatic choices (it was made before they existed, or its '
+                "settings were all fixed).</p>")
+    parts = []
+    part = sel.get("motion_partition") or {}
+    cands = part.get("candidates") or []
+    if cands:
+        rows = []
+        for c in cands:
+            cells = [escape(str(c.get("partition"))), escape(str(c.get("concepts"))), _score(c.get("cv_accuracy"))]
+            rows.append([f"<b>{v}</b>" for v in cells] if c.get("partition") == part.get("partition") else cells)
+        parts.append("<h3>Motion concepts: FINCH partition</h3>"
+                     f'<p class="note">{escape(str(part.get("rule", "")))}; the chosen one in bold.</p>'
+                     + table(["partition", "concepts", "cross-validated accuracy"], rows, numeric=(1, 2)))
+    elif "partition" in part:
+        parts.append(f'<p class="note">FINCH partition {escape(str(part.get("partition")))}, set by '
+                     "<code>motion.partition</code>.</p>")
+    layer = sel.get("concept_layer") or {}
+    cands = layer.get("candidates") or []
+    if cands:
+        rows = []
+        for c in cands:
+            name = "linear" if c.get("concept_hidden") is None else f"MLP, {c.get('concept_hidden')} hidden units"
+            cells = [escape(name), escape(str(c.get("binary_activation"))), _score(c.get("val_accuracy")),
+                     _score(c.get("val_log_loss")), escape(str(c.get("nonzero_weights", "–")))]
+            rows.append([f"<b>{v}</b>" for v in cells] if c.get("chosen") else cells)
+        parts.append("<h3>Concept layer and motion activation</h3>"
+                     f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
+                     + table(["concept layer", "motion concepts enter as", "validation accuracy",
+                              "validation log-loss", "non-zero weights"], rows, numeric=(2, 3, 4)))
+    return "".join(parts) or '<p class="note">No automatic choices recorded.</p>'
