@@ -81,6 +81,7 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
         clip_video: (N,) the video (any integer id) each clip belongs to.
         y: (N,) the class of each clip's video.
     """
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -88,7 +89,7 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
     row = np.searchsorted(videos, clip_video)
     yv = np.asarray(y)[first]
     folds = int(min(5, np.bincount(np.unique(yv, return_inverse=True)[1]).min())) if len(yv) else 0
-    unit = _unit(np.asarray(flat, np.float64))
+    unit = _unit(np.asarray(flat, np.float32))
     splits = (list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(videos, yv))
               if folds >= 2 and len(np.unique(yv)) > 1 else [])
     candidates = []
@@ -101,13 +102,15 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
         for train_v, test_v in splits:
             held = np.isin(row, test_v)
             counts = np.bincount(assign[~held], minlength=m)
-            sums = np.zeros((m, unit.shape[1]))
+            sums = np.zeros((m, unit.shape[1]), np.float32)
             np.add.at(sums, assign[~held], unit[~held])
             alive = np.flatnonzero(counts > 0)
-            nearest = alive[(unit[held] @ _unit(sums[alive]).T).argmax(axis=1)]
-            labels = np.zeros((len(videos), m), np.float32)
-            labels[row[~held], assign[~held]] = 1.0
-            labels[row[held], nearest] = 1.0
+            nearest = alive[_nearest(unit[held], _unit(sums[alive]))]
+            rows = np.concatenate([row[~held], row[held]])
+            cols = np.concatenate([assign[~held], nearest])
+            labels = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(videos), m))
+            labels.sum_duplicates()
+            labels.data[:] = 1.0  # a concept hit by several clips of a video is still one label (Eq. 2)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 clf = LogisticRegression(C=1.0, max_iter=2000).fit(labels[train_v], yv[train_v])
@@ -167,12 +170,20 @@ def discover(flat: np.ndarray, partition: int | str = 1, distance: str = "cosine
     return MotionConcepts(centroids, medoids, sizes, parts.shape[1], p, choice), assign
 
 
+def _nearest(unit_rows: np.ndarray, unit_centroids: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Index of the most similar centroid for each row (both unit length), in chunks of rows so that memory stays
+    bounded by ``chunk`` × centroids whatever the number of clips."""
+    out = np.zeros(len(unit_rows), dtype=np.int64)
+    for i in range(0, len(unit_rows), chunk):
+        out[i:i + chunk] = (unit_rows[i:i + chunk] @ unit_centroids.T).argmax(axis=1)
+    return out
+
+
 def assign_nearest(flat: np.ndarray, concepts: MotionConcepts) -> np.ndarray:
     """Concept index of each clip by the highest cosine similarity to a centroid."""
     if len(flat) == 0:
         return np.zeros(0, dtype=np.int64)
-    sims = _unit(flat.astype(np.float64)) @ _unit(concepts.centroids.astype(np.float64)).T
-    return sims.argmax(axis=1).astype(np.int64)
+    return _nearest(_unit(flat.astype(np.float64)), _unit(concepts.centroids.astype(np.float64)))
 
 
 def assignment_tensor(clip_video: np.ndarray, clip_slot: np.ndarray, clip_concept: np.ndarray, n_videos: int,
