@@ -277,3 +277,11 @@ def test_auto_partition_needs_the_clips_videos_and_classes() -> None:
     x, _, _, _ = grouped_data(0)
     with pytest.raises(StageError, match="auto"):
         discover(x, partition="auto")
+
+
+def test_auto_partition_with_a_single_video_per_class_falls_back_to_the_reference() -> None:
+    x, group, _, _ = grouped_data(0)
+    y = np.arange(len(x))  # every video its own class: nothing to cross-validate
+    concepts, _ = discover(x, partition="auto", clip_video=np.arange(len(x)), y=y)
+    assert concepts.partition == 1 and "too few" in concepts.choice.rule
+    assert all(c["cv_accuracy"] is None for c in concepts.choice.candidates)  # JSON null, not NaN

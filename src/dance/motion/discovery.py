@@ -115,16 +115,15 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
                 warnings.simplefilter("ignore")
                 clf = LogisticRegression(C=1.0, max_iter=2000).fit(labels[train_v], yv[train_v])
             scores.append(float((clf.predict(labels[test_v]) == yv[test_v]).mean()))
-        candidates.append({"partition": p, "concepts": m,
-                           "cv_accuracy": float(np.mean(scores)) if scores else float("nan")})
+        candidates.append({"partition": p, "concepts": m,  # None: too few videos per class to cross-validate
+                           "cv_accuracy": float(np.mean(scores)) if scores else None})
     if not candidates:
         return PartitionChoice(0, [], "FINCH found a single cluster")
-    scores_all = np.array([c["cv_accuracy"] for c in candidates])
-    if np.isnan(scores_all).all():
+    if all(c["cv_accuracy"] is None for c in candidates):
         p = min(1, len(candidates) - 1)
         return PartitionChoice(p, candidates, "too few training videos per class to cross-validate: the "
                                "reference partition (the second, as the authors used)")
-    best = np.nanmax(scores_all)
+    best = max(c["cv_accuracy"] for c in candidates)
     ok = [c["partition"] for c in candidates if c["cv_accuracy"] >= best - PARTITION_TOLERANCE]
     return PartitionChoice(max(ok), candidates, f"coarsest partition within {PARTITION_TOLERANCE:.0%} of the best "
                            f"{folds}-fold cross-validated accuracy of concept labels -> class on the training "

@@ -201,6 +201,7 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     if concepts.choice is not None:
         ctx.reporter.info("  partition chosen on the training videos (cross-validated accuracy of concept labels "
                           "-> class): " + ", ".join(f"{c['partition']}: {c['concepts']} concepts "
-                                                    f"{c['cv_accuracy']:.3f}" for c in concepts.choice.candidates))
+                                                    + (f"{c['cv_accuracy']:.3f}" if c["cv_accuracy"] is not None
+                                                       else "n/a") for c in concepts.choice.candidates))
         result["partition_choice"] = vars(concepts.choice)
     return result
