@@ -52,7 +52,6 @@ from dance.encoders.hf import (
 )
 from dance.encoders.precomputed import KeyedVectors, lookup_records
 from dance.errors import ConfigError, ModelError
-from dance.runs import stable_hash
 
 __all__ = [
     "DUAL_ENCODERS",
@@ -354,7 +353,3 @@ def _make_clip(model: str = "", device: str = "cpu", **kwargs: Any) -> ClipDualE
 def _make_precomputed(model: str = "", device: str = "cpu", **kwargs: Any) -> PrecomputedDualEncoder:
     return PrecomputedDualEncoder(model=model, device=device, **kwargs)
 
-
-def fingerprint_hash(encoder: Any) -> str:
-    """A short stable hash of an encoder's fingerprint (for cache folder names)."""
-    return stable_hash(encoder.fingerprint())[:16]

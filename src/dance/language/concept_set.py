@@ -43,7 +43,6 @@ OPTIONAL_TYPES = ("temporal", "entangled")
 ALL_TYPES = TYPES + OPTIONAL_TYPES
 KIND_OF_TYPE = {"object": "objects", "scene": "scenes", "temporal": "temporal",
                 "entangled": "entangled"}  # concept type -> prompt kind
-TYPE_OF_KIND = {k: t for t, k in KIND_OF_TYPE.items()}  # prompt kind -> concept type
 
 
 def _default_prompts() -> dict[str, str]:

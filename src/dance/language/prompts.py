@@ -110,16 +110,6 @@ def scene_prompt(class_name: str) -> str:
     return render_prompt("scenes", class_name)
 
 
-def temporal_prompt(class_name: str) -> str:
-    """Body movements and motion patterns of ``class_name`` (this package's prompt for the LF-CBM baseline)."""
-    return render_prompt("temporal", class_name)
-
-
-def entangled_prompt(class_name: str) -> str:
-    """Visual features of ``class_name`` mixing movements, objects and surroundings (LF-CBM baseline prompt)."""
-    return render_prompt("entangled", class_name)
-
-
 def check_kinds(kinds: object) -> tuple[PromptKind, ...]:
     """``kinds`` as a tuple of known prompt kinds without duplicates, in the given order; raises on unknown kinds."""
     if isinstance(kinds, str):
