@@ -31,7 +31,7 @@ from PIL import Image
 
 from dance.config import Settings, load_settings
 from dance.data.index import VideoRecord
-from dance.data.video import is_video, read_video
+from dance.data.video import read_video
 from dance.encoders.pose_encoder import load_pose_encoder
 from dance.encoders.registry import backbone_entry
 from dance.errors import DanceError, ModelError, PoseFormatError, StageError
@@ -45,6 +45,7 @@ from dance.motion.keyframes import (
     difference_signal,
     find_keyframes,
     pose_motion_signal,
+    uses_pixels,
 )
 from dance.motion.poses import PoseSequence, Skeleton
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
@@ -102,11 +103,6 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     if frames.shape[1:3] == (size, size):
         return frames
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
-
-
-def _uses_pixels(settings: Settings, rec: VideoRecord) -> bool:
-    s = settings.keyclips.signal
-    return s == "pixels" if s != "auto" else is_video(rec.path)
 
 
 class MotionLabeller:
@@ -263,7 +259,7 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
         small = _resize(frames, backbone.size)
         batch.append((sample_frames(small, backbone.n_frames), sample_frames(small[::-1], backbone.n_frames)))
         done.append(int(pos))
-        if _uses_pixels(settings, rec):
+        if uses_pixels(settings.keyclips.signal, rec.path):
             labels(lambda f=frames, r=rec: (labeller.from_frames(r, f, False), labeller.from_frames(r, f, True)),
                    rec.video_id)
         else:

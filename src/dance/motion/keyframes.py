@@ -9,9 +9,13 @@ code here is our own.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal import find_peaks
+
+from dance.data.video import is_video
 
 
 def to_grey(frames: np.ndarray) -> np.ndarray:
@@ -112,3 +116,11 @@ def clip_window(centre: int, n_frames: int, clip_len: int) -> np.ndarray:
     start = int(centre) - clip_len // 2
     start = min(max(start, 0), n_frames - clip_len)
     return np.arange(start, start + clip_len, dtype=np.int64)
+
+
+def uses_pixels(signal: str, path: Path | str) -> bool:
+    """Whether keyframes of the video at ``path`` come from pixel differences under ``keyclips.signal``:
+    ``pixels`` / ``poses`` say so; ``auto`` takes pixels for a video file or a folder of frames, poses otherwise."""
+    if signal != "auto":
+        return signal == "pixels"
+    return is_video(path)

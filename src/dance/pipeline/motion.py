@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dance.data.index import VideoRecord
-from dance.data.video import is_video, read_video
+from dance.data.video import read_video
 from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
 from dance.motion.discovery import assign_nearest, assignment_tensor, discover, video_labels
 from dance.motion.keyframes import (
@@ -17,6 +16,7 @@ from dance.motion.keyframes import (
     difference_signal,
     find_keyframes,
     pose_motion_signal,
+    uses_pixels,
 )
 from dance.motion.poses import PoseSource, Skeleton, make_pose_source
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
@@ -26,12 +26,6 @@ from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, read_json
 
 # ---------------------------------------------------------------------------------------------- keyclips
-
-
-def _uses_pixels(setting: str, record: VideoRecord) -> bool:
-    if setting != "auto":
-        return setting == "pixels"
-    return is_video(record.path)  # a video file or a folder of frames
 
 
 def run_keyclips(ctx: Context, out: StageWriter) -> dict:
@@ -44,7 +38,7 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     with ctx.reporter.task("keyframes", len(index.records)) as advance:
         for rec in index.records:
             try:
-                if _uses_pixels(s.signal, rec):
+                if uses_pixels(s.signal, rec.path):
                     frames = read_video(rec.path, size=s.size)
                     signal, n_frames = difference_signal(frames, s.blur_sigma), len(frames)
                     signals["pixels"] += 1
