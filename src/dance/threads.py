@@ -5,8 +5,9 @@ CI runner, another run beside this one — those threads wait on each other. Mea
 (``benchmarks/torch_threads.py``, load average 2.7–3.9): pose-encoder training steps with 2 threads were often
 ~0.7× the time of 1 thread, but now and then 5–10× slower while another process held a core, so their mean was
 higher; 1 thread stayed steady. So the default (``threads=0``) counts the cores that are not
-busy — the machine's cores minus its 1-minute load average, at least 1 — once, when the first stage that trains
-starts, and uses that many.
+busy — the machine's cores minus its 1-minute load average, at least 1 — once per process, when a run starts
+(``run_pipeline`` asks before its first stage, so the run's own earlier stages do not count as load), and uses
+that many.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def available_cores() -> int:
 @functools.lru_cache(maxsize=1)
 def auto_threads() -> int:
     """Cores not busy: available cores minus the 1-minute load average (rounded), at least 1. Measured once per
-    process, at the first call — before this process's own stages load the machine."""
+    process, at the first call (``run_pipeline`` makes it before any stage)."""
     cores = available_cores()
     try:
         load = os.getloadavg()[0]
