@@ -29,6 +29,13 @@ ENV_VARS = (
     "https_proxy",
     "all_proxy",
 )
+
+
+def isolate_llm_env(monkeypatch: Any) -> None:
+    """No endpoint, key or proxy from the caller's environment: requests go only to the fake server on loopback."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 WATCHDOG_S = 60.0
 
 

@@ -341,11 +341,9 @@ class RawLLM:
 @pytest.fixture
 def llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("openai")
-    from fake_llm import ENV_VARS
+    from fake_llm import isolate_llm_env
 
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    isolate_llm_env(monkeypatch)
 
 
 def _answer(content: str) -> bytes:

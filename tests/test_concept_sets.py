@@ -106,7 +106,7 @@ def test_cli_concepts_unknown_is_a_clear_error() -> None:
 # ------------------------------------------------------------------ the language stage with a language model
 
 pytest.importorskip("openai")
-from fake_llm import ENV_VARS, FakeLLM, Reply  # noqa: E402
+from fake_llm import FakeLLM, Reply, isolate_llm_env  # noqa: E402
 
 from dance.config import load_settings  # noqa: E402
 from dance.data.synthetic import generate  # noqa: E402
@@ -117,9 +117,7 @@ from dance.runs import RunDir  # noqa: E402
 
 @pytest.fixture
 def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    isolate_llm_env(monkeypatch)
     server = FakeLLM().start()
     try:
         yield server

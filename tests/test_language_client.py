@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("openai")
 
-from fake_llm import ENV_VARS, FakeLLM, Reply  # noqa: E402
+from fake_llm import FakeLLM, Reply, isolate_llm_env  # noqa: E402
 
 from dance.errors import DanceError, LanguageModelError  # noqa: E402
 from dance.language.client import ConceptDiscoveryClient, DiscoveryResult, LLMSettings  # noqa: E402
@@ -32,9 +32,7 @@ from dance.language.prompts import (  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    isolate_llm_env(monkeypatch)
 
 
 @pytest.fixture

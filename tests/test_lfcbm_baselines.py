@@ -146,11 +146,9 @@ def test_variant_without_its_concepts_is_a_clear_error() -> None:
 @pytest.fixture
 def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     pytest.importorskip("openai")
-    from fake_llm import ENV_VARS, FakeLLM, Reply
+    from fake_llm import FakeLLM, Reply, isolate_llm_env
 
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    isolate_llm_env(monkeypatch)
     server = FakeLLM().start()
 
     def respond(body: dict) -> Reply:
