@@ -386,12 +386,12 @@ def report(
 def backbones() -> None:
     """List the registered backbones (features.backbone) and dual encoders (spatial.source)."""
     from dance.encoders.dual_encoders import list_dual_encoders
-    from dance.encoders.registry import list_backbones
+    from dance.encoders.registry import BACKBONES
 
     t = Table(title="backbones (features.backbone)")
     for col in ("name", "pretrained", "description"):
         t.add_column(col)
-    for b in list_backbones():
+    for _, b in sorted(BACKBONES.items()):
         t.add_row(escape(b.name), "yes" if b.pretrained else "no", escape(b.description))
     console.print(t)
     d = Table(title="dual encoders (spatial.source; spatial.model: hub name or folder)")

@@ -22,8 +22,8 @@ class Section(BaseModel):
 class DataSettings(Section):
     path: str = Field("", description="dataset: annotations.csv, a class-folder root, a split-list folder, or the "
                       "root of a dataset format (kth, ucf101, haa500, penn_action; README 'Datasets')")
-    format: Literal["auto", "csv", "pose", "folders", "split_csv", "mmaction2",
-                    "kth", "ucf101", "haa500", "penn_action"] = "auto"
+    format: str = Field("auto", description="how data.path is read: auto (by its layout), an index format (csv, "
+                        "folders, ...) or a dataset format (README 'Datasets'); names checked when a run starts")
     splits: dict[str, str] = Field(default_factory=dict, description="split → list file (split_csv, mmaction2)")
     classes: str = Field("", description="class list file (one name per line; needed by mmaction2 lists; for a "
                          "dataset format: keep only these classes, e.g. HAA-100)")

@@ -108,6 +108,9 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             raise ConfigError(unknown_name(self.kind, name, self.names())) from None
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
     def check(self, name: Any) -> str | None:
         """None when ``name`` is registered, else the message :meth:`get` would raise."""
         return None if name in self else unknown_name(self.kind, name, self.names())

@@ -1,7 +1,8 @@
 """Video-text dual encoders by name, for the object and scene pseudo-labels of Eq. 3.
 
 A dual encoder maps a video and a concept text to the same embedding space. Register one with
-:func:`register_dual_encoder`; callers use :func:`make_dual_encoder` with a name:
+:func:`register_dual_encoder` (into the registry :data:`DUAL_ENCODERS`); callers use :func:`make_dual_encoder`
+with a name:
 
 * ``xclip`` — ``transformers.XCLIPModel`` + its tokenizer (default ``microsoft/xclip-base-patch32``, 8 frames):
   video embeddings from ``get_video_features`` (frame CLS embeddings → multi-frame integration transformer),
@@ -52,6 +53,7 @@ from dance.encoders.hf import (
 )
 from dance.encoders.precomputed import KeyedVectors, lookup_records
 from dance.errors import ConfigError, ModelError
+from dance.registry import Registry
 
 __all__ = [
     "DUAL_ENCODERS",
@@ -96,14 +98,14 @@ class DualEncoderEntry:
     factory: Callable[..., Any]
 
 
-DUAL_ENCODERS: dict[str, DualEncoderEntry] = {}
+DUAL_ENCODERS: Registry[DualEncoderEntry] = Registry("dual encoder")
 
 
 def register_dual_encoder(name: str, description: str, default_model: str = "") -> Callable:
     """Decorator registering a dual-encoder factory ``factory(model=, device=, **kwargs) -> DualEncoder``."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        DUAL_ENCODERS[name] = DualEncoderEntry(name, description, default_model, factory)
+        DUAL_ENCODERS.add(name, DualEncoderEntry(name, description, default_model, factory), description)
         return factory
 
     return deco
@@ -114,13 +116,11 @@ def make_dual_encoder(name: str, model: str = "", device: str = "cpu", **kwargs:
 
     Building one reads only the model's config; weights are loaded on first use (or by ``.load()``).
     """
-    if name not in DUAL_ENCODERS:
-        raise ConfigError(f"unknown dual encoder '{name}'; known: {', '.join(sorted(DUAL_ENCODERS))}")
-    return DUAL_ENCODERS[name].factory(model=model, device=device, **kwargs)
+    return DUAL_ENCODERS.get(name).factory(model=model, device=device, **kwargs)
 
 
 def list_dual_encoders() -> list[DualEncoderEntry]:
-    return [DUAL_ENCODERS[k] for k in sorted(DUAL_ENCODERS)]
+    return [entry for _, entry in DUAL_ENCODERS.items()]
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -253,7 +253,7 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
 
 
 @register_backbone("pose-encoder", "temporal CNN over 2D pose sequences, trained on the run's training split",
-                   pretrained=False, input="poses")
+                   pretrained=False, input="poses", load=load_pose_encoder)
 def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
           device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True,
           mirror: tuple[tuple[int, int], ...] = ()) -> PoseEncoder:

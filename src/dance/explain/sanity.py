@@ -32,8 +32,7 @@ from PIL import Image
 from dance.config import Settings, load_settings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
-from dance.encoders.pose_encoder import load_pose_encoder
-from dance.encoders.registry import backbone_entry
+from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, ModelError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
 from dance.explain.intervene import RunVideos, load_run_videos
@@ -47,11 +46,10 @@ from dance.motion.keyframes import (
     pose_motion_signal,
     uses_pixels,
 )
-from dance.motion.poses import PoseSequence, Skeleton
+from dance.motion.poses import PoseSequence, Skeleton, pose_source_for
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import make_video_backbone, sample_frames
-from dance.pipeline.motion import pose_source
+from dance.pipeline.features import sample_frames
 from dance.runs import atomic_write_json, read_json
 
 #: Top-level numeric fields of sanity.json (``None`` when a quantity could not be computed, see ``skipped``).
@@ -91,13 +89,6 @@ class Encoded:
     label_names: list[str] = field(default_factory=list)  # motion concept names of the label indices
 
 
-class _SettingsOnly:
-    """What :func:`dance.pipeline.motion.pose_source` reads from a stage context: the settings."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-
-
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     """Square bilinear resize of every frame, as :func:`dance.data.video.read_video` does with ``size``."""
     if frames.shape[1:3] == (size, size):
@@ -117,7 +108,7 @@ class MotionLabeller:
         self.skeleton = Skeleton.from_json(run / "poses" / "skeleton.json")
         m = settings.motion
         self.filters = FilterSettings(m.min_frame_conf, m.min_clip_conf, m.min_adjacent_cosine)
-        self.source = pose_source(_SettingsOnly(settings))  # type: ignore[arg-type]
+        self.source = pose_source_for(settings.poses, settings.data.path)
 
     def _centres(self, signal: np.ndarray, n_frames: int) -> np.ndarray:
         k = self.settings.keyclips
@@ -206,9 +197,9 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
         lab_r.append(b)
 
     if entry.input == "poses":
-        source = pose_source(_SettingsOnly(settings))  # type: ignore[arg-type]
+        source = pose_source_for(settings.poses, settings.data.path)
         try:
-            encoder = load_pose_encoder(run / "features", n_classes, feat.device)
+            encoder = load_run_backbone(feat, run / "features", n_classes)  # its trained weights
         except ModelError as e:
             raise StageError(str(e)) from None
         seqs, revs = [], []
@@ -235,7 +226,7 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
     if entry.input != "video":
         raise DanceError(f"backbone '{feat.backbone}' reads {entry.input} features, not frames: a reversed video "
                          "cannot be encoded with it, so the sanity check cannot run on this run")
-    backbone = make_video_backbone(feat)  # the run's backbone: name, weights (features.model), frames, size, seed
+    backbone = load_run_backbone(feat, run / "features", n_classes)  # name, weights, frames, size, seed
     if hasattr(backbone, "load"):
         backbone.load()  # pretrained weights: fail before decoding anything when they cannot be loaded
     xo: list[np.ndarray] = []

@@ -18,18 +18,17 @@ import numpy as np
 from dance.config import load_settings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
-from dance.encoders.pose_encoder import load_pose_encoder
-from dance.encoders.registry import backbone_entry
+from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, StageError
 from dance.explain.contributions import Explanation
 from dance.explain.render import save_animation
 from dance.model.io import load_model
 from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
-from dance.motion.poses import POSE_SOURCES, PoseSequence, Skeleton, make_pose_source
+from dance.motion.poses import POSE_SOURCES, PoseSequence, Skeleton, make_pose_source, pose_folder
 from dance.motion.sequences import normalise
 from dance.motion.skeletons import mapping
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import make_video_backbone, sample_frames
+from dance.pipeline.features import sample_frames
 from dance.runs import atomic_write_json, read_json
 
 
@@ -52,24 +51,18 @@ def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 def _pose_source(name: str, settings, pose_path: Path | None):  # noqa: ANN001, ANN202 - Settings, a PoseSource
     """The pose source ``name``; a file-based one gets its folder from ``pose_path``, else from the run's
     settings (``poses.path``, or the dataset when it is a pose folder)."""
-    if name not in POSE_SOURCES:
-        raise StageError(f"unknown pose source '{name}' (--poses); known: {', '.join(sorted(POSE_SOURCES))}")
-    if name == "mediapipe":
+    problem = POSE_SOURCES.check(name)
+    if problem:
+        raise StageError(f"--poses {name}: {problem}")
+    entry = POSE_SOURCES.get(name)
+    if not entry.reads:
         return make_pose_source(name)
-    folder = Path(pose_path) if pose_path is not None else None
-    if folder is None and settings.poses.path and settings.poses.source == name:
-        folder = Path(settings.poses.path)
-    if folder is None and name == "annotations":
-        data = Path(settings.data.path)
-        candidate = data if data.is_dir() else data.parent
-        if (candidate / "skeleton.json").is_file():
-            folder = candidate
+    path = pose_path if pose_path is not None else settings.poses.path if settings.poses.source == name else None
+    folder = pose_folder(name, path, settings.data.path)
     if folder is None:
-        what = "a folder in the generic pose format (skeleton.json, poses/<video name>.npz)" \
-            if name == "annotations" else "the Penn Action folder (with labels/)"
-        raise StageError(f"--poses {name} reads the video's poses from {what}, and the run has none "
+        raise StageError(f"--poses {name} reads the video's poses from {entry.reads}, and the run has none "
                          f"(its poses.source is {settings.poses.source}): give it with --pose-path")
-    return make_pose_source(name, **({"folder": folder} if name == "annotations" else {"root": folder}))
+    return make_pose_source(name, folder)
 
 
 def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: str = "mediapipe",
@@ -107,15 +100,13 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
     person = float((raw.scores.mean(axis=1) >= settings.motion.min_frame_conf).mean())
 
     feat = settings.features
-    entry = backbone_entry(feat.backbone)
-    if entry.input == "poses":
-        if person == 0.0:
-            raise DanceError(f"no person found in any frame of {video}: the pose backbone has nothing to encode")
-        encoder = load_pose_encoder(run / "features", len(model.classes_), feat.device)
-        x = encoder.encode_poses([seq])
-    else:
-        backbone = make_video_backbone(feat)  # the run's weights (features.model), its own frame count and size
-        x = backbone.encode([sample_frames(_resize_frames(frames, backbone.size), backbone.n_frames)])
+    poses = backbone_entry(feat.backbone).input == "poses"
+    if poses and person == 0.0:
+        raise DanceError(f"no person found in any frame of {video}: the pose backbone has nothing to encode")
+    # the run's backbone: a pose backbone's trained weights, or a video backbone's weights, frame count and size
+    backbone = load_run_backbone(feat, run / "features", len(model.classes_))
+    x = (backbone.encode_poses([seq]) if poses else
+         backbone.encode([sample_frames(_resize_frames(frames, backbone.size), backbone.n_frames)]))
     explanation = model.explain(x, k=k)[0]
 
     # the video's key clips, for showing which part of the video matches each motion concept

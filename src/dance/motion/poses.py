@@ -1,8 +1,11 @@
 """Pose sources: where the 2D pose of each key-clip frame comes from.
 
-A pose source is anything with a ``skeleton``, a ``fingerprint()`` and ``poses(record, frame_indices)``. The
-spine ships one: :class:`AnnotationPoseSource`, reading the generic pose format (``skeleton.json`` +
-``poses/<video_id>.npz``). A pose estimator plugs in as another source with the same protocol.
+A pose source is anything with a ``skeleton``, a ``fingerprint()`` and ``poses(record, frame_indices)``
+(:class:`PoseSource`; file-backed ones also ``sequence(record)``). They are registered by name in
+:data:`POSE_SOURCES` (``poses.source``) with :func:`register_pose_source`: :class:`AnnotationPoseSource` reads the
+generic pose format (``skeleton.json`` + ``poses/<video_id>.npz``), ``penn-action`` the Penn Action ``.mat``
+files, ``mediapipe`` estimates poses from the frames (their modules are imported when such a source is built).
+:func:`pose_source_for` builds the configured one from the ``poses`` settings and the dataset's path.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
+from dance.config import PoseSettings
 from dance.data.index import VideoRecord
-from dance.errors import PoseFormatError
+from dance.errors import ConfigError, PoseFormatError
+from dance.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,30 @@ class PoseFileSource(PoseSource, Protocol):
     def sequence(self, record: VideoRecord) -> PoseSequence: ...
 
 
+@dataclass(frozen=True)
+class PoseSourceEntry:
+    """How a pose source is built: ``build(folder)`` for one that reads files (``reads`` says what the folder
+    holds), ``build()`` for one that reads none (an estimator: ``reads`` is empty). ``marker``: a file whose
+    presence makes the dataset's own folder this source's folder (``skeleton.json`` of the generic pose format)."""
+
+    build: Callable[..., PoseSource]
+    reads: str = ""
+    marker: str = ""
+
+
+POSE_SOURCES: Registry[PoseSourceEntry] = Registry("pose source")
+
+
+def register_pose_source(name: str, description: str, reads: str = "", marker: str = "") -> Callable:
+    """Decorator registering a pose-source builder (a class or a function; see :class:`PoseSourceEntry`)."""
+
+    def deco(build: Callable[..., PoseSource]) -> Callable[..., PoseSource]:
+        POSE_SOURCES.add(name, PoseSourceEntry(build, reads, marker), description)
+        return build
+
+    return deco
+
+
 def _numeric(path: Path, name: str, value: np.ndarray) -> np.ndarray:
     """``value`` as float32; a non-numeric array (text, objects, complex, dates, records) is a PoseFormatError.
     Values too large for float32 become inf (then "no detection" like NaN), without a warning."""
@@ -128,6 +157,10 @@ def load_pose_file(path: Path, n_joints: int | None = None) -> PoseSequence:
     return PoseSequence(kp, sc)
 
 
+@register_pose_source("annotations", "the generic pose format: ground truth or a cache of an estimator "
+                      "(poses.path, or the dataset when it is a pose folder)",
+                      reads="a folder in the generic pose format (skeleton.json, poses/<video name>.npz)",
+                      marker="skeleton.json")
 class AnnotationPoseSource:
     """Poses read from a folder in the generic pose format (ground truth or a cache of an estimator)."""
 
@@ -167,26 +200,49 @@ class AnnotationPoseSource:
         return PoseSequence(kp.astype(np.float32), sc.astype(np.float32))
 
 
-def _penn_action(**kwargs) -> PoseSource:
+@register_pose_source("penn-action", "Penn Action labels/*.mat read directly (poses.path: the dataset folder)",
+                      reads="the Penn Action folder (with labels/)")
+def _penn_action(folder: Path) -> PoseSource:
     from dance.data.penn_action import PennPoseSource
 
-    return PennPoseSource(**kwargs)
+    return PennPoseSource(root=folder)
 
 
-def _mediapipe(**kwargs) -> PoseSource:
+@register_pose_source("mediapipe", "MediaPipe Pose on the video frames (optional extra dance-xai[pose])")
+def _mediapipe() -> PoseSource:
     from dance.motion.mediapipe_source import MediaPipePoseSource
 
-    return MediaPipePoseSource(**kwargs)
+    return MediaPipePoseSource()
 
 
-POSE_SOURCES: dict[str, Callable[..., PoseSource]] = {
-    "annotations": AnnotationPoseSource,  # the generic pose format (ground truth or a cache)
-    "penn-action": _penn_action,  # Penn Action labels/*.mat read directly
-    "mediapipe": _mediapipe,  # MediaPipe Pose on the video frames (optional extra dance-xai[pose])
-}
+def make_pose_source(name: str, folder: Path | str | None = None) -> PoseSource:
+    """The pose source ``name``; one that reads files reads them from ``folder``."""
+    entry = POSE_SOURCES.get(name)
+    if not entry.reads:
+        return entry.build()
+    if folder is None:
+        raise ConfigError(f"pose source '{name}' reads {entry.reads}: it needs that folder")
+    return entry.build(Path(folder))
 
 
-def make_pose_source(name: str, **kwargs) -> PoseSource:
-    if name not in POSE_SOURCES:
-        raise PoseFormatError(f"unknown pose source '{name}'; known: {', '.join(sorted(POSE_SOURCES))}")
-    return POSE_SOURCES[name](**kwargs)
+def pose_folder(name: str, path: Path | str | None, data_path: Path | str) -> Path | None:
+    """The folder pose source ``name`` reads: ``path`` when given, else the dataset's folder when it holds the
+    source's ``marker`` file (a pose dataset: ``data_path`` is its folder or a file in it), else None."""
+    if path:
+        return Path(path)
+    marker = POSE_SOURCES.get(name).marker
+    if not marker:
+        return None
+    data = Path(data_path)
+    candidate = data if data.is_dir() else data.parent
+    return candidate if (candidate / marker).is_file() else None
+
+
+def pose_source_for(poses: PoseSettings, data_path: Path | str) -> PoseSource:
+    """The pose source of ``poses.source`` reading ``poses.path`` (or the dataset at ``data_path`` when it is a
+    folder in the source's format)."""
+    entry = POSE_SOURCES.get(poses.source)
+    folder = pose_folder(poses.source, poses.path, data_path)
+    if entry.reads and folder is None:
+        raise ConfigError(f"poses.source={poses.source} needs poses.path: {entry.reads}")
+    return make_pose_source(poses.source, folder)

@@ -3,10 +3,10 @@
 Per-video features are kept in ``RUN/.cache/features/<backbone fingerprint>/`` so an interrupted extraction
 resumes where it stopped, and a dataset that grows only encodes its new videos.
 
-Three kinds of backbone (``BackboneEntry.input``): ``video`` backbones encode decoded frames, read at the
-backbone's own ``n_frames`` / ``size`` (which a pretrained model such as VideoMAE fixes, overriding the settings);
-``poses`` backbones are trained on pose sequences; ``precomputed`` backbones read features from a file by video
-id, with nothing decoded.
+Three kinds of backbone (``BackboneEntry.input``, :mod:`dance.encoders.registry`): ``video`` backbones encode
+decoded frames, read at the backbone's own ``n_frames`` / ``size`` (which a pretrained model such as VideoMAE
+fixes, overriding the settings); ``poses`` backbones are trained on pose sequences; ``precomputed`` backbones read
+features from a file by video id, with nothing decoded.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 from safetensors.torch import save_file
 
-from dance.config import FeatureSettings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
-from dance.encoders.registry import backbone_entry, make_backbone
+from dance.encoders.registry import backbone_entry, make_backbone, make_video_backbone
 from dance.encoders.video_cache import encode_videos_cached
 from dance.errors import PoseFormatError, StageError
 from dance.motion.poses import PoseSequence
@@ -35,11 +34,6 @@ def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
     """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
     idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
     return frames[idx]
-
-
-def make_video_backbone(s: FeatureSettings) -> Any:
-    """The configured video (or precomputed) backbone: ``features.backbone`` with its ``model`` setting."""
-    return make_backbone(s.backbone, n_frames=s.n_frames, size=s.size, seed=s.seed, device=s.device, model=s.model)
 
 
 def read_backbone_frames(rec: VideoRecord, backbone: Any) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from dance.motion.keyframes import (
     pose_motion_signal,
     uses_pixels,
 )
-from dance.motion.poses import PoseSource, Skeleton, make_pose_source
+from dance.motion.poses import PoseSource, Skeleton, pose_source_for
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
@@ -75,23 +74,8 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
 
 
 def pose_source(ctx: Context) -> PoseSource:
-    """The configured pose source; for ``annotations`` without a path, the dataset itself if it is a pose dataset."""
-    p = ctx.settings.poses
-    if p.source == "annotations":
-        folder = Path(p.path) if p.path else None
-        if folder is None:
-            data = Path(ctx.settings.data.path)
-            candidate = data if data.is_dir() else data.parent
-            if (candidate / "skeleton.json").is_file():
-                folder = candidate
-        if folder is None:
-            raise StageError("poses.source=annotations needs poses.path: a folder in the generic pose format")
-        return make_pose_source("annotations", folder=folder)
-    if p.source == "penn-action":
-        if not p.path:
-            raise StageError("poses.source=penn-action needs poses.path: the Penn Action folder (with labels/)")
-        return make_pose_source("penn-action", root=Path(p.path))
-    return make_pose_source(p.source)
+    """The configured pose source (:func:`dance.motion.poses.pose_source_for`)."""
+    return pose_source_for(ctx.settings.poses, ctx.settings.data.path)
 
 
 def poses_external(ctx: Context) -> dict[str, str]:

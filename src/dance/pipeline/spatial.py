@@ -13,8 +13,6 @@ each type to its concept names (``object`` and ``scene`` always there).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from dance.encoders.dual_encoders import DUAL_ENCODERS, make_dual_encoder
@@ -22,15 +20,21 @@ from dance.errors import StageError
 from dance.pipeline.artifacts import run_index, save_arrays
 from dance.pipeline.language import run_concepts
 from dance.pipeline.runner import Context
+from dance.registry import unknown_name
 from dance.runs import StageWriter, atomic_write_json, stable_hash
 from dance.spatial.dual_labels import DualEncoderLabelSource
-from dance.spatial.labels import LABEL_SOURCES, TYPES, ContextLabels, LabelSource, make_label_source
+from dance.spatial.labels import LABEL_SOURCES, TYPES, ContextLabels, LabelSource
+
+
+def spatial_sources() -> list[str]:
+    """Every value ``spatial.source`` takes: ``none``, the label sources, the dual encoders."""
+    return ["none", *LABEL_SOURCES, *DUAL_ENCODERS]
 
 
 def _check_source(name: str) -> None:
-    known = ["none", *LABEL_SOURCES, *DUAL_ENCODERS]
+    known = spatial_sources()
     if name not in known:
-        raise StageError(f"unknown spatial.source '{name}'; known: {', '.join(known)}")
+        raise StageError(unknown_name("spatial.source", name, known))
 
 
 def label_source(ctx: Context) -> LabelSource | None:
@@ -39,12 +43,6 @@ def label_source(ctx: Context) -> LabelSource | None:
     _check_source(s.source)
     if s.source == "none":
         return None
-    if s.source == "annotations":
-        path = Path(s.path) if s.path else Path(ctx.settings.data.path).parent / "context_labels.csv"
-        if not path.is_file():
-            raise StageError(f"spatial.source=annotations needs a label csv; {path} does not exist "
-                             "(set spatial.path)")
-        return make_label_source("annotations", path=path)
     if s.source in DUAL_ENCODERS:
         cs = run_concepts(ctx.run.root)
         if not cs.object and not cs.scene:
@@ -55,7 +53,7 @@ def label_source(ctx: Context) -> LabelSource | None:
         return DualEncoderLabelSource(encoder, {t: cs.names(t) for t in cs.types()},
                                       cache_dir=ctx.run.root / ".cache" / "spatial", batch_size=s.batch_size,
                                       prompt=s.prompt, reporter=ctx.reporter)
-    return make_label_source(s.source)
+    return LABEL_SOURCES.get(s.source)(s, ctx.settings.data.path)
 
 
 def external(ctx: Context) -> dict[str, str]:

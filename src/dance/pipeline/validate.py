@@ -1,12 +1,12 @@
 """Settings checked before any stage runs, so that a typo fails in a second, not six stages in.
 
 :func:`validate_settings` checks every setting that names something from a registry — ``features.backbone``
-(:mod:`dance.encoders.registry`), ``poses.source`` (:data:`dance.motion.poses.POSE_SOURCES`), ``data.format``
+(:data:`dance.encoders.registry.BACKBONES`), ``poses.source`` (:data:`dance.motion.poses.POSE_SOURCES`), ``data.format``
 (:data:`dance.data.index.FORMATS`, the dataset adapters of :mod:`dance.data.datasets` among them),
-``spatial.source`` (``none``, the label sources of :mod:`dance.spatial.labels`, the dual encoders),
+``spatial.source`` (:func:`dance.pipeline.spatial.spatial_sources`: ``none``, the label sources, the dual encoders),
 ``train.models`` (:data:`dance.pipeline.variants.VARIANTS`), ``language.concepts`` (a shipped concept set, a file
 or ``llm``) and ``evaluate.paper_dataset`` — and, for the stages that use them, whether the configured baselines
-can get their concepts. Unknown names get the closest known ones (``did you mean``).
+can get their concepts. Unknown names get the closest known ones (``did you mean``, :mod:`dance.registry`).
 
 :func:`load_checked_settings` is what the CLI uses: each ``--set`` is checked on its own first (section, key,
 value, registry name), so that its error names the override (``--set features.backbone=foo: unknown backbone
@@ -17,8 +17,7 @@ writes ``RUN/config.yaml``, so settings that fail here are never saved into a ru
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,43 +25,26 @@ from pydantic import ValidationError
 
 from dance.config import Settings, _parse_value, load_settings
 from dance.errors import ConfigError, DanceError
+from dance.registry import did_you_mean, unknown_name
 
 #: stages that read the baselines' concept settings (``train.models`` with ``language.concepts``,
 #: ``spatial.source``)
 _CROSS_CHECK_STAGES = {"language", "spatial", "train", "evaluate"}
 
 
-def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
-    """``"; did you mean: a, b"`` for the choices close to ``name``, else ``""``."""
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    close = [by_lower[c] for c in difflib.get_close_matches(str(name).lower(), by_lower, n=n, cutoff=0.5)]
-    if not close:  # separators only: random_3dconv for random-3dconv, ucf_101 for ucf101
-        key = _key(name)
-        close = [c for c in by_lower.values() if _key(c) == key][:n]
-    return f"; did you mean: {', '.join(close)}" if close else ""
-
-
-def _key(text: Any) -> str:
-    return "".join(ch for ch in str(text).lower() if ch.isalnum())
-
-
-def _unknown(what: str, name: Any, known: Sequence[str], where: str = "") -> str:
-    return f"unknown {what} '{name}'{where}{did_you_mean(str(name), known)} (known: {', '.join(known)})"
-
-
 # ------------------------------------------------------------------------------------------- registries
 
 
 def _backbones() -> list[str]:
-    from dance.encoders.registry import list_backbones
+    from dance.encoders.registry import BACKBONES
 
-    return [b.name for b in list_backbones()]
+    return BACKBONES.names()
 
 
 def _pose_sources() -> list[str]:
     from dance.motion.poses import POSE_SOURCES
 
-    return sorted(POSE_SOURCES)
+    return POSE_SOURCES.names()
 
 
 def _formats() -> list[str]:
@@ -73,27 +55,26 @@ def _formats() -> list[str]:
 
 
 def _spatial_sources() -> list[str]:
-    from dance.encoders.dual_encoders import DUAL_ENCODERS
-    from dance.spatial.labels import LABEL_SOURCES
+    from dance.pipeline.spatial import spatial_sources
 
-    return ["none", *LABEL_SOURCES, *DUAL_ENCODERS]
+    return spatial_sources()
 
 
 def _check_name(what: str, known: Callable[[], list[str]]) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         names = known()
-        return None if value in names else _unknown(what, value, names)
+        return None if value in names else unknown_name(what, value, names)
 
     return check
 
 
 def _check_models(value: Any) -> str | None:
-    from dance.pipeline.variants import MODEL_NAMES
+    from dance.pipeline.variants import VARIANTS
 
     models = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if not isinstance(models, list | tuple):
-        return f"expected a list of model names, e.g. dance,lfcbm-entangled (known: {', '.join(MODEL_NAMES)})"
-    problems = [_unknown("model", m, MODEL_NAMES) for m in models if m not in MODEL_NAMES]
+        return f"expected a list of model names, e.g. dance,lfcbm-entangled (known: {', '.join(VARIANTS)})"
+    problems = [VARIANTS.check(m) for m in models if m not in VARIANTS]
     if not problems and "dance" not in models:
         problems.append("must include 'dance' (evaluate, explain and the catalogue use DANCE's model), e.g. "
                         "dance,lfcbm-entangled,lfcbm-disentangled")
@@ -165,10 +146,10 @@ def check_override(item: str) -> None:
     section, name = parts
     sections = list(Settings.model_fields)
     if section not in sections:
-        raise ConfigError(f"{where}: {_unknown('section', section, sections)}")
+        raise ConfigError(f"{where}: {unknown_name('section', section, sections)}")
     keys = list(getattr(Settings.model_fields[section].annotation, "model_fields", {}))
     if keys and name not in keys:
-        raise ConfigError(f"{where}: {_unknown('key', name, keys, f' in section {section}')}")
+        raise ConfigError(f"{where}: {unknown_name('key', name, keys, f' in section {section}')}")
     value = _parse_value(text.strip())
     check = REGISTRY_CHECKS.get(f"{section}.{name}")
     problem = check(value) if check is not None else None

@@ -29,9 +29,9 @@ from typing import Any
 from dance.encoders.dual_encoders import DUAL_ENCODERS
 from dance.errors import StageError
 from dance.paper import CITATION, PAPER_TABLE1
+from dance.registry import Registry
 
 __all__ = [
-    "MODEL_NAMES",
     "VARIANTS",
     "Variant",
     "comparison_rows",
@@ -58,18 +58,19 @@ class Variant:
         return tuple(src for _, src in self.types if src != "motion")
 
 
-VARIANTS: dict[str, Variant] = {
-    "dance": Variant("dance", "DANCE", (("motion", "motion"), ("object", "object"), ("scene", "scene")),
-                     "motion (pose clusters) + object + scene concepts"),
-    "lfcbm-entangled": Variant(
-        "lfcbm-entangled", "LF-CBM w/ entangled language concepts", (("language", "entangled"),),
-        "one type of spatio-temporally entangled text concepts from a language model (Label-free CBM)"),
-    "lfcbm-disentangled": Variant(
-        "lfcbm-disentangled", "LF-CBM w/ disentangled language concepts",
-        (("temporal", "temporal"), ("object", "object"), ("scene", "scene")),
-        "LLM-written temporal text concepts + DANCE's object and scene concepts"),
-}
-MODEL_NAMES: tuple[str, ...] = tuple(VARIANTS)
+#: ``train.models`` → :class:`Variant`
+VARIANTS: Registry[Variant] = Registry("model")
+for variant in (
+    Variant("dance", "DANCE", (("motion", "motion"), ("object", "object"), ("scene", "scene")),
+            "motion (pose clusters) + object + scene concepts"),
+    Variant("lfcbm-entangled", "LF-CBM w/ entangled language concepts", (("language", "entangled"),),
+            "one type of spatio-temporally entangled text concepts from a language model (Label-free CBM)"),
+    Variant("lfcbm-disentangled", "LF-CBM w/ disentangled language concepts",
+            (("temporal", "temporal"), ("object", "object"), ("scene", "scene")),
+            "LLM-written temporal text concepts + DANCE's object and scene concepts"),
+):
+    VARIANTS.add(variant.name, variant, variant.description)
+del variant
 
 _KIND_OF_TEXT_TYPE = {"object": "objects", "scene": "scenes", "temporal": "temporal", "entangled": "entangled"}
 
@@ -79,7 +80,7 @@ def check_models(models: Sequence[str]) -> list[str]:
     unknown = [m for m in out if m not in VARIANTS]
     if unknown:
         raise StageError(f"unknown train.models entr{'ies' if len(unknown) > 1 else 'y'} "
-                         f"{', '.join(map(repr, unknown))}: expected some of {', '.join(MODEL_NAMES)}")
+                         f"{', '.join(map(repr, unknown))}: expected some of {', '.join(VARIANTS)}")
     if "dance" not in out:
         raise StageError("train.models must include 'dance' (evaluate, explain and the catalogue use DANCE's "
                          "model); e.g. train.models=[dance,lfcbm-entangled,lfcbm-disentangled]")

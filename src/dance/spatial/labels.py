@@ -1,6 +1,7 @@
 """Object and scene concept labels per video, behind a small protocol.
 
-The spine ships the *annotations* source: ground-truth object/scene tags of each video (the paper's "CBM with
+Label sources are registered by name in :data:`LABEL_SOURCES` (``spatial.source``). The spine ships the
+*annotations* source: ground-truth object/scene tags of each video (the paper's "CBM with
 attributes" path), read from ``context_labels.csv`` (header ``video_id,object,scene``; several names in a cell
 are separated by ``;``). The concept vocabulary comes from ``concepts.json`` beside it when present, otherwise
 from the names that occur. Labels are 0/1; the dual-encoder source (Eq. 3) gives soft labels with the same shape.
@@ -17,8 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
+from dance.config import SpatialSettings
 from dance.data.index import VideoRecord
-from dance.errors import IndexFormatError
+from dance.errors import ConfigError, IndexFormatError
+from dance.registry import Registry
 from dance.runs import file_hash
 
 TYPES = ("object", "scene")
@@ -46,6 +49,11 @@ class LabelSource(Protocol):
     def fingerprint(self) -> str: ...
 
     def labels(self, records: Sequence[VideoRecord]) -> ContextLabels: ...
+
+
+#: ``spatial.source`` → ``build(spatial settings, data.path) -> LabelSource`` (the dual encoders, which label the
+#: language stage's concepts, are built by the spatial stage: :mod:`dance.pipeline.spatial`)
+LABEL_SOURCES: Registry[Callable[..., LabelSource]] = Registry("object/scene label source")
 
 
 class AnnotationLabelSource:
@@ -116,10 +124,10 @@ class AnnotationLabelSource:
         return ContextLabels(vocab, labels, mask)
 
 
-LABEL_SOURCES: dict[str, Callable[..., LabelSource]] = {"annotations": AnnotationLabelSource}
-
-
-def make_label_source(name: str, **kwargs) -> LabelSource:
-    if name not in LABEL_SOURCES:
-        raise IndexFormatError(f"unknown object/scene label source '{name}'; known: {', '.join(LABEL_SOURCES)}")
-    return LABEL_SOURCES[name](**kwargs)
+@LABEL_SOURCES.register("annotations", "ground-truth object/scene tags from context_labels.csv (spatial.path, "
+                        "default: beside the dataset's index)")
+def _annotations(s: SpatialSettings, data_path: Path | str) -> AnnotationLabelSource:
+    path = Path(s.path) if s.path else Path(data_path).parent / "context_labels.csv"
+    if not path.is_file():
+        raise ConfigError(f"spatial.source=annotations needs a label csv; {path} does not exist (set spatial.path)")
+    return AnnotationLabelSource(path)

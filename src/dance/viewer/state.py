@@ -230,12 +230,11 @@ class ViewerState:
 
     def _pose_gif(self, rec: VideoRecord) -> bytes:
         from dance.explain.render import save_animation
-        from dance.motion.poses import Skeleton
-        from dance.pipeline.motion import pose_source
+        from dance.motion.poses import Skeleton, pose_source_for
 
         if self.settings is None:
             raise DanceError("the run has no config.yaml")
-        source = pose_source(_SettingsOnly(self.settings))  # type: ignore[arg-type]
+        source = pose_source_for(self.settings.poses, self.settings.data.path)
         if not hasattr(source, "sequence"):
             raise DanceError(f"pose source '{source.name}' does not read whole sequences")
         seq = source.sequence(rec)
@@ -270,13 +269,6 @@ class ViewerState:
         skeleton = Skeleton.from_json(self.run / "poses" / "skeleton.json")
         seq = motion["medoid_keypoints"][names.index(name)]
         return _gif_bytes(lambda p: save_animation(p, [seq], skeleton, [name], size=120, fps=8))
-
-
-class _SettingsOnly:
-    """What :func:`dance.pipeline.motion.pose_source` reads from a stage context: the settings."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
 
 
 def _gif_bytes(write) -> bytes:
