@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from dance.config import load_settings
-from dance.data.penn_action import export_generic
 from dance.errors import DanceError
 from dance.model.io import load_model
+from dance.motion.penn_action import export_generic
 from dance.paper import PAPER_TABLE1
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context

@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from dance.config import load_settings
-from dance.data.penn_action import export_generic
 from dance.data.synthetic.generator import generate
 from dance.errors import DanceError
+from dance.motion.penn_action import export_generic
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
 from dance.progress import RichReporter

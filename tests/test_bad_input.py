@@ -22,7 +22,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dance.cli import app
-from dance.data.index import VideoIndex, load_index
+from dance.data.formats import load_index
+from dance.data.index import VideoIndex
 from dance.data.video import (
     TRUNCATION_MIN_FRAMES,
     TRUNCATION_TOLERANCE,

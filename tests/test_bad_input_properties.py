@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from dance.data.index import VideoIndex, load_index  # noqa: E402
+from dance.data.formats import load_index  # noqa: E402
+from dance.data.index import VideoIndex  # noqa: E402
 from dance.errors import DanceError, IndexFormatError, PoseFormatError  # noqa: E402
 from dance.language.parse import parse_list  # noqa: E402
 from dance.motion.poses import load_pose_file  # noqa: E402

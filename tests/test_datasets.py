@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from dance.config import load_settings
-from dance.data.datasets import DATASETS
+from dance.data.datasets import DATASET_FORMATS, DATASETS
 from dance.data.datasets.kth import KTH_CLASSES, KTH_SPLIT
-from dance.data.index import DATASET_FORMATS, FORMATS, VideoIndex, load_index
+from dance.data.formats import FORMATS, load_index
+from dance.data.index import VideoIndex
 from dance.data.video import is_video, read_video, video_info
 from dance.errors import IndexFormatError, VideoDecodeError
 

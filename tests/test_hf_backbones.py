@@ -297,7 +297,7 @@ def test_features_stage_reads_frames_at_the_backbone_shape(tiny, small_data: Pat
 
 
 def test_features_stage_with_precomputed_features(small_data: Path, tmp_path: Path) -> None:
-    from dance.data.index import load_index
+    from dance.data.formats import load_index
     from dance.pipeline.artifacts import run_index
 
     ids = [r.video_id for r in load_index(small_data / "annotations.csv").records]

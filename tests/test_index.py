@@ -9,13 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dance.data.index import (
-    MAX_REPORTED_PROBLEMS,
-    VideoIndex,
-    VideoRecord,
-    load_index,
-    make_val_split,
-)
+from dance.data.formats import load_index
+from dance.data.index import VideoIndex, VideoRecord, make_val_split
+from dance.data.validation import MAX_REPORTED_PROBLEMS
 from dance.errors import IndexFormatError
 
 # --- helpers

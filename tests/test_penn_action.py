@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from dance.data.index import load_index
-from dance.data.penn_action import (
-    PENN_CLASSES,
-    PENN_JOINTS,
-    PennPoseSource,
-    export_generic,
-    load_penn_action,
-    read_penn_mat,
-)
+from dance.data.datasets.penn_action import PENN_CLASSES, load_penn_action, read_penn_mat
+from dance.data.formats import load_index
 from dance.errors import IndexFormatError, PoseFormatError
+from dance.motion.penn_action import PENN_JOINTS, PennPoseSource, export_generic
 from dance.motion.poses import AnnotationPoseSource
 from dance.motion.skeletons import layout_name
 

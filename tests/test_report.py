@@ -153,7 +153,7 @@ def test_sample_figure_falls_back_to_poses(tiny_run: Path, monkeypatch) -> None:
 
 
 def test_paper_dataset_detection() -> None:
-    from dance.data.penn_action import PENN_CLASSES
+    from dance.data.datasets.penn_action import PENN_CLASSES
 
     assert paper_dataset(list(PENN_CLASSES)) == "Penn Action"
     assert paper_dataset(["Boxing", "HandClapping", "HandWaving", "Jogging", "Running", "Walking"]) == "KTH"

@@ -45,7 +45,7 @@ def paper_dataset(classes: Sequence[str], data_format: str = "", data_path: str 
             raise ConfigError(f"'{choice}' is not a dataset of the paper's Table 1: expected auto, none, "
                               f"{', '.join(PAPER_DATASETS)}")
         return match[0]
-    from dance.data.penn_action import PENN_CLASSES
+    from dance.data.datasets.penn_action import PENN_CLASSES
 
     names = {_norm(c) for c in classes}
     if names == {_norm(c) for c in PENN_CLASSES}:

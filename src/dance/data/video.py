@@ -32,6 +32,7 @@ from dance.errors import DanceError, VideoDecodeError
 __all__ = [
     "TRUNCATION_MIN_FRAMES",
     "TRUNCATION_TOLERANCE",
+    "VIDEO_EXTENSIONS",
     "DecodedVideo",
     "TruncatedVideoError",
     "check_complete",
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: File extensions (lower case) recognised as videos (index formats scanning folders, :func:`is_video`).
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v")
 
 #: A video missing more than this fraction of the frames its container declares is truncated ...
 TRUNCATION_TOLERANCE = 0.10
@@ -161,10 +165,8 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int) -> N
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
-    """True for a file with a video extension (``VIDEO_EXTENSIONS`` of :mod:`dance.data.index`) or a directory
-    (a frame folder): the paths :func:`read_video` is meant for. Only the name and the file type are looked at."""
-    from dance.data.index import VIDEO_EXTENSIONS
-
+    """True for a file with a video extension (:data:`VIDEO_EXTENSIONS`) or a directory (a frame folder): the
+    paths :func:`read_video` is meant for. Only the name and the file type are looked at."""
     path = Path(path)
     return path.suffix.lower() in VIDEO_EXTENSIONS or path.is_dir()
 

@@ -203,7 +203,7 @@ class AnnotationPoseSource:
 @register_pose_source("penn-action", "Penn Action labels/*.mat read directly (poses.path: the dataset folder)",
                       reads="the Penn Action folder (with labels/)")
 def _penn_action(folder: Path) -> PoseSource:
-    from dance.data.penn_action import PennPoseSource
+    from dance.motion.penn_action import PennPoseSource
 
     return PennPoseSource(root=folder)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dance.data.index import VideoIndex, load_index, make_val_split
+from dance.data.formats import load_index
+from dance.data.index import VideoIndex, make_val_split
 from dance.errors import ConfigError
 from dance.pipeline.runner import Context
 from dance.runs import StageWriter

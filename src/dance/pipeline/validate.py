@@ -2,7 +2,7 @@
 
 :func:`validate_settings` checks every setting that names something from a registry — ``features.backbone``
 (:data:`dance.encoders.registry.BACKBONES`), ``poses.source`` (:data:`dance.motion.poses.POSE_SOURCES`), ``data.format``
-(:data:`dance.data.index.FORMATS`, the dataset adapters of :mod:`dance.data.datasets` among them),
+(:data:`dance.data.formats.FORMATS`, the dataset adapters of :mod:`dance.data.datasets` among them),
 ``spatial.source`` (:func:`dance.pipeline.spatial.spatial_sources`: ``none``, the label sources, the dual encoders),
 ``train.models`` (:data:`dance.pipeline.variants.VARIANTS`), ``language.concepts`` (a shipped concept set, a file
 or ``llm``) and ``evaluate.paper_dataset`` — and, for the stages that use them, whether the configured baselines
@@ -48,10 +48,9 @@ def _pose_sources() -> list[str]:
 
 
 def _formats() -> list[str]:
-    from dance.data.datasets import DATASETS
-    from dance.data.index import FORMATS
+    from dance.data.formats import FORMATS
 
-    return list(dict.fromkeys([*FORMATS, *DATASETS]))
+    return FORMATS.names()
 
 
 def _spatial_sources() -> list[str]:

@@ -9,7 +9,7 @@ Expected layout (``data.path`` = the unzipped ``haa500_v1_1`` folder)::
 ``data.path`` may also be the ``video`` folder itself or the folder holding ``haa500_v1_1/``, and the videos may
 sit in per-class sub-folders (``video/abseiling/abseiling_000.mp4``). A video's class is its file name without
 the trailing ``_<nnn>`` (class names as in the dataset: lower case with underscores); in a class sub-folder the
-folder must be that class. Any extension of :data:`~dance.data.index.VIDEO_EXTENSIONS` is accepted.
+folder must be that class. Any extension of :data:`~dance.data.video.VIDEO_EXTENSIONS` is accepted.
 
 Split: 16 / 1 / 3 videos per class, by the three-digit number of the file: ``000``-``015`` train, ``016`` val,
 ``017``-``019`` test. Source: the paper splits every class 16:1:3 into train / val / test (8,000 / 500 / 1,500
@@ -28,17 +28,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dance.data.datasets._common import (
+from dance.data.datasets.common import (
     DatasetOptions,
     check_root,
     check_single_split,
     child_ci,
     dataset_error,
+    dataset_format,
     finish,
     select_classes,
     walk_files,
 )
-from dance.data.index import VIDEO_EXTENSIONS, VideoIndex, _Problems, _Row
+from dance.data.index import VideoIndex
+from dance.data.validation import Problems, Row
+from dance.data.video import VIDEO_EXTENSIONS
 
 __all__ = ["HAA500_SPLIT", "haa500_split", "load_haa500"]
 
@@ -72,6 +75,7 @@ def _video_dir(root: Path) -> Path:
     raise dataset_error(NAME, f"{root / 'video'} not found; expected {_EXPECTED}")
 
 
+@dataset_format("haa500", "HAA500 v1.1 (HAA-100 with data.classes), official 16/1/3 split")
 def load_haa500(root: Path | str, options: DatasetOptions | None = None) -> VideoIndex:
     """Index HAA500 v1.1 (or a class subset such as HAA-100) with the official split.
 
@@ -87,7 +91,7 @@ def load_haa500(root: Path | str, options: DatasetOptions | None = None) -> Vide
     videos = walk_files(video_dir, VIDEO_EXTENSIONS)
     if not videos:
         raise dataset_error(NAME, f"no video files found in {video_dir}; expected {_EXPECTED}")
-    problems = _Problems()
+    problems = Problems()
     parsed: list[tuple[Path, str, int]] = []
     for video in videos:
         m = _FILE.match(video.stem)
@@ -104,7 +108,7 @@ def load_haa500(root: Path | str, options: DatasetOptions | None = None) -> Vide
     available = sorted({label for _, label, _ in parsed})
     classes = select_classes(NAME, available, options, where=f"{len(available)} classes in {video_dir}")
     wanted = set(classes)
-    rows: list[_Row] = []
+    rows: list[Row] = []
     for video, label, number in parsed:
         if label not in wanted:
             continue
@@ -112,7 +116,7 @@ def load_haa500(root: Path | str, options: DatasetOptions | None = None) -> Vide
         if split is None:
             problems.add(video, None, f"video number {number:03d} is outside the official 000-019")
             continue
-        rows.append(_Row(video, None, video.relative_to(root).as_posix(), label, split, video_id=video.stem))
+        rows.append(Row(video, None, video.relative_to(root).as_posix(), label, split, video_id=video.stem))
     return finish(
         NAME,
         rows,

@@ -7,7 +7,7 @@ Expected layout (``data.path`` = the KTH folder)::
     ...                                             (boxing, handclapping, handwaving, jogging, running, walking)
 
 or all ``.avi`` files in one folder (``KTH/person01_boxing_d1_uncomp.avi``, ...). Any video extension of
-:data:`~dance.data.index.VIDEO_EXTENSIONS` is accepted (converted copies), file names are matched
+:data:`~dance.data.video.VIDEO_EXTENSIONS` is accepted (converted copies), file names are matched
 case-insensitively, and a suffix after the scenario (``_uncomp``, or ``_0`` for clips cut at the
 sub-sequence boundaries of ``00sequences.txt``) is allowed. The label is the action in the file name; a file in
 a class folder of another action is an error. 25 persons x 6 actions x 4 scenarios d1-d4 = 600 videos; the
@@ -32,16 +32,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dance.data.datasets._common import (
+from dance.data.datasets.common import (
     DatasetOptions,
     check_root,
     check_single_split,
     dataset_error,
+    dataset_format,
     finish,
     select_classes,
     walk_files,
 )
-from dance.data.index import VIDEO_EXTENSIONS, VideoIndex, _Problems, _Row
+from dance.data.index import VideoIndex
+from dance.data.validation import Problems, Row
+from dance.data.video import VIDEO_EXTENSIONS
 
 __all__ = ["KTH_CLASSES", "KTH_SPLIT", "load_kth"]
 
@@ -62,6 +65,7 @@ _EXPECTED = (
 )
 
 
+@dataset_format("kth", "KTH human actions in the official layout, person-based split")
 def load_kth(root: Path | str, options: DatasetOptions | None = None) -> VideoIndex:
     """Index a KTH folder with the official person split (see the module docstring).
 
@@ -78,8 +82,8 @@ def load_kth(root: Path | str, options: DatasetOptions | None = None) -> VideoIn
     videos = walk_files(root, VIDEO_EXTENSIONS)
     if not videos:
         raise dataset_error(NAME, f"no video files found in {root}; expected {_EXPECTED}")
-    problems = _Problems()
-    rows: list[_Row] = []
+    problems = Problems()
+    rows: list[Row] = []
     n_named = 0
     for video in videos:
         rel = video.relative_to(root).as_posix()
@@ -103,7 +107,7 @@ def load_kth(root: Path | str, options: DatasetOptions | None = None) -> VideoIn
             problems.add(video, None, f"a '{action}' video in the class folder '{video.parent.name}'")
             continue
         if action in wanted:
-            rows.append(_Row(video, None, rel, action, KTH_SPLIT[person], video_id=video.stem))
+            rows.append(Row(video, None, rel, action, KTH_SPLIT[person], video_id=video.stem))
     if n_named == 0:
         raise dataset_error(
             NAME, f"no KTH videos (person<NN>_<action>_d<N>_uncomp.avi) among the {len(videos)} video files in "

@@ -27,16 +27,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dance.data.datasets._common import (
+from dance.data.datasets.common import (
     DatasetOptions,
     check_root,
     child_ci,
     dataset_error,
+    dataset_format,
     finish,
     select_classes,
     walk_files,
 )
-from dance.data.index import VIDEO_EXTENSIONS, VideoIndex, _Problems, _read_text, _Row
+from dance.data.index import VideoIndex
+from dance.data.validation import Problems, Row, read_text
+from dance.data.video import VIDEO_EXTENSIONS
 
 __all__ = ["UCF_SPLITS", "load_ucf101"]
 
@@ -76,11 +79,11 @@ def _list_file(lists: Path, name: str) -> Path:
     return found
 
 
-def _read_class_index(file: Path, problems: _Problems) -> list[str]:
+def _read_class_index(file: Path, problems: Problems) -> list[str]:
     """``classInd.txt`` → class names ordered by their (1-based) index."""
     by_index: dict[int, tuple[str, int]] = {}
     seen: dict[str, int] = {}
-    for line_no, raw in enumerate(_read_text(file).splitlines(), start=1):
+    for line_no, raw in enumerate(read_text(file).splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -136,6 +139,7 @@ class _Disk:
         )
 
 
+@dataset_format("ucf101", "UCF-101 with its official split lists (data.split_id 1-3)")
 def load_ucf101(root: Path | str, options: DatasetOptions | None = None) -> VideoIndex:
     """Index UCF-101 with official split ``options.split_id`` (see the module docstring).
 
@@ -159,7 +163,7 @@ def load_ucf101(root: Path | str, options: DatasetOptions | None = None) -> Vide
     class_file = _list_file(lists, "classInd.txt")
     train_file, test_file = _list_file(lists, train_name), _list_file(lists, test_name)
 
-    problems = _Problems()
+    problems = Problems()
     all_classes = _read_class_index(class_file, problems)
     problems.raise_if_any(f"ucf101:{class_file}")
     classes = select_classes(NAME, all_classes, options, where=f"the {len(all_classes)} classes of {class_file}")
@@ -168,11 +172,11 @@ def load_ucf101(root: Path | str, options: DatasetOptions | None = None) -> Vide
 
     disk = _Disk(video_root)
     prefix = video_root.relative_to(root).as_posix()
-    rows: list[_Row] = []
+    rows: list[Row] = []
     missing: list[tuple[Path, int, str]] = []
     n_listed = 0
     for split, file in (("train", train_file), ("test", test_file)):
-        text = _read_text(file)
+        text = read_text(file)
         if not text.strip():
             problems.add(file, 1, f"empty file (no videos listed for split '{split}')")
             continue
@@ -224,7 +228,7 @@ def load_ucf101(root: Path | str, options: DatasetOptions | None = None) -> Vide
                 rel = f"{prefix}/{listed}" if prefix != "." else listed
             else:
                 rel = path.relative_to(root).as_posix()
-            rows.append(_Row(file, line_no, rel, label, split, video_id=stem))
+            rows.append(Row(file, line_no, rel, label, split, video_id=stem))
     if n_listed and len(missing) == n_listed:
         raise dataset_error(
             NAME, f"none of the {n_listed} videos listed in {train_file.name} and {test_file.name} was found "

@@ -7,13 +7,12 @@ Expected layout (``data.path`` = the unpacked ``Penn_Action`` folder, or the fol
 
 Each record is a frame folder (``frames/<id>``): :func:`~dance.data.video.read_video` decodes it like a video file
 (frames sorted numerically). The class (``action``) and the official split (``train``: 1 = train, -1 = test) come
-from ``labels/<id>.mat``, read by :func:`dance.data.penn_action.read_penn_mat`. There is no official val split: the
-pipeline draws one from train (``data.val_fraction``). Classes: the 15 Penn Action names
-(:data:`~dance.data.penn_action.PENN_CLASSES` order). Video ids are the ids (``0001``).
+from ``labels/<id>.mat``, read by :func:`~dance.data.datasets.penn_action.labels.read_penn_mat`. There is no
+official val split: the pipeline draws one from train (``data.val_fraction``). Classes: the 15 Penn Action names
+(:data:`~dance.data.datasets.penn_action.labels.PENN_CLASSES` order). Video ids are the ids (``0001``).
 
 Every label file needs its frame folder with at least one image and every frame folder its label file;
-unreadable label files, missing folders and empty folders are all reported together. (For the pose-only use of
-Penn Action, with the ``.mat`` joints as poses, see :mod:`dance.data.penn_action`.)
+unreadable label files, missing folders and empty folders are all reported together.
 """
 
 from __future__ import annotations
@@ -21,17 +20,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dance.data.datasets._common import (
+from dance.data.datasets.common import (
     DatasetOptions,
     check_root,
     check_single_split,
     child_ci,
     dataset_error,
+    dataset_format,
     finish,
     select_classes,
 )
+from dance.data.datasets.penn_action.labels import PENN_CLASSES, read_penn_mat
 from dance.data.frames import IMAGE_EXTENSIONS
-from dance.data.index import VideoIndex, _Problems, _Row
+from dance.data.index import VideoIndex
+from dance.data.validation import Problems, Row
 from dance.errors import PoseFormatError
 
 __all__ = ["load_penn_action_rgb"]
@@ -51,6 +53,7 @@ def _has_image(folder: Path) -> bool:
         return False
 
 
+@dataset_format("penn_action", "Penn Action RGB frame folders with the official split (labels/<id>.mat)")
 def load_penn_action_rgb(root: Path | str, options: DatasetOptions | None = None) -> VideoIndex:
     """Index Penn Action's RGB frame folders with the official split (see the module docstring).
 
@@ -59,8 +62,6 @@ def load_penn_action_rgb(root: Path | str, options: DatasetOptions | None = None
             unreadable label files, label files without a frame folder, empty frame folders, frame folders
             without a label file, requested classes not in the dataset.
     """
-    from dance.data.penn_action import PENN_CLASSES, read_penn_mat
-
     options = options or DatasetOptions()
     check_single_split(NAME, options.split_id)
     root = check_root(NAME, Path(root), _EXPECTED)
@@ -78,7 +79,7 @@ def load_penn_action_rgb(root: Path | str, options: DatasetOptions | None = None
         raise dataset_error(NAME, f"no .mat label files in {labels}; expected {_EXPECTED}")
     folders = {p.name: p for p in frames.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
-    problems = _Problems()
+    problems = Problems()
     parsed: list[tuple[Path, str, str]] = []
     for mat in mats:
         try:
@@ -105,7 +106,7 @@ def load_penn_action_rgb(root: Path | str, options: DatasetOptions | None = None
     classes = select_classes(NAME, available, options, where=f"the actions of {labels}")
     wanted = set(classes)
     rows = [
-        _Row(folder, None, folder.relative_to(root).as_posix(), action, split, video_id=folder.name)
+        Row(folder, None, folder.relative_to(root).as_posix(), action, split, video_id=folder.name)
         for folder, action, split in parsed
         if action in wanted
     ]

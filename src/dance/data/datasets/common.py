@@ -1,20 +1,46 @@
-"""Helpers shared by the dataset adapters: options, class subsets, case-insensitive look-ups, validation."""
+"""What a dataset adapter is built from: the registry (:data:`DATASETS`, :func:`dataset_format`), the options
+it gets (:class:`DatasetOptions`), and helpers for class subsets, case-insensitive look-ups and validation.
+
+A dataset adapter is a function ``(root, options) -> VideoIndex``. Decorated with
+``@dataset_format(name, description)`` it is registered in :data:`DATASETS` and, as ``data.format=<name>``, in
+:data:`dance.data.formats.FORMATS`. It builds :class:`~dance.data.validation.Row` s and hands them to
+:func:`finish`.
+"""
 
 from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from dance.data.index import VideoIndex, _finalize, _Problems, _Row
+from dance.data.formats import FORMATS, IndexRequest
+from dance.data.formats.common import load_classes
+from dance.data.index import VideoIndex
+from dance.data.validation import Problems, Row, build_index, expand_user
 from dance.errors import IndexFormatError
+from dance.registry import Registry
+
+__all__ = [
+    "DATASETS",
+    "DatasetAdapter",
+    "DatasetOptions",
+    "check_root",
+    "check_single_split",
+    "child_ci",
+    "dataset_error",
+    "dataset_format",
+    "finish",
+    "select_classes",
+    "walk_files",
+]
 
 
 @dataclass(frozen=True)
 class DatasetOptions:
-    """What :func:`dance.data.index.load_index` passes on to a dataset adapter.
+    """What :func:`dance.data.formats.load_index` passes on to a dataset adapter.
 
     Attributes:
         classes: keep only these classes, in this order (``None``: every class, in the dataset's order).
@@ -29,6 +55,46 @@ class DatasetOptions:
     split_id: int = 1
     required_splits: Sequence[str] = ("train", "test")
     check_files: bool = True
+
+
+#: A dataset adapter: the index of the dataset found at ``root``.
+DatasetAdapter = Callable[[Path, DatasetOptions], VideoIndex]
+
+#: Dataset name (its ``data.format``) → adapter.
+DATASETS: Registry[DatasetAdapter] = Registry("dataset")
+
+
+def dataset_format(name: str, description: str) -> Callable[[DatasetAdapter], DatasetAdapter]:
+    """Decorator: register a dataset adapter in :data:`DATASETS` and as format ``name`` of
+    :data:`~dance.data.formats.FORMATS`."""
+
+    def deco(adapter: DatasetAdapter) -> DatasetAdapter:
+        DATASETS.add(name, adapter, description)
+        FORMATS.add(name, partial(_read_dataset, name), description)
+        return adapter
+
+    return deco
+
+
+def _read_dataset(name: str, source: Path, request: IndexRequest) -> VideoIndex:
+    """Format ``name``: the request as :class:`DatasetOptions` for the adapter (a dataset has its own split)."""
+    if request.splits:
+        raise IndexFormatError(
+            f"format '{name}' uses the dataset's official split: remove splits= (data.splits); "
+            "use split_id (data.split_id) to pick one of several official splits"
+        )
+    src = expand_user(Path(source))
+    problems = Problems()
+    class_list, class_origin = load_classes(request.classes, src if src.is_dir() else src.parent, problems)
+    problems.raise_if_any(f"{name}:{src}")
+    options = DatasetOptions(
+        classes=class_list,
+        class_origin=class_origin,
+        split_id=request.split_id,
+        required_splits=request.required_splits,
+        check_files=request.check_files,
+    )
+    return DATASETS.get(name)(src, options)
 
 
 def dataset_error(dataset: str, message: str) -> IndexFormatError:
@@ -120,13 +186,13 @@ def select_classes(
 
 def finish(
     dataset: str,
-    rows: Iterable[_Row],
+    rows: Iterable[Row],
     *,
     root: Path,
     classes: list[str],
     class_origin: str,
     options: DatasetOptions,
-    problems: _Problems,
+    problems: Problems,
     source: str,
     check_files: bool | None = None,
     expected: str = "",
@@ -141,7 +207,7 @@ def finish(
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         hint = f"; expected {expected}" if expected else ""
         problems.add(root, None, f"no {dataset} videos of class(es) {shown} (an incomplete download?){hint}")
-    return _finalize(
+    return build_index(
         rows,
         root=root,
         class_list=classes,
