@@ -39,7 +39,6 @@ class Source:
 
     Attributes:
         path: the source (``~`` expanded), an existing file or directory.
-        fmt: the requested format name.
         class_list: the given class list (``None``: none given), ``class_origin`` where it came from.
         split_files: split name → existing list file (``splits=``).
         request: the request as :func:`~dance.data.formats.load_index` made it.
@@ -47,12 +46,16 @@ class Source:
     """
 
     path: Path
-    fmt: str
     class_list: list[str] | None
     class_origin: str
     split_files: dict[str, Path]
     request: IndexRequest
     problems: Problems
+
+    @property
+    def fmt(self) -> str:
+        """The requested format name."""
+        return self.request.fmt
 
     def check_file_splits(self) -> None:
         """Raise when the source is a file and ``splits=`` was given (list files need the dataset root)."""
@@ -117,7 +120,7 @@ def open_source(source: Path, request: IndexRequest) -> Source:
         else:
             split_files[key] = resolved_file
     problems.raise_if_any(str(src))
-    return Source(src, request.fmt, class_list, class_origin, split_files, request, problems)
+    return Source(src, class_list, class_origin, split_files, request, problems)
 
 
 def read_split_lists(
