@@ -252,8 +252,7 @@ class Counting:
 
 
 def test_label_source_gives_eq3_labels_and_skips_a_corrupt_video(tiny, videos_dir: Path, tmp_path: Path) -> None:
-    from dance.data.video import read_video
-    from dance.pipeline.features import sample_frames
+    from dance.data.video import read_video, sample_frames
 
     enc = make_dual_encoder("xclip", model=str(tiny["xclip"]))
     source = DualEncoderLabelSource(enc, CONCEPTS, cache_dir=tmp_path / "cache", batch_size=2)

@@ -272,9 +272,8 @@ def small_data(tmp_path_factory) -> Path:
 
 
 def test_features_stage_reads_frames_at_the_backbone_shape(tiny, small_data: Path, tmp_path: Path) -> None:
-    from dance.data.video import read_video
+    from dance.data.video import read_video, sample_frames
     from dance.pipeline.artifacts import run_index
-    from dance.pipeline.features import sample_frames
 
     data = tmp_path / "data"
     shutil.copytree(small_data, data)

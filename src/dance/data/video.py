@@ -39,7 +39,9 @@ __all__ = [
     "decode_video",
     "is_truncated",
     "is_video",
+    "read_clip",
     "read_video",
+    "sample_frames",
     "video_info",
     "write_video",
 ]
@@ -206,6 +208,17 @@ def read_video(
     :func:`dance.data.frames.read_frame_folder` with the same contract).
     """
     return check_complete(path, decode_video(path, max_frames=max_frames, size=size), max_frames)
+
+
+def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
+    """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
+    idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
+    return frames[idx]
+
+
+def read_clip(path: str | os.PathLike[str], n_frames: int, size: int) -> np.ndarray:
+    """The input of a video model: ``n_frames`` frames spread over the video, resized to ``size`` squares."""
+    return sample_frames(read_video(path, size=size), n_frames)
 
 
 def check_complete(path: str | os.PathLike[str], video: DecodedVideo, max_frames: int | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ from PIL import Image
 
 from dance.config import Settings, load_settings
 from dance.data.index import VideoRecord
-from dance.data.video import read_video
+from dance.data.video import read_video, sample_frames
 from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, ModelError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
@@ -49,7 +49,6 @@ from dance.motion.keyframes import (
 from dance.motion.poses import PoseSequence, Skeleton, pose_source_for
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import sample_frames
 from dance.runs import atomic_write_json, read_json
 
 #: Top-level numeric fields of sanity.json (``None`` when a quantity could not be computed, see ``skipped``).

@@ -17,7 +17,7 @@ import numpy as np
 
 from dance.config import load_settings
 from dance.data.index import VideoRecord
-from dance.data.video import read_video
+from dance.data.video import read_video, sample_frames
 from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, StageError
 from dance.explain.contributions import Explanation
@@ -28,7 +28,6 @@ from dance.motion.poses import POSE_SOURCES, PoseSequence, Skeleton, make_pose_s
 from dance.motion.sequences import normalise
 from dance.motion.skeletons import mapping
 from dance.pipeline.artifacts import load_arrays
-from dance.pipeline.features import sample_frames
 from dance.runs import atomic_write_json, read_json
 
 

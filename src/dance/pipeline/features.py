@@ -11,13 +11,10 @@ features from a file by video id, with nothing decoded.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from safetensors.torch import save_file
 
-from dance.data.index import VideoRecord
-from dance.data.video import read_video
+from dance.data.video import read_clip
 from dance.encoders.registry import backbone_entry, make_backbone, make_video_backbone
 from dance.encoders.video_cache import encode_videos_cached
 from dance.errors import PoseFormatError, StageError
@@ -28,17 +25,6 @@ from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, stable_hash
 from dance.threads import torch_threads
-
-
-def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
-    """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
-    idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
-    return frames[idx]
-
-
-def read_backbone_frames(rec: VideoRecord, backbone: Any) -> np.ndarray:
-    """``backbone.n_frames`` frames spread over the video, resized to ``backbone.size`` squares."""
-    return sample_frames(read_video(rec.path, size=backbone.size), backbone.n_frames)
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -133,8 +119,8 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     backbone = make_video_backbone(s)
     cache = ctx.run.root / ".cache" / "features" / stable_hash(backbone.fingerprint())[:16]
     feats, ok, skipped, reused = encode_videos_cached(
-        index.records, lambda rec: read_backbone_frames(rec, backbone), backbone.encode, backbone.dim, cache,
-        s.batch_size, ctx.reporter, f"features ({s.backbone})", getattr(backbone, "load", None))
+        index.records, lambda rec: read_clip(rec.path, backbone.n_frames, backbone.size), backbone.encode,
+        backbone.dim, cache, s.batch_size, ctx.reporter, f"features ({s.backbone})", getattr(backbone, "load", None))
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
     atomic_write_json(out.path("skipped.json"), skipped)

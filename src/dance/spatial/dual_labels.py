@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dance.data.index import VideoRecord
-from dance.data.video import read_video
+from dance.data.video import read_clip
 from dance.encoders.dual_encoders import DualEncoder, make_dual_encoder, soft_labels
 from dance.encoders.video_cache import encode_videos_cached
 from dance.errors import ConfigError, ModelError
@@ -80,9 +80,8 @@ class DualEncoderLabelSource:
         self.skipped: dict[str, str] = {}
 
     def _default_frames(self, rec: VideoRecord) -> np.ndarray:
-        from dance.pipeline.features import sample_frames  # lazy: dance.pipeline imports the spatial stage
 
-        return sample_frames(read_video(rec.path, size=self.encoder.size), self.encoder.n_frames)
+        return read_clip(rec.path, self.encoder.n_frames, self.encoder.size)
 
     def _frames_key(self) -> str:
         if not self.custom_reader:
