@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dance.cli import app
 from dance.errors import DanceError, ModelError
+from dance.explain.contributions import explain
 from dance.explain.intervene import (
     intervene_sample,
     load_run_videos,
@@ -63,7 +64,7 @@ def test_sample_intervention_switches_the_top_concept_off(rgb: Path) -> None:
     model, _ = load_version(rgb)
     data = load_run_videos(rgb)
     z = model.concept_activations(data.X[:1])
-    before = model.explain(data.X[:1], k=1)[0]
+    before = explain(model, data.X[:1], k=1)[0]
     top = max((c for cs in before.top.values() for c in cs), key=lambda c: c.contribution)
     res = intervene_sample(model, z, [f"{top.type}:{top.name}"], data.video_ids[0], data.labels[0], k=3)
     assert res.off == [f"{top.type}:{top.name}"]

@@ -121,7 +121,7 @@ def test_activations_are_standardised_on_train(fitted: DanceModel, problem) -> N
     np.testing.assert_allclose(logits, z @ fitted.W_.T + fitted.b_, rtol=1e-5, atol=1e-5)
     p = fitted.predict_proba(x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
-    np.testing.assert_array_equal(p.argmax(axis=1), fitted.predict(x))
+    np.testing.assert_array_equal(p.argmax(axis=1), fitted.predict_index(x))
 
 
 def test_fit_is_deterministic(problem) -> None:
@@ -232,7 +232,7 @@ def test_binary_concepts_enter_the_final_layer_as_probabilities(fitted: DanceMod
 
 def test_explanations_report_the_probability_of_binary_concepts(fitted: DanceModel, problem) -> None:
     _, _, (xt, _, _) = problem
-    e = fitted.explain(xt[:1], k=4)[0]
+    e = explain(fitted, xt[:1], k=4)[0]
     motion = fitted.blocks_[0]
     with torch.no_grad():
         p = _sigmoid(motion.layer(fitted._scaled(xt[:1], torch.device("cpu"))).numpy()[0])
@@ -350,10 +350,10 @@ def test_predict_without_equals_zeroed_column(fitted: DanceModel, problem) -> No
     expected = (manual @ fitted.W_.T + fitted.b_).argmax(axis=1)
     out = predict_without(fitted, xt, [name])
     np.testing.assert_array_equal(out, expected)
-    assert (out != fitted.predict(xt)).any()
+    assert (out != fitted.predict_index(xt)).any()
     bare = name.split(":", 1)[1]
     np.testing.assert_array_equal(predict_without(fitted, xt, [bare]), expected)
-    np.testing.assert_array_equal(predict_without(fitted, xt, []), fitted.predict(xt))
+    np.testing.assert_array_equal(predict_without(fitted, xt, []), fitted.predict_index(xt))
 
 
 def test_with_weight_returns_new_model(fitted: DanceModel, problem) -> None:
@@ -428,7 +428,7 @@ def test_hand_model_predictions() -> None:
     np.testing.assert_allclose(model.concept_activations(HAND_X), HAND_X)
     expected = [[2.5, 0.1], [2.4, 0.1], [0.0, 3.1], [2.0, 0.1]]
     np.testing.assert_allclose(model.decision_function(HAND_X), expected, atol=1e-6)
-    np.testing.assert_array_equal(model.predict(HAND_X), [0, 0, 1, 0])
+    np.testing.assert_array_equal(model.predict_index(HAND_X), [0, 0, 1, 0])
     assert model.score(HAND_X, HAND_Y) == 0.75
 
 
@@ -475,7 +475,7 @@ def test_edit_effect_hand_model() -> None:
     before = hand_model()
     after = with_weight(before, "b", "m", 3.0)  # logit_b = 3 m + o + 0.1
     # r0 (2.5, 3.1) → b: broken; r1 (2.4, 0.7) → a; r2 (0, 3.1) → b; r3 (2, 3.1) → b: fixed
-    np.testing.assert_array_equal(after.predict(HAND_X), [1, 0, 1, 1])
+    np.testing.assert_array_equal(after.predict_index(HAND_X), [1, 0, 1, 1])
     effect = edit_effect(before, after, HAND_X, HAND_Y)
     assert (effect.fixed, effect.broken, effect.changed) == (1, 1, 2)
     assert effect.accuracy_before == 0.75 and effect.accuracy_after == 0.75
@@ -495,17 +495,17 @@ def test_ambiguous_bare_concept_name() -> None:
     assert model.concept_index("scene:m") == 2
 
 
-def test_model_explain_method_matches_function() -> None:
+def test_explain_takes_a_class_name_or_index() -> None:
     model = hand_model()
-    (e,) = model.explain(HAND_X[2:3], k=1)
+    (e,) = explain(model, HAND_X[2:3], k=1)
     assert e.predicted == "b" and e.target == "b" and e.top_type == "object"
     assert e.top["object"][0].name == "o" and e.top["object"][0].contribution == pytest.approx(3.0)
-    (ea,) = model.explain(HAND_X[2:3], target="a")
+    (ea,) = explain(model, HAND_X[2:3], target="a")
     (ef,) = explain(model, HAND_X[2:3], target=0)
     assert ea.target == "a" and ea.type_shares == ef.type_shares
     assert ea.type_shares == pytest.approx({"motion": 0.0, "object": 0.0, "scene": 0.0})
     with pytest.raises(ModelError, match="unknown class"):
-        model.explain(HAND_X, target="zzz")
+        explain(model, HAND_X, target="zzz")
 
 
 def test_switching_the_binary_activation_keeps_the_concept_layers(problem) -> None:

@@ -366,7 +366,7 @@ def test_weight_must_be_finite_as_float32(fitted, tmp_path: Path) -> None:
         with_weight(model, "c0", concept, 1e300)
     z = model.concept_activations(fitted[1])
     with pytest.raises(ModelError, match="float32"):
-        weight_edit(model, z, model.predict(fitted[1]), "c0", concept, 1e300)
+        weight_edit(model, z, model.predict_index(fitted[1]), "c0", concept, 1e300)
     # a model that got an infinite weight some other way is never saved
     broken = model.copy()
     broken.W_ = broken.W_.copy()
@@ -391,7 +391,7 @@ def _mini_run(root: Path, model: DanceModel, x: np.ndarray) -> Path:
     save_model(model, run / "train" / "model")
     splits = ["train", "val", "test", "test"]
     recs = [VideoRecord(f"v{i}", root / f"v{i}.mp4", model.classes_[int(p)], splits[i % 4])
-            for i, p in enumerate(model.predict(x))]
+            for i, p in enumerate(model.predict_index(x))]
     VideoIndex(root, recs, model.classes_, "test").to_csv(run / "index" / "index.csv")
     save_arrays(run / "features" / "features.npz", x=x, ok=np.ones(len(x), bool))
     (run / "config.yaml").write_text(yaml.safe_dump(load_settings(None, []).model_dump(), sort_keys=False))

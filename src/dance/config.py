@@ -6,11 +6,13 @@ config (``dance/configs/demo.yaml``) overrides a few for its short synthetic vid
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from dance.errors import ConfigError
 
@@ -109,23 +111,78 @@ class FeatureSettings(Section):
                                               "the run starts; dance.threads)")
 
 
-class TrainSettings(Section):
-    concept_lr: float = 1e-3
-    concept_steps: int = Field(1000, ge=1)
-    concept_hidden: int | None | Literal["auto"] = Field(
-        "auto", description="hidden units of an MLP concept layer (None: linear; auto: linear or 2048 units, "
-                            "whichever is more accurate on the validation split)")
-    binary_activation: Literal["auto", "probability", "logit"] = Field(
-        "auto", description="what a motion (binary) concept feeds the final layer: its predicted probability, its "
-                            "logit, or auto (the more accurate on the validation split)")
-    clip_cutoff: float = Field(0.25, description="drop object/scene concepts whose top-5 label mean is <= this")
-    interpretability_cutoff: float = Field(0.45, description="drop concepts with validation cos^3 below this")
-    lam: float = Field(7e-4, gt=0.0, description="elastic-net strength of the final layer (Eq. 6)")
-    alpha: float = Field(0.99, ge=0.0, le=1.0, description="L1 share of the elastic net")
-    n_lambdas: int = Field(20, ge=1)
-    final_max_iter: int = Field(2000, ge=1)
-    device: str = "cpu"
-    seed: int = 0
+# ---------------------------------------------------------------------------------------------- estimator settings
+
+
+def _hp(default: Any, description: str, *, setting: bool = True, auto: str = "", **bounds: float) -> Any:
+    """A hyperparameter of :class:`DanceParams`: its default, what it does, and its bounds (``ge``, ``gt``,
+    ``le``, ``lt``), which both :class:`TrainSettings` and ``DanceModel.fit`` check.
+
+    ``setting=False``: an estimator parameter only, not a ``train.*`` key. ``auto``: the ``train.*`` key also takes
+    ``auto`` (its default), meaning the run tries the values and keeps the best (the text says how).
+    """
+    return dataclasses.field(default=default, metadata={"description": description, "setting": setting,
+                                                        "auto": auto, "bounds": bounds})
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class DanceParams:
+    """The hyperparameters of the DANCE estimator, each declared once, here.
+
+    :class:`~dance.model.dance.DanceModel` inherits this ``__init__`` (it only stores them, the scikit-learn
+    contract) and :class:`TrainSettings` derives its ``train.*`` keys from the fields with ``setting=True``: same
+    names, defaults (``auto`` where the run chooses), descriptions and bounds. Reference values: the authors'
+    pipeline (README, "Reference values"). Lives in the settings module, the lowest layer, so that the settings do
+    not import the model (torch).
+    """
+
+    concept_lr: float = _hp(1e-3, "Adam learning rate of the concept layers")
+    concept_steps: int = _hp(1000, "full-batch Adam steps per concept layer (the weights best on validation are "
+                             "kept)", ge=1)
+    concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
+                                     auto="linear or 2048 units, whichever is more accurate on the validation split")
+    binary_activation: Literal["probability", "logit"] = _hp(
+        "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
+        auto="the more accurate on the validation split")
+    clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
+    interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
+    lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6)", gt=0.0)
+    alpha: float = _hp(0.99, "L1 share of the elastic net", ge=0.0, le=1.0)
+    n_lambdas: int = _hp(20, "points of the warm-started regularisation path down to lam", ge=1)
+    final_max_iter: int = _hp(2000, "solver iterations per path point of the final layer", ge=1)
+    standardize_features: bool = _hp(True, "standardise the features on the training videos", setting=False)
+    validation_fraction: float = _hp(
+        0.15, "share of each class held out for validation when fit gets no validation data (a run always gives "
+        "its val split)", setting=False, gt=0.0, lt=1.0)
+    device: str = _hp("cpu", "torch device the concept layers are trained on")
+    seed: int = _hp(0, "seed of the concept layers' initialisation and of the validation hold-out")
+
+
+def _train_fields() -> dict[str, Any]:
+    """Pydantic fields of the ``train.*`` keys that are :class:`DanceParams` hyperparameters."""
+    hints = typing.get_type_hints(DanceParams)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(DanceParams):
+        meta = f.metadata
+        if not meta["setting"]:
+            continue
+        annotation, default, description = hints[f.name], f.default, meta["description"]
+        if meta["auto"]:
+            literal = typing.get_origin(annotation) is Literal
+            annotation = Literal[("auto", *typing.get_args(annotation))] if literal else annotation | Literal["auto"]
+            default = "auto"
+            description = f"{description}; auto: {meta['auto']}"
+        out[f.name] = (annotation, Field(default, description=description, **meta["bounds"]))
+    return out
+
+
+#: The ``train.*`` keys that configure the estimator, derived from :class:`DanceParams`.
+_EstimatorSettings = create_model("_EstimatorSettings", __base__=Section, **_train_fields())
+
+
+class TrainSettings(_EstimatorSettings):  # type: ignore[misc,valid-type]
+    """``train``: the estimator's hyperparameters (from :class:`DanceParams`), then what the stage itself needs."""
+
     threads: int = Field(0, ge=0, description="torch threads while fitting (0: the cores not busy when the run "
                                               "starts; dance.threads)")
     models: list[str] = Field(default_factory=lambda: ["dance"], description="models fit side by side: 'dance' "
@@ -148,6 +205,11 @@ class TrainSettings(Section):
                                  "e.g. [dance, lfcbm-entangled, lfcbm-disentangled]")
             value = list(dict.fromkeys(value))
         return value
+
+    def estimator_params(self) -> dict[str, Any]:
+        """The :class:`DanceParams` hyperparameters this section sets, by name (``auto`` values as they are: the
+        caller picks concrete ones)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(DanceParams) if f.metadata["setting"]}
 
 
 class EvaluateSettings(Section):

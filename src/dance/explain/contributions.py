@@ -3,6 +3,9 @@
 The logit of class c is the sum of contributions of every concept plus the bias, so contributions add up per
 concept type: the *type share* of a type is the sum of its concepts' contributions, and the *top type* of a
 prediction is the type with the largest share.
+
+:func:`explain` is a free function of a fitted :class:`~dance.model.dance.DanceModel` (the model does not import
+this package: explain depends on model, not the other way round).
 """
 
 from __future__ import annotations
@@ -92,9 +95,12 @@ def _probability(model: DanceModel, block, z: float, j: int) -> float | None:  #
     return float(1.0 / (1.0 + np.exp(-np.clip(raw, -60.0, 60.0))))
 
 
-def explain(model: DanceModel, X: np.ndarray, k: int = 3, target: int | None = None) -> list[Explanation]:
-    """Explanations of videos given by their backbone features X (N, D)."""
-    return explain_concepts(model, model.concept_activations(X), k=k, target=target)
+def explain(model: DanceModel, X: np.ndarray, k: int = 3, target: int | str | None = None) -> list[Explanation]:
+    """Explanations of videos given by their backbone features X (N, D): per video the prediction, the type shares
+    and the top-``k`` concepts of each type for the predicted class, or for ``target`` (a class label or its
+    position in ``model.classes_``; an unknown one is a :class:`~dance.errors.ModelError`)."""
+    c = None if target is None else model.class_index(target)
+    return explain_concepts(model, model.concept_activations(X), k=k, target=c)
 
 
 def type_agreement(model: DanceModel, X: np.ndarray, y: np.ndarray, decisive: dict[int, str]) -> dict:

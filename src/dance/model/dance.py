@@ -1,25 +1,36 @@
 """The DANCE estimator: features → disentangled concept layers → standardised concepts → sparse linear classifier.
 
-Follows the scikit-learn contract: settings in ``__init__``, ``fit`` returns ``self``, fitted attributes end in
-``_``. Explanations and edits live in :mod:`dance.explain`; saving in :mod:`dance.model.io`.
+:class:`DanceModel` is a scikit-learn classifier (``BaseEstimator`` + ``ClassifierMixin``): its hyperparameters,
+declared once in :class:`dance.config.DanceParams`, are its ``__init__`` parameters, which ``__init__`` only stores
+(so ``sklearn.base.clone``, ``get_params`` and ``set_params`` work); ``fit`` returns ``self`` and sets the fitted
+attributes, which end in ``_``; ``predict`` returns class labels. Also here: the concept targets it is fit on
+(:class:`ConceptTargets`) and its fitted concept blocks. Explanations and edits are free functions in
+:mod:`dance.explain` (this module does not import it); saving in :mod:`dance.model.io`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import operator
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 
+from dance.config import DanceParams
 from dance.errors import ModelError
 from dance.model.concept_layers import cos_cubed_similarity, train_concept_layer
 from dance.model.final_layer import ElasticNetResult, fit_elastic_net_path
 
 CONCEPT_TYPES = ("motion", "object", "scene")
-#: How a binary concept's layer output enters the final layer: its probability (sigmoid) or its logit.
-BINARY_ACTIVATIONS = ("probability", "logit")
+#: How a binary concept's layer output enters the final layer: its probability (sigmoid) or its logit (the values
+#: of ``DanceParams.binary_activation``).
+BINARY_ACTIVATIONS: tuple[str, ...] = typing.get_args(typing.get_type_hints(DanceParams)["binary_activation"])
+_BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="), "lt": (operator.lt, "<")}
 
 
 @dataclass
@@ -40,6 +51,10 @@ class ConceptTargets:
         if self.mask is None:
             self.mask = np.ones(len(self.labels), dtype=bool)
         self.mask = np.asarray(self.mask, dtype=bool)
+
+    def subset(self, rows: np.ndarray) -> ConceptTargets:
+        """The targets of some videos (rows: positions or a boolean mask)."""
+        return ConceptTargets(list(self.names), self.labels[rows], self.loss, self.mask[rows])
 
 
 @dataclass
@@ -85,72 +100,141 @@ def _check_x(x: np.ndarray | torch.Tensor, dim: int | None, what: str) -> np.nda
     return arr.astype(np.float32, copy=False)
 
 
-@dataclass
-class DanceModel:
-    """Disentangled concept bottleneck over frozen video features.
+def _label_positions(y: np.ndarray, classes: Sequence, what: str, strict: bool = True) -> np.ndarray:
+    """Positions in ``classes`` of the labels ``y``; integer ``y`` with string ``classes`` are positions already.
 
-    Settings (reference values from the authors' pipeline): concept layers trained with Adam (``concept_lr``,
-    ``concept_steps`` full-batch steps, best validation weights kept); object/scene concepts dropped before
-    training when the mean of their top-5 labels is ``<= clip_cutoff`` and after training when their validation
-    cos³ similarity is ``< interpretability_cutoff``; final layer = elastic net (``lam``, ``alpha``) solved along
-    a warm-started path of ``n_lambdas`` values.
+    ``strict``: an unknown label (or a position out of range) is a :class:`ModelError`; else it becomes -1, which
+    no prediction equals (how :meth:`DanceModel.score` counts a class the model does not know).
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ModelError(f"{what}: class labels must be 1-D (one per video), got shape {arr.shape}")
+    if arr.dtype.kind in "iu" and all(isinstance(c, str) for c in classes):
+        out = arr.astype(np.int64)
+        bad = (out < 0) | (out >= len(classes))
+        if strict and bad.any():
+            raise ModelError(f"{what}: class index {int(out[bad][0])} out of range [0, {len(classes)})")
+        return np.where(bad, -1, out)
+    pos = {c: i for i, c in enumerate(classes)}
+    out = np.array([pos.get(v, -1) for v in arr.tolist()], dtype=np.int64)
+    if strict and (out < 0).any():
+        unknown = arr.tolist()[int(np.flatnonzero(out < 0)[0])]
+        raise ModelError(f"{what}: unknown class label {unknown!r}; classes: {', '.join(map(str, classes))}")
+    return out
+
+
+def _holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of row positions (train, val): ``round(fraction * n)`` videos of each class with at least
+    two (at least one, and one always stays in train), drawn with ``seed``; classes with one video stay in train."""
+    rng = np.random.default_rng(seed)
+    val: list[int] = []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        if len(rows) >= 2:
+            n = min(len(rows) - 1, max(1, round(fraction * len(rows))))
+            val += rng.permutation(rows)[:n].tolist()
+    is_val = np.zeros(len(y), dtype=bool)
+    is_val[val] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
+    """Disentangled concept bottleneck over frozen video features, a scikit-learn classifier.
+
+    Parameters (declared once, with their descriptions and bounds, in :class:`dance.config.DanceParams`, which also
+    gives the ``train.*`` settings): concept layers trained with Adam (``concept_lr``, ``concept_steps``
+    full-batch steps, best validation weights kept; ``concept_hidden`` hidden units or None for linear);
+    object/scene concepts dropped before training when the mean of their top-5 labels is ``<= clip_cutoff`` and
+    after training when their validation cos³ similarity is ``< interpretability_cutoff``; binary concepts enter
+    the final layer as ``binary_activation``; final layer = elastic net (``lam``, ``alpha``) solved along a
+    warm-started path of ``n_lambdas`` values (``final_max_iter`` iterations each); ``standardize_features``,
+    ``validation_fraction`` (see :meth:`fit`), ``device``, ``seed``.
+
+    ``__init__`` only stores them; :meth:`fit` sets the fitted attributes, which end in ``_``: ``classes_`` (the
+    class labels, a list), ``feature_dim_`` (= ``n_features_in_``), ``feature_mean_``/``feature_std_``,
+    ``blocks_`` (one :class:`ConceptBlock` per concept type kept), ``z_mean_``/``z_std_``, ``W_``/``b_`` (the
+    final layer), ``dropped_``, ``concept_quality_``, ``path_``. ``W_`` is None (class default) until then: what
+    "not fitted" checks read (also :func:`sklearn.utils.validation.check_is_fitted`).
+
+    :meth:`predict` returns class labels; :meth:`predict_index` their positions in ``classes_``. Explanations
+    and edits live in :mod:`dance.explain`; saving in :mod:`dance.model.io`.
     """
 
-    concept_lr: float = 1e-3
-    concept_steps: int = 1000
-    concept_hidden: int | None = None
-    binary_activation: str = "probability"
-    clip_cutoff: float = 0.25
-    interpretability_cutoff: float = 0.45
-    lam: float = 7e-4
-    alpha: float = 0.99
-    n_lambdas: int = 20
-    final_max_iter: int = 2000
-    standardize_features: bool = True
-    device: str = "cpu"
-    seed: int = 0
+    W_: np.ndarray | None = None  # the final layer's weights (classes × concepts); None until fitted
 
-    # fitted attributes
-    classes_: list[str] = field(default_factory=list, repr=False)
-    feature_dim_: int = field(default=0, repr=False)
-    feature_mean_: np.ndarray | None = field(default=None, repr=False)
-    feature_std_: np.ndarray | None = field(default=None, repr=False)
-    blocks_: list[ConceptBlock] = field(default_factory=list, repr=False)
-    z_mean_: np.ndarray | None = field(default=None, repr=False)
-    z_std_: np.ndarray | None = field(default=None, repr=False)
-    W_: np.ndarray | None = field(default=None, repr=False)
-    b_: np.ndarray | None = field(default=None, repr=False)
-    dropped_: list[Dropped] = field(default_factory=list, repr=False)
-    concept_quality_: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
-    path_: list[dict] = field(default_factory=list, repr=False)
-
-    # ------------------------------------------------------------------ settings
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "concept_lr", "concept_steps", "concept_hidden", "binary_activation", "clip_cutoff",
-            "interpretability_cutoff", "lam", "alpha", "n_lambdas", "final_max_iter", "standardize_features", "device",
-            "seed")}
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.W_ is not None
 
     # ------------------------------------------------------------------ fitting
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray,
-        y_val: np.ndarray, concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str],
-        progress: Callable[[str, int, int], None] | None = None,
-    ) -> DanceModel:
-        """Fit concept layers (one per type), then the sparse final layer; returns ``self``."""
+    def _check_params(self) -> None:
+        """The hyperparameters' values against :class:`~dance.config.DanceParams` (bounds, choices)."""
         if self.binary_activation not in BINARY_ACTIVATIONS:
             raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{self.binary_activation}'")
+        h = self.concept_hidden
+        if h is not None and (isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1):
+            raise ModelError(f"concept_hidden must be None (linear) or a positive integer, got {h!r}")
+        for f in dataclasses.fields(DanceParams):
+            value = getattr(self, f.name)
+            for op, limit in f.metadata["bounds"].items():
+                test, word = _BOUNDS[op]
+                if not isinstance(value, (int, float, np.number)) or isinstance(value, bool) or not test(value, limit):
+                    raise ModelError(f"{f.name} must be {word} {limit}, got {value!r}")
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None, concepts_val: Mapping[str, ConceptTargets] | None = None,
+        classes: Sequence | None = None, *, progress: Callable[[str, int, int], None] | None = None,
+    ) -> DanceModel:
+        """Fit concept layers (one per concept type), then the sparse final layer; returns ``self``.
+
+        Args:
+            X: backbone features (N, D).
+            y: class labels (N,): values of ``classes``, or, when the labels are strings, their integer positions
+                in ``classes`` (how the pipeline holds them).
+            concepts: concept type → :class:`ConceptTargets` of the N videos.
+            X_val, y_val, concepts_val: validation videos, all three or none. The concept layers keep their
+                weights best on them and the interpretability cutoff is measured on them. **None given**: a
+                stratified ``validation_fraction`` of each class (seeded by ``seed``; classes of one video stay in
+                training) is held out of X, y, concepts and used as validation data; the rest trains.
+            classes: every class label, in the order of ``classes_`` and of the final layer's rows (default: the
+                sorted distinct labels of ``y``); a class without training videos gets zero weights.
+            progress: called as ``progress(task, done, total)`` while fitting.
+        """
+        self._check_params()
         X = _check_x(X, None, "train")
-        X_val = _check_x(X_val, X.shape[1], "validation")
-        y, y_val = np.asarray(y, dtype=np.int64), np.asarray(y_val, dtype=np.int64)
-        if len(y) != len(X) or len(y_val) != len(X_val):
+        given = [v is not None for v in (X_val, y_val, concepts_val)]
+        if any(given) and not all(given):
+            raise ModelError("give X_val, y_val and concepts_val together (or none: a validation share is held out)")
+        y_arr = np.asarray(y)
+        if len(y_arr) != len(X):
             raise ModelError("features and labels have different numbers of videos")
+        if classes is None:
+            if y_arr.ndim != 1:
+                raise ModelError(f"train: class labels must be 1-D (one per video), got shape {y_arr.shape}")
+            classes = np.unique(y_arr).tolist()
+        classes = list(classes)
+        if len(set(classes)) != len(classes):
+            raise ModelError("classes has duplicates")
+        y_idx = _label_positions(y_arr, classes, "train")
         if not concepts:
             raise ModelError("no concept types to fit: give at least one of motion, object, scene")
+        if X_val is None:
+            tr, va = _holdout(y_idx, self.validation_fraction, self.seed)
+            if len(va) == 0:
+                raise ModelError("too few videos to hold out validation data (every class has one video): give "
+                                 "X_val, y_val and concepts_val")
+            X, X_val, y_idx, yv_idx = X[tr], X[va], y_idx[tr], y_idx[va]
+            concepts_val = {t: c.subset(va) for t, c in concepts.items()}
+            concepts = {t: c.subset(tr) for t, c in concepts.items()}
+        else:
+            X_val = _check_x(X_val, X.shape[1], "validation")
+            yv_idx = _label_positions(y_val, classes, "validation")
+            if len(yv_idx) != len(X_val):
+                raise ModelError("features and labels have different numbers of videos")
         missing = [t for t in concepts if t not in concepts_val]
         if missing:
             raise ModelError(f"validation targets lack the concept type(s) {missing} that training targets have")
-        self.classes_ = list(classes)
+        self.classes_ = classes
         self.feature_dim_ = X.shape[1]
         if self.standardize_features:
             self.feature_mean_ = X.mean(axis=0)
@@ -170,7 +254,7 @@ class DanceModel:
                 start = block.stop
         if start == 0:
             raise ModelError("every concept was dropped by the cutoffs: nothing left for the final layer")
-        self._fit_final(xt, y, xv, y_val, progress)
+        self._fit_final(xt, y_idx, xv, yv_idx, progress)
         return self
 
     def _fit_final(self, xt: torch.Tensor, y: np.ndarray, xv: torch.Tensor, y_val: np.ndarray,
@@ -192,8 +276,9 @@ class DanceModel:
                                y_val: np.ndarray, progress: Callable[[str, int, int], None] | None = None
                                ) -> DanceModel:
         """A copy whose binary (BCE) concepts feed the final layer as ``activation`` (probability or logit): same
-        concept layers, the final layer fit again. The concept layers do not depend on this choice, so trying
-        both costs one final-layer fit, not a second concept-layer fit."""
+        concept layers, the final layer fit again on the same training and validation videos as :meth:`fit` (``y``
+        as there). The concept layers do not depend on this choice, so trying both costs one final-layer fit, not a
+        second concept-layer fit."""
         self._check_fitted()
         if activation not in BINARY_ACTIVATIONS:
             raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{activation}'")
@@ -204,8 +289,8 @@ class DanceModel:
                 b.activation = "sigmoid" if activation == "probability" else "identity"
         dev = torch.device(self.device)
         X, X_val = _check_x(X, self.feature_dim_, "train"), _check_x(X_val, self.feature_dim_, "validation")
-        out._fit_final(out._scaled(X, dev), np.asarray(y, np.int64), out._scaled(X_val, dev),
-                       np.asarray(y_val, np.int64), progress)
+        out._fit_final(out._scaled(X, dev), _label_positions(y, self.classes_, "train"), out._scaled(X_val, dev),
+                       _label_positions(y_val, self.classes_, "validation"), progress)
         return out
 
     def _fit_block(self, ctype: str, tgt: ConceptTargets, tgt_val: ConceptTargets, xt: torch.Tensor,
@@ -258,6 +343,11 @@ class DanceModel:
         if self.W_ is None:
             raise ModelError("the model is not fitted: call fit() or load a saved model")
 
+    @property
+    def n_features_in_(self) -> int:
+        """Feature dimension seen in :meth:`fit` (scikit-learn's name for ``feature_dim_``)."""
+        return self.feature_dim_
+
     def _scaled(self, X: np.ndarray, dev: torch.device) -> torch.Tensor:
         return torch.from_numpy((X - self.feature_mean_) / self.feature_std_).float().to(dev)
 
@@ -286,19 +376,21 @@ class DanceModel:
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class indices (use ``classes_`` for names)."""
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        """Predicted classes as positions in ``classes_`` (N,)."""
         return self.decision_function(X).argmax(axis=1)
 
-    def explain(self, X: np.ndarray, k: int = 3, target: int | str | None = None) -> list:
-        """Per video: prediction, type shares and the top-``k`` concepts of each type for the predicted class (or
-        ``target``); see :func:`dance.explain.contributions.explain`."""
-        from dance.explain.contributions import explain
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted class labels (N,), values of ``classes_`` (:meth:`predict_index` for their positions)."""
+        index = self.predict_index(X)  # checks that the model is fitted first
+        return np.asarray(self.classes_)[index]
 
-        return explain(self, X, k=k, target=None if target is None else self.class_index(target))
-
-    def score(self, X: np.ndarray, y: np.ndarray) -> float:
-        return float((self.predict(X) == np.asarray(y)).mean())
+    def score(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Accuracy on labels ``y`` (as in :meth:`fit`: labels, or positions in string ``classes_``); a label the
+        model does not know counts as wrong."""
+        self._check_fitted()
+        hit = self.predict_index(X) == _label_positions(y, self.classes_, "score", strict=False)
+        return float(np.average(hit, weights=sample_weight))
 
     # ------------------------------------------------------------------ concepts
     @property

@@ -11,6 +11,13 @@ safetensors file opens, that exactly the expected tensors are there, float32, wi
 other and with the names, finite, with positive standard deviations, and (when the record is present) that the
 hashes match. Any problem is one :class:`~dance.errors.ModelError` naming the file and what is wrong.
 
+``params`` holds the estimator's hyperparameters (``DanceModel.get_params()``, see
+:class:`dance.config.DanceParams`); one missing from an older file takes its default when loaded, except
+``binary_activation``, which files from before it existed lack and which is then ``logit`` (what they used). So
+files written before ``DanceModel`` became a scikit-learn estimator (no ``validation_fraction``, params in
+declaration order) load unchanged; no migration is needed. A file whose params name a setting this version does not
+know is refused (written by a newer dance).
+
 Models saved before the integrity record existed still load: the same structure, dtype and finiteness checks run,
 the hash checks are skipped and a warning is logged once per model folder. The record detects corruption and
 accidental edits; it is not a signature (whoever edits a file can also rewrite its record).
@@ -448,6 +455,7 @@ def load_model(folder: Path | str) -> DanceModel:
     for key in STATS:
         setattr(model, key + "_", tensors[key].numpy())
     model.W_, model.b_ = tensors["W"].numpy(), tensors["b"].numpy()
+    model.blocks_ = []
     start = 0
     for spec in meta["blocks"]:
         state = {k: tensors[f"layer.{spec['type']}.{k}"]

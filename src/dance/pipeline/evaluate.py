@@ -62,7 +62,7 @@ def run(ctx: Context, out: StageWriter) -> dict:
     if test is None or len(test.rows) == 0:
         test = data["val"]
         ctx.reporter.info("  [yellow]no test videos: reporting validation accuracy[/yellow]")
-    pred = model.predict(test.X)
+    pred = model.predict_index(test.X)
     per_class = {c: float((pred[test.y == k] == k).mean()) if (test.y == k).any() else None
                  for k, c in enumerate(model.classes_)}
     summary: dict = {
@@ -138,7 +138,7 @@ def _variants(ctx: Context, test: SplitData) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in info.get("variants", {}):
         model = load_model(variant_dir(train_dir, name))
-        pred = model.predict(test.X)
+        pred = model.predict_index(test.X)
         out[name] = {"label": VARIANTS[name].label if name in VARIANTS else name,
                      "test_accuracy": float((pred == test.y).mean()), "n_concepts": model_counts(model),
                      "nonzero_weights": model.nonzero_weights()}

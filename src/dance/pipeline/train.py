@@ -86,12 +86,10 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
 
 
 def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit") -> DanceModel:
-    """An unfitted DanceModel with the run's settings; the two that may be ``auto`` are given concretely."""
-    s = ctx.settings.train
-    return DanceModel(concept_lr=s.concept_lr, concept_steps=s.concept_steps, concept_hidden=concept_hidden,
-                      binary_activation=binary_activation, clip_cutoff=s.clip_cutoff,
-                      interpretability_cutoff=s.interpretability_cutoff, lam=s.lam, alpha=s.alpha,
-                      n_lambdas=s.n_lambdas, final_max_iter=s.final_max_iter, device=s.device, seed=s.seed)
+    """An unfitted DanceModel with the run's ``train.*`` hyperparameters (every one the settings declare, see
+    :class:`dance.config.DanceParams`); the two that may be ``auto`` are given concretely."""
+    params = ctx.settings.train.estimator_params()
+    return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation})
 
 
 def model_counts(model: DanceModel) -> dict[str, int]:
