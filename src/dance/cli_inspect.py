@@ -1,6 +1,8 @@
 """Commands that inspect and edit a finished run: ``dance sanity``, ``dance intervene``, ``dance serve``.
 
 Registered on the main app by :func:`register` (called from :mod:`dance.cli`), so the main CLI file stays thin.
+Runs are read through :class:`dance.run_view.RunView`; this module does not import :mod:`dance.cli` (the layers
+in pyproject.toml's import-linter contracts).
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ def _num(v: object) -> str:
 
 
 def _run_dir(run: Path) -> Path:
-    """The run, also when given as the ``dance demo`` folder that holds it (see :func:`dance.cli.run_dir`)."""
-    from dance.cli import run_dir
+    """The run, also when given as the ``dance demo`` folder that holds it (``DIR`` for ``DIR/run``)."""
+    from dance.run_view import inner_run
 
-    return run_dir(run)
+    inner = inner_run(run)
+    if inner is None:
+        return run
+    err.print(f"[dim]{escape(str(run))} holds a run at {escape(str(inner))}: using it[/dim]")
+    return inner
 
 
 # ---------------------------------------------------------------------------------------------- sanity
@@ -101,7 +107,9 @@ def sanity(
         console.print(t)
     for key, why in list(out["skipped"].items())[:5]:
         err.print(f"[yellow]skipped {escape(str(key))}[/yellow]: {escape(str(why))}")
-    console.print(escape(f"wrote {Path(run) / 'sanity' / 'sanity.json'}"))
+    from dance.run_view import RunView
+
+    console.print(escape(f"wrote {RunView(run).sanity_path}"))
 
 
 # ---------------------------------------------------------------------------------------------- intervene
@@ -130,11 +138,12 @@ def _concepts_table(title: str, e, off: set[str]) -> Table:  # noqa: ANN001 - an
 
 
 def _intervene_sample(run: Path, sample: str, off: list[str], version: str | None, k: int) -> None:
-    from dance.explain.intervene import intervene_sample, load_run_videos
-    from dance.model.versions import load_version
+    from dance.explain.intervene import intervene_sample
+    from dance.run_view import RunView
 
-    model, v = load_version(run, version)
-    data = load_run_videos(run)
+    view = RunView(run).require("index", "features")
+    model, v = view.load_version(version)
+    data = view.videos
     i = data.sample(sample)
     z = model.concept_activations(data.X[i : i + 1])
     res = intervene_sample(model, z, off, data.video_ids[i], data.labels[i], k=k)
@@ -163,11 +172,13 @@ def _intervene_sample(run: Path, sample: str, off: list[str], version: str | Non
 
 def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: str, version: str | None,
                       dry_run: bool) -> None:
-    from dance.explain.intervene import load_run_videos, weight_edit
-    from dance.model.versions import load_version, save_edit
+    from dance.explain.intervene import weight_edit
+    from dance.model.versions import save_edit
+    from dance.run_view import RunView
 
-    model, v = load_version(run, version)
-    data = load_run_videos(run)
+    view = RunView(run).require("index", "features")
+    model, v = view.load_version(version)
+    data = view.videos
     mask = data.split_mask(split)
     z = model.concept_activations(data.X[mask])
     ids = [vid for vid, m in zip(data.video_ids, mask) if m]
@@ -197,12 +208,12 @@ def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: s
 
 
 def _list_versions(run: Path) -> None:
-    from dance.model.versions import list_versions
+    from dance.run_view import RunView
 
     t = Table(title=escape(f"model versions of {run}"))
     for col in ("version", "parent", "change", "split", "accuracy", "fixed", "broken", "time"):
         t.add_column(col, justify="right" if col in ("fixed", "broken") else "left")
-    for v in list_versions(run):
+    for v in RunView(run).versions():
         e = v.edit.get("effect", {})
         acc = (f"{e['accuracy_before']:.4f} → {e['accuracy_after']:.4f}"
                if e.get("accuracy_before") is not None else "")

@@ -3,14 +3,18 @@
 Layout::
 
     RUN/
-      config.yaml              the settings the last run used (informational)
-      <stage>/manifest.json    written last: stage, fingerprint, settings hash, input fingerprints, version, time
-      <stage>/...              the stage's artifacts
+      config.yaml              the settings the last full run used (informational)
+      <stage>/manifest.json    written last: stage, fingerprint, settings hash, the settings sections the stage
+                               ran with, input fingerprints, version, time
+      <stage>/...              the stage's artifacts (arrays as .npz: :func:`save_arrays` / :func:`load_arrays`)
 
 A stage is *done* when ``RUN/<stage>/manifest.json`` exists and its fingerprint equals the fingerprint the
 current settings and upstream outputs give. A stage writes into a temporary sibling folder and renames it into
 place only after every artifact and the manifest are written, so a stage killed half way leaves nothing that a
 later run would trust (stale temporary folders are removed on the next run).
+
+This module is the bottom of the run's layers: it knows files, not datasets or models. Reading a finished run
+(its index, features, concepts, skeleton, model versions, each stage's settings) is :mod:`dance.run_view`.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dance import __version__
 from dance.errors import StageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MANIFEST = "manifest.json"
 
@@ -122,6 +129,28 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """Named arrays as one compressed .npz, written atomically (a stage's array artifact)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz artifact (no pickles), or a StageError saying to rerun the stage that writes it."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"missing artifact {path}: rerun the stage that writes it (or use --force)")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 @dataclass(frozen=True)
 class Manifest:
     stage: str
@@ -132,9 +161,12 @@ class Manifest:
     created: float
     seconds: float
     extra: dict[str, Any]
+    #: the settings sections the stage ran with ({section: values}); None in manifests written before they were
+    #: stored (readers then fall back to RUN/config.yaml, see :class:`dance.run_view.RunView`)
+    settings: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "stage": self.stage,
             "fingerprint": self.fingerprint,
             "settings_hash": self.settings_hash,
@@ -145,6 +177,9 @@ class Manifest:
             "seconds": self.seconds,
             "extra": self.extra,
         }
+        if self.settings is not None:
+            out["settings"] = self.settings
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Manifest:
@@ -157,6 +192,7 @@ class Manifest:
             created=float(d.get("created_unix", 0.0)),
             seconds=float(d.get("seconds", 0.0)),
             extra=dict(d.get("extra", {})),
+            settings=dict(d["settings"]) if isinstance(d.get("settings"), dict) else None,
         )
 
 
@@ -209,9 +245,14 @@ class RunDir:
 
     @contextmanager
     def writing(
-        self, stage: str, fp: str, settings_hash: str, inputs: Mapping[str, str]
+        self, stage: str, fp: str, settings_hash: str, inputs: Mapping[str, str],
+        settings: Mapping[str, Any] | None = None,
     ) -> Iterator[StageWriter]:
-        """Context in which a stage writes its artifacts; committed atomically on success."""
+        """Context in which a stage writes its artifacts; committed atomically on success.
+
+        ``settings``: the settings sections the stage runs with (``{section: values}``, the data ``settings_hash``
+        is the hash of), stored in the manifest so that a finished run says what each stage ran with.
+        """
         try:
             tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{stage}.partial-"))
         except OSError as exc:
@@ -230,6 +271,7 @@ class RunDir:
                 created=time.time(),
                 seconds=round(time.time() - start, 3),
                 extra=writer.extra,
+                settings=None if settings is None else dict(settings),
             )
             atomic_write_json(tmp / MANIFEST, manifest.to_json())
             final = self.stage_dir(stage)

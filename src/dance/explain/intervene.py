@@ -3,26 +3,30 @@
 Switching a concept off sets its *standardised* activation to 0, i.e. to its training mean, so the concept
 contributes nothing to any class. Weight edits return a new model; the original is never changed.
 
-The second half works on a finished run (read-only): :func:`load_run_videos` (videos with features),
-:func:`resolve_concept` / :func:`resolve_class` / :meth:`RunVideos.sample` (errors list the closest names),
+The second half works on a finished run, read through :class:`dance.run_view.RunView` (its ``videos``: the
+videos with features): :func:`resolve_concept` / :func:`resolve_class` (errors list the closest names),
 :func:`intervene_sample` (one video before and after switching concepts off) and :func:`weight_edit` (the edited
 model and what it fixes and breaks on a split). Saving edits as model versions: :mod:`dance.model.versions`.
+``RunVideos`` / :func:`load_run_videos` are kept here as names for ``RunView(run).videos``.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dance.data.index import VideoIndex
-from dance.errors import DanceError, ModelError, StageError
+from dance.errors import ModelError
 from dance.explain.contributions import Explanation, explain_concepts
 from dance.model.dance import DanceModel
-from dance.pipeline.artifacts import load_arrays, run_index
+from dance.run_view import RunVideos, RunView, near_matches
+from dance.run_view import unknown_message as _unknown
+
+__all__ = ["EditEffect", "RunVideos", "SampleIntervention", "WeightEdit", "check_weight", "edit_effect",
+           "intervene_sample", "load_run_videos", "near_matches", "predict_without", "resolve_class",
+           "resolve_concept", "switch_off", "weight_edit", "with_weight"]
 
 
 def predict_without(model: DanceModel, X: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
@@ -67,85 +71,20 @@ class EditEffect:
 
 def edit_effect(before: DanceModel, after: DanceModel, X: np.ndarray, y: np.ndarray) -> EditEffect:
     y = np.asarray(y)
-    p0, p1 = before.predict(X), after.predict(X)
+    p0, p1 = before.predict_index(X), after.predict_index(X)
     return EditEffect(float((p0 == y).mean()), float((p1 == y).mean()), int(((p0 != y) & (p1 == y)).sum()),
                       int(((p0 == y) & (p1 != y)).sum()), int((p0 != p1).sum()))
 
 
 # ---------------------------------------------------------------------------------------------- run-level edits
-# What `dance intervene`, `dance sanity` and the viewer need from a finished run: its videos with features, names
-# resolved with helpful errors, and edits computed on standardised activations z (no backbone, no concept layers
-# rerun per edit).
-
-
-@dataclass
-class RunVideos:
-    """The videos of a finished run that have features: ids, labels, splits and backbone features X."""
-
-    run: Path
-    index: VideoIndex
-    rows: np.ndarray  # positions in index.records of the videos with features
-    video_ids: list[str]
-    labels: list[str]
-    splits: np.ndarray  # (N,) split names
-    X: np.ndarray  # (N, D)
-
-    def split_mask(self, split: str) -> np.ndarray:
-        """Boolean mask over the videos of one split; an unknown or empty split is an error naming the others."""
-        mask = self.splits == split
-        if not mask.any():
-            have = sorted(set(self.splits.tolist()))
-            raise DanceError(f"no videos with features in split '{split}' of {self.run}; splits: {', '.join(have)}")
-        return mask
-
-    def targets(self, model: DanceModel) -> np.ndarray:
-        """Class index of every video's label in the model's class list (-1 for a class the model lacks)."""
-        pos = {c: i for i, c in enumerate(model.classes_)}
-        return np.array([pos.get(label, -1) for label in self.labels], dtype=np.int64)
-
-    def sample(self, video_id: str) -> int:
-        """Position of a video by id, or an error listing similar ids."""
-        try:
-            return self._positions[video_id]
-        except KeyError:
-            raise DanceError(_unknown("sample", video_id, self.video_ids)) from None
-
-    def __post_init__(self) -> None:
-        self._positions = {v: i for i, v in enumerate(self.video_ids)}
+# What `dance intervene`, `dance sanity` and the viewer need from a finished run: its videos with features
+# (dance.run_view), names resolved with helpful errors, and edits computed on standardised activations z (no
+# backbone, no concept layers rerun per edit).
 
 
 def load_run_videos(run: Path | str) -> RunVideos:
-    """Read the index and features of a finished run (read-only: nothing is written to the run)."""
-    run = Path(run)
-    for need in ("index/index.csv", "features/features.npz"):
-        if not (run / need).is_file():
-            raise StageError(f"{run} is not a finished run ({need} is missing): run `dance run --run {run}` first")
-    index = run_index(run / "index")
-    feats = load_arrays(run / "features" / "features.npz")
-    rows = np.flatnonzero(feats["ok"])
-    recs = [index.records[int(i)] for i in rows]
-    return RunVideos(run, index, rows, [r.video_id for r in recs], [r.label for r in recs],
-                   np.array([r.split for r in recs], dtype=object), feats["x"][rows].astype(np.float32))
-
-
-def near_matches(name: str, candidates: Sequence[str], n: int = 5) -> list[str]:
-    """Candidates that look like ``name``: case-insensitive substring matches first, then difflib's closest."""
-    low = name.lower()
-    subs = [c for c in candidates if low and low in c.lower()]
-    by_lower = {c.lower(): c for c in candidates}
-    close = [by_lower[c] for c in difflib.get_close_matches(low, list(by_lower), n=n, cutoff=0.5)]
-    out: list[str] = []
-    for c in subs + close:
-        if c not in out:
-            out.append(c)
-    return out[:n]
-
-
-def _unknown(kind: str, name: str, candidates: Sequence[str]) -> str:
-    near = near_matches(name, candidates)
-    hint = f"; did you mean: {', '.join(near)}?" if near else f"; e.g. {', '.join(list(candidates)[:5])}"
-    plural = "classes" if kind == "class" else f"{kind}s"
-    return f"unknown {kind} '{name}' ({len(candidates)} {plural}){hint}"
+    """The videos of a finished run that have features: ``RunView(run).videos`` (read-only)."""
+    return RunView(run).require("index", "features").videos
 
 
 def resolve_concept(model: DanceModel, name: str) -> int:

@@ -13,7 +13,9 @@ The original is re-encoded through the same code (not read from ``features.npz``
 arithmetic; ``reencode_max_abs_diff`` says how far that is from the stored features. Besides the model's own
 motion concepts (predicted from the features), the *pose-cluster labels* of the reversed video are recomputed as
 the ``keyclips`` / ``poses`` / ``motion`` stages would: keyframes of the reversed signal, key-clip windows, the
-poses of those frames in reversed order, the clip filters, and the nearest motion-concept centroid.
+poses of those frames in reversed order, the clip filters, and the nearest motion-concept centroid. The run is read
+through :class:`dance.run_view.RunView`: each step uses the settings its stage ran with, and the clip length the
+keyclips stage cut (``keyclips.json``).
 
 Everything lands in ``RUN/sanity/sanity.json``; its top-level numbers are listed in :data:`FIELDS`.
 """
@@ -29,15 +31,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dance.config import Settings, load_settings
+from dance.config import Settings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video, sample_frames
 from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, ModelError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
-from dance.explain.intervene import RunVideos, load_run_videos
 from dance.model.dance import DanceModel
-from dance.model.versions import load_version
 from dance.motion.keyframes import (
     choose_centres,
     clip_window,
@@ -48,8 +48,8 @@ from dance.motion.keyframes import (
 )
 from dance.motion.poses import PoseSequence, Skeleton, pose_source_for
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
-from dance.pipeline.artifacts import load_arrays
-from dance.runs import atomic_write_json, read_json
+from dance.run_view import RunVideos, RunView
+from dance.runs import atomic_write_json
 
 #: Top-level numeric fields of sanity.json (``None`` when a quantity could not be computed, see ``skipped``).
 FIELDS: dict[str, str] = {
@@ -98,13 +98,13 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
 class MotionLabeller:
     """Pose-cluster motion labels of a video as the keyclips → poses → motion stages compute them."""
 
-    def __init__(self, run: Path, settings: Settings):
+    def __init__(self, view: RunView, settings: Settings):
         self.settings = settings
-        motion = load_arrays(run / "motion" / "motion.npz")
-        cents = motion["centroids"].astype(np.float64)
+        cents = view.motion["centroids"].astype(np.float64)
         self.centroids = cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
-        self.names: list[str] = read_json(run / "motion" / "concepts.json")["names"]
-        self.skeleton = Skeleton.from_json(run / "poses" / "skeleton.json")
+        self.names: list[str] = view.motion_names
+        self.skeleton: Skeleton = view.skeleton
+        self.clip_len = view.clip_len  # as the keyclips stage cut them (keyclips.json)
         m = settings.motion
         self.filters = FilterSettings(m.min_frame_conf, m.min_clip_conf, m.min_adjacent_cosine)
         self.source = pose_source_for(settings.poses, settings.data.path)
@@ -127,7 +127,7 @@ class MotionLabeller:
         n = len(seq.keypoints)
         if n == 0:
             return set()
-        windows = [clip_window(int(c), n, self.settings.keyclips.clip_len)
+        windows = [clip_window(int(c), n, self.clip_len)
                    for c in self._centres(pose_motion_signal(seq.keypoints, seq.scores), n)]
         return self._assign([PoseSequence(seq.keypoints[w], seq.scores[w]) for w in windows])
 
@@ -144,7 +144,7 @@ class MotionLabeller:
         centres = self._centres(difference_signal(small, self.settings.keyclips.blur_sigma), n)
         clips = []
         for c in centres:
-            w = clip_window(int(c), n, self.settings.keyclips.clip_len)
+            w = clip_window(int(c), n, self.clip_len)
             clips.append(self.source.poses(rec, (n - 1 - w) if reverse else w))
         return self._assign(clips)
 
@@ -162,17 +162,18 @@ def _reversed_sequence(seq: PoseSequence) -> PoseSequence:
     return PoseSequence(np.ascontiguousarray(seq.keypoints[::-1]), np.ascontiguousarray(seq.scores[::-1]))
 
 
-def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: np.ndarray, n_classes: int,
+def encode_reversed(view: RunView, settings: Settings, data: RunVideos, positions: np.ndarray, n_classes: int,
                     pose_labels: bool = True, progress: Callable[[int], None] | None = None,
                     skipped: dict[str, str] | None = None) -> Encoded:
     """Encode the original and the time-reversed input of every video at ``positions`` with the run's backbone."""
     skipped = {} if skipped is None else skipped
+    features = view.stage_dir("features")
     feat = settings.features
     entry = backbone_entry(feat.backbone)
     labeller = None
     if pose_labels:
         try:
-            labeller = MotionLabeller(run, settings)
+            labeller = MotionLabeller(view, settings)
         except DanceError as e:
             skipped["motion_labels"] = f"pose-cluster labels not recomputed: {e}"
     label_names = labeller.names if labeller is not None else []
@@ -198,7 +199,7 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
     if entry.input == "poses":
         source = pose_source_for(settings.poses, settings.data.path)
         try:
-            encoder = load_run_backbone(feat, run / "features", n_classes)  # its trained weights
+            encoder = load_run_backbone(feat, features, n_classes)  # its trained weights
         except ModelError as e:
             raise StageError(str(e)) from None
         seqs, revs = [], []
@@ -225,7 +226,7 @@ def encode_reversed(run: Path, settings: Settings, data: RunVideos, positions: n
     if entry.input != "video":
         raise DanceError(f"backbone '{feat.backbone}' reads {entry.input} features, not frames: a reversed video "
                          "cannot be encoded with it, so the sanity check cannot run on this run")
-    backbone = load_run_backbone(feat, run / "features", n_classes)  # name, weights, frames, size, seed
+    backbone = load_run_backbone(feat, features, n_classes)  # name, weights, frames, size, seed
     if hasattr(backbone, "load"):
         backbone.load()  # pretrained weights: fail before decoding anything when they cannot be loaded
     xo: list[np.ndarray] = []
@@ -306,27 +307,25 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
     motion concept sets compared; ``version`` picks a model version (default: the latest, see
     :mod:`dance.model.versions`); ``pose_labels`` also recomputes the pose-cluster motion labels.
     """
-    run = Path(run)
     start = time.time()
-    if not (run / "config.yaml").is_file():
-        raise StageError(f"{run} is not a finished run (config.yaml is missing): run `dance run --run {run}` first")
+    view = RunView(run).require("index", "keyclips", "poses", "motion", "features", "train")
     if k < 1:
         raise DanceError(f"k must be at least 1, got {k}")
-    settings = load_settings(run / "config.yaml")
-    model, ver = load_version(run, version)
-    data = load_run_videos(run)
+    settings = view.settings
+    model, ver = view.load_version(version)
+    data = view.videos
     positions = _pick(np.flatnonzero(data.split_mask(split)), limit)
     if on_total is not None:
         on_total(len(positions))
     skipped: dict[str, str] = {}
-    enc = encode_reversed(run, settings, data, positions, len(model.classes_), pose_labels, progress, skipped)
+    enc = encode_reversed(view, settings, data, positions, len(model.classes_), pose_labels, progress, skipped)
     pos = np.asarray(enc.positions)
     y = data.targets(model)[pos]
     ids = [data.video_ids[i] for i in pos]
     stored = data.X[pos]
     result = compare(model, enc, y, k)
     result["reencode_max_abs_diff"] = float(np.abs(enc.x_orig - stored).max())
-    stored_pred = model.predict(stored)
+    stored_pred = model.predict_index(stored)
     p_o = np.array([model.class_index(r["original"]) for r in result["_rows"]])
     result["reencode_prediction_agreement"] = float((stored_pred == p_o).mean())
     rows = result.pop("_rows")
@@ -366,7 +365,7 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if write:
-        atomic_write_json(run / "sanity" / "sanity.json", out)
+        atomic_write_json(view.sanity_path, out)
     return out
 
 

@@ -5,7 +5,9 @@ model trained on one layout (e.g. Penn Action's 13 joints) explains videos whose
 source that reads files instead (``annotations``: ``poses/<video name>.npz`` of a generic pose folder;
 ``penn-action``: ``labels/<id>.mat``) reads the video's own file, from ``pose_path`` or the run's ``poses.path``.
 For each motion concept shown, an animation puts the concept's medoid beside the video's key clip that matches it
-best.
+best. The run is read through :class:`dance.run_view.RunView`: key clips are cut with the settings and the clip
+length the keyclips stage used, poses filtered with the motion stage's settings, features made as the features
+stage made them.
 """
 
 from __future__ import annotations
@@ -15,20 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from dance.config import load_settings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video, sample_frames
 from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, StageError
-from dance.explain.contributions import Explanation
-from dance.explain.render import save_animation
-from dance.model.io import load_model
+from dance.explain.contributions import Explanation, explain
 from dance.motion.keyframes import choose_centres, clip_window, difference_signal, find_keyframes
-from dance.motion.poses import POSE_SOURCES, PoseSequence, Skeleton, make_pose_source, pose_folder
+from dance.motion.poses import POSE_SOURCES, PoseSequence, make_pose_source, pose_folder
+from dance.motion.render import save_animation
 from dance.motion.sequences import normalise
 from dance.motion.skeletons import mapping
-from dance.pipeline.artifacts import load_arrays
-from dance.runs import atomic_write_json, read_json
+from dance.run_view import RunView
+from dance.runs import atomic_write_json
 
 
 @dataclass
@@ -72,14 +72,12 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
     own pose file, in ``pose_path`` or the run's ``poses.path``).
     """
     run = Path(run)
-    for need in ("config.yaml", "train/model/model.json", "motion/motion.npz", "poses/skeleton.json"):
-        if not (run / need).exists():
-            raise StageError(f"{run} is not a finished run ({need} is missing): run `dance run` first")
-    settings = load_settings(run / "config.yaml")
-    model = load_model(run / "train" / "model")
-    skeleton = Skeleton.from_json(run / "poses" / "skeleton.json")
-    motion = load_arrays(run / "motion" / "motion.npz")
-    motion_names = read_json(run / "motion" / "concepts.json")["names"]
+    view = RunView(run).require("index", "keyclips", "poses", "motion", "features", "train")
+    settings = view.settings
+    model = view.trained_model
+    skeleton = view.skeleton
+    motion = view.motion
+    motion_names = view.motion_names
 
     frames = read_video(video)
     small = _resize_frames(frames, settings.keyclips.size)
@@ -103,13 +101,13 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
     if poses and person == 0.0:
         raise DanceError(f"no person found in any frame of {video}: the pose backbone has nothing to encode")
     # the run's backbone: a pose backbone's trained weights, or a video backbone's weights, frame count and size
-    backbone = load_run_backbone(feat, run / "features", len(model.classes_))
+    backbone = load_run_backbone(feat, view.stage_dir("features"), len(model.classes_))
     x = (backbone.encode_poses([seq]) if poses else
          backbone.encode([sample_frames(_resize_frames(frames, backbone.size), backbone.n_frames)]))
-    explanation = model.explain(x, k=k)[0]
+    explanation = explain(model, x, k=k)[0]
 
     # the video's key clips, for showing which part of the video matches each motion concept
-    windows = [clip_window(int(c), len(frames), settings.keyclips.clip_len) for c in centres]
+    windows = [clip_window(int(c), len(frames), view.clip_len) for c in centres]
     clips = [kp[w] for w in windows]
     flat = np.stack([normalise(c).reshape(-1) for c in clips])
     flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)

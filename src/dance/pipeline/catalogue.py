@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dance.explain.render import save_animation, save_strip
 from dance.model.io import load_model
 from dance.motion.poses import Skeleton
+from dance.motion.render import save_animation, save_strip
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
 from dance.runs import StageWriter, atomic_write_json, read_json

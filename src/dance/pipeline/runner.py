@@ -3,6 +3,7 @@
 Each stage declares the stages it reads, the settings sections it depends on, and optionally external inputs
 (a dataset, a pose folder, a label file) whose fingerprints it adds. A stage reruns when its fingerprint —
 settings, upstream fingerprints, external inputs, package version — differs from its manifest, or when forced.
+The manifest also keeps the settings sections themselves, which :class:`dance.run_view.RunView` reads back.
 """
 
 from __future__ import annotations
@@ -49,8 +50,13 @@ class StageResult:
     info: dict[str, Any]
 
 
+def stage_settings(stage: Stage, ctx: Context) -> dict[str, Any]:
+    """The settings sections a stage depends on, as plain data (hashed into its fingerprint, kept in its manifest)."""
+    return {s: getattr(ctx.settings, s).model_dump() for s in stage.sections}
+
+
 def stage_fingerprint(stage: Stage, ctx: Context, upstream: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-    settings = {s: getattr(ctx.settings, s).model_dump() for s in stage.sections}
+    settings = stage_settings(stage, ctx)
     inputs = {d: upstream[d] for d in stage.deps}
     if stage.external is not None:
         inputs.update({f"external:{k}": v for k, v in stage.external(ctx).items()})
@@ -112,7 +118,8 @@ def run_stages(stages: Sequence[Stage], ctx: Context, only: Sequence[str] | None
             continue
         ctx.reporter.info(f"[bold]▶ {stage.name}[/bold]: {stage.help}")
         start = time.time()
-        with ctx.run.writing(stage.name, fp, settings_hash, inputs) as writer, reporting(ctx.reporter):
+        with ctx.run.writing(stage.name, fp, settings_hash, inputs, stage_settings(stage, ctx)) as writer, \
+                reporting(ctx.reporter):
             info = stage.run(ctx, writer) or {}
             writer.extra.update(info)
         seconds = time.time() - start

@@ -2,8 +2,10 @@
 and their effect on a split, model versions, Sankey figures, and GIF previews.
 
 Everything here is independent of HTTP, so it is tested directly; :mod:`dance.viewer.server` (FastAPI + uvicorn)
-validates requests, guards them and routes them to these methods. Concept activations z are computed once per
-model version (the backbone never runs), so a toggle or a weight change is a matrix product over the split.
+validates requests, guards them and routes them to these methods. The run is read through
+:class:`dance.run_view.RunView` (videos with features, model versions, skeleton, motion concepts, settings).
+Concept activations z are computed once per model version (the backbone never runs), so a toggle or a weight
+change is a matrix product over the split.
 """
 
 from __future__ import annotations
@@ -18,21 +20,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dance.config import Settings, load_settings
+from dance.config import Settings
 from dance.data.index import VideoRecord
 from dance.data.video import read_video
-from dance.errors import DanceError
+from dance.errors import DanceError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
-from dance.explain.intervene import (
-    load_run_videos,
-    resolve_class,
-    resolve_concept,
-    switch_off,
-    weight_edit,
-)
+from dance.explain.intervene import resolve_class, resolve_concept, switch_off, weight_edit
 from dance.model.dance import DanceModel
 from dance.model.io import load_model
-from dance.model.versions import Version, list_versions, resolve_version, save_edit
+from dance.model.versions import Version, save_edit
+from dance.run_view import RunView
 
 MAX_SAMPLE_FRAMES = 32  # frames in a sample's GIF preview
 PREVIEW_SIZE = 128
@@ -80,10 +77,13 @@ class ViewerState:
 
     def __init__(self, run: Path | str, version: str | None = None):
         self.run = Path(run).resolve()
-        self.data = load_run_videos(self.run)
-        self.settings: Settings | None = (load_settings(self.run / "config.yaml")
-                                          if (self.run / "config.yaml").is_file() else None)
-        self.default_version = resolve_version(self.run, version).name
+        self.view = RunView(self.run).require("index", "features")
+        self.data = self.view.videos
+        try:
+            self.settings: Settings | None = self.view.settings
+        except StageError:  # no config.yaml and no settings in the manifests: only pose previews need them
+            self.settings = None
+        self.default_version = self.view.version(version).name
         self._models: dict[str, tuple[DanceModel, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._gifs = _Cache()
@@ -91,7 +91,7 @@ class ViewerState:
     # ------------------------------------------------------------------ models
     def model(self, version: str | None = None) -> tuple[DanceModel, np.ndarray, Version]:
         """The model of a version, its concept activations z of every video, and the version."""
-        v = resolve_version(self.run, version or self.default_version)
+        v = self.view.version(version or self.default_version)
         with self._lock:
             if v.name not in self._models:
                 model = load_model(v.path)
@@ -117,7 +117,7 @@ class ViewerState:
 
     def versions(self) -> list[dict[str, Any]]:
         out = []
-        for v in list_versions(self.run):
+        for v in self.view.versions():
             eff = v.edit.get("effect", {})
             out.append({"name": v.name, "parent": v.parent, "label": v.label, "stale": v.stale,
                         "time": v.edit.get("time", ""), "effect": {k: eff.get(k) for k in (
@@ -210,8 +210,7 @@ class ViewerState:
     # ------------------------------------------------------------------ media
     def sample_gif(self, sample: str) -> bytes:
         """An animated GIF of a sample: its frames (videos) or its pose sequence (pose datasets)."""
-        i = self.data.sample(sample)
-        rec = self.data.index.records[int(self.data.rows[i])]
+        rec = self.data.record(self.data.sample(sample))
         return self._gifs.get(f"sample:{sample}", lambda: self._make_sample_gif(rec))
 
     def _make_sample_gif(self, rec: VideoRecord) -> bytes:
@@ -229,8 +228,8 @@ class ViewerState:
         return buf.getvalue()
 
     def _pose_gif(self, rec: VideoRecord) -> bytes:
-        from dance.explain.render import save_animation
-        from dance.motion.poses import Skeleton, pose_source_for
+        from dance.motion.poses import pose_source_for
+        from dance.motion.render import save_animation
 
         if self.settings is None:
             raise DanceError("the run has no config.yaml")
@@ -241,7 +240,7 @@ class ViewerState:
         if len(seq.keypoints) == 0:
             raise DanceError("empty pose sequence")
         idx = np.unique(np.round(np.linspace(0, len(seq.keypoints) - 1, min(48, len(seq.keypoints)))).astype(int))
-        skeleton = Skeleton.from_json(self.run / "poses" / "skeleton.json")
+        skeleton = self.view.skeleton
         return _gif_bytes(lambda p: save_animation(p, [seq.keypoints[idx]], skeleton, [rec.video_id],
                                                    size=PREVIEW_SIZE, fps=10, scores=[seq.scores[idx]]))
 
@@ -251,24 +250,19 @@ class ViewerState:
         return self._gifs.get(f"concept:{name}", lambda: self._make_concept_gif(name))
 
     def _make_concept_gif(self, name: str) -> bytes:
-        from dance.explain.render import save_animation
-        from dance.motion.poses import Skeleton
-        from dance.pipeline.artifacts import load_arrays
-        from dance.runs import read_json
+        from dance.motion.render import save_animation
 
         try:
-            names = read_json(self.run / "motion" / "concepts.json")["names"]
-        except (OSError, ValueError, KeyError):
+            names = self.view.motion_names
+        except (OSError, ValueError, KeyError, StageError):
             raise NotFound("the run has no motion concepts") from None
         if name not in names:
             raise NotFound(f"no motion concept '{name}'")
-        cached = self.run / "catalogue" / "motion" / f"{name}.gif"
-        if cached.is_file():
+        cached = self.view.catalogue_gif(name)
+        if cached is not None:
             return cached.read_bytes()
-        motion = load_arrays(self.run / "motion" / "motion.npz")
-        skeleton = Skeleton.from_json(self.run / "poses" / "skeleton.json")
-        seq = motion["medoid_keypoints"][names.index(name)]
-        return _gif_bytes(lambda p: save_animation(p, [seq], skeleton, [name], size=120, fps=8))
+        seq = self.view.motion["medoid_keypoints"][names.index(name)]
+        return _gif_bytes(lambda p: save_animation(p, [seq], self.view.skeleton, [name], size=120, fps=8))
 
 
 def _gif_bytes(write) -> bytes:

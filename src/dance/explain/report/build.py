@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dance.explain.render import save_strip
 from dance.explain.report.accuracy import accuracy_table, confused_pairs, per_class_table
 from dance.explain.report.catalogue import motion_catalogue, spatial_catalogue
 from dance.explain.report.data import RunData
@@ -17,6 +16,7 @@ from dance.explain.report.html import escape, file_uri, img, page
 from dance.explain.report.sanity import sanity_section
 from dance.explain.report.selection import selection_section
 from dance.explain.sankey import sankey_figure, save_sankey
+from dance.motion.render import save_strip
 from dance.progress import Reporter
 from dance.runs import atomic_write_text
 

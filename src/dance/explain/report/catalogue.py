@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dance.explain.render import save_animation, save_strip
 from dance.explain.report.data import RunData
 from dance.explain.report.figure import medoid
 from dance.explain.report.html import escape, file_uri, img, table
+from dance.motion.render import save_animation, save_strip
 
 
 def _classes_cell(model, col: int | None) -> str:

@@ -23,9 +23,9 @@ from dance.data.video import is_video, read_video
 from dance.errors import DanceError
 from dance.explain.contributions import ConceptContribution, contributions, explain_concepts
 from dance.explain.contributions import _probability as concept_probability  # the CLI's "present" column
-from dance.explain.render import save_animation, save_strip
 from dance.explain.report.data import RunData
 from dance.explain.report.html import bar, escape, file_uri, img, jpeg_uri, table
+from dance.motion.render import save_animation, save_strip
 from dance.motion.sequences import normalise
 
 

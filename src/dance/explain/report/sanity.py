@@ -26,7 +26,7 @@ def sanity_section(data: RunData) -> str:
     s = data.sanity
     if s is None:
         return (f'<p class="note">No sanity check yet: <code>dance sanity {escape(str(data.root))}</code> (the '
-                f"reversed-video check) writes <code>{escape(str(data.root / 'sanity' / 'sanity.json'))}</code>; "
+                f"reversed-video check) writes <code>{escape(str(data.sanity_path))}</code>; "
                 f"run it and make the report again to include it here.</p>")
     if not isinstance(s, dict):
         return '<p class="note">sanity/sanity.json is not a JSON object; nothing to show.</p>'
