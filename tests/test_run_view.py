@@ -115,8 +115,10 @@ def test_missing_stages_and_demo_folders(rgb: Path, tmp_path: Path) -> None:
         RunView(tmp_path / "nothing")
     with pytest.raises(StageError, match="not a finished run .*'index'"):
         RunView(tmp_path).require("index")
-    with pytest.raises(StageError, match="not a finished run .*'evaluate'"):
+    with pytest.raises(StageError, match=r"not a finished run \(evaluate/summary.json is missing\)"):
         RunView(rgb).summary  # noqa: B018 - the tools' runs stop before evaluate
+    with pytest.raises(StageError, match="not a finished run .*no config.yaml"):
+        RunView(tmp_path).settings  # noqa: B018
     assert inner_run(rgb.parent) == rgb and inner_run(rgb) is None
     with pytest.raises(StageError, match=r"holds a run at .*: use `dance report .*run`"):
         RunView(rgb.parent).require("index", command="report")

@@ -141,7 +141,7 @@ def _intervene_sample(run: Path, sample: str, off: list[str], version: str | Non
     from dance.explain.intervene import intervene_sample
     from dance.run_view import RunView
 
-    view = RunView(run).require("index", "features")
+    view = RunView(run)
     model, v = view.load_version(version)
     data = view.videos
     i = data.sample(sample)
@@ -176,7 +176,7 @@ def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: s
     from dance.model.versions import save_edit
     from dance.run_view import RunView
 
-    view = RunView(run).require("index", "features")
+    view = RunView(run)
     model, v = view.load_version(version)
     data = view.videos
     mask = data.split_mask(split)

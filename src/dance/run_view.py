@@ -16,9 +16,11 @@ Everything that inspects a run after the pipeline — ``dance explain``, ``sanit
   sanity check's json;
 * **models**: the trained model and its edited versions (:mod:`dance.model.versions`).
 
-Nothing here writes to the run, reruns a stage or touches the run directory's bookkeeping, so a read-only run
-can be inspected. Large arrays are loaded on first use and kept. Heavy libraries (torch, through the model) are
-imported only when a model is loaded, so the CLI can import this module cheaply.
+Nothing here writes to the run, reruns a stage or touches the run directory's bookkeeping, so a read-only run can be
+inspected. A missing artifact is a :class:`StageError` naming the file (``... is not a finished run
+(motion/motion.npz is missing)``); :meth:`RunView.require` checks that whole stages finished (their manifests).
+Large arrays are loaded on first use and kept. Heavy libraries (torch, through the model) are imported only when a
+model is loaded, so the CLI can import this module cheaply.
 """
 
 from __future__ import annotations
@@ -145,6 +147,14 @@ class RunView:
         """The path of an artifact (it may not exist)."""
         return self.root / stage / name
 
+    def artifact(self, stage: str, name: str) -> Path:
+        """The path of an artifact that must exist, or a StageError saying which file is missing."""
+        p = self.file(stage, name)
+        if not p.exists():
+            raise StageError(f"{self.root} is not a finished run ({stage}/{name} is missing): run "
+                             f"`dance run --run {self.root}` first")
+        return p
+
     def manifest(self, stage: str) -> Manifest | None:
         """The stage's manifest, or None when the stage has not finished (or the manifest is unreadable)."""
         path = self.file(stage, MANIFEST)
@@ -214,15 +224,21 @@ class RunView:
         from dance.config import Settings
 
         raw = dict(self.config)
+        has_config = (self.root / CONFIG).is_file()
         missing: list[str] = []
+        stored_any = False
         for section in Settings.model_fields:
             stage = SECTION_STAGE.get(section, section)
             stored = self.stage_settings(stage) or {}
             if section in stored:
                 raw[section] = stored[section]
-            elif section not in raw and self.has(stage):
+                stored_any = True
+            elif section not in raw and self.stage_dir(stage).is_dir():
                 missing.append(f"{section} ({stage})")
-        if missing and not (self.root / CONFIG).is_file():
+        if not has_config and not stored_any:
+            raise StageError(f"{self.root} is not a finished run (no {CONFIG}, and no stage manifest stores "
+                             f"settings): run `dance run --run {self.root}` first")
+        if missing and not has_config:
             raise StageError(f"{self.root} has no {CONFIG} and its manifests do not store the settings of "
                              f"{', '.join(missing)} (a run made before manifests stored them): run "
                              f"`dance run --run {self.root}` once to write {CONFIG}")
@@ -235,14 +251,13 @@ class RunView:
     # ------------------------------------------------------------------ index and features
     @cached_property
     def index(self) -> VideoIndex:
-        self.require("index")
+        self.artifact("index", "index.csv")
         return run_index(self.stage_dir("index"))
 
     @cached_property
     def features(self) -> dict[str, np.ndarray]:
         """``features.npz``: ``x`` (one row per index record) and ``ok`` (whether the video has features)."""
-        self.require("index", "features")
-        return load_arrays(self.file("features", "features.npz"))
+        return load_arrays(self.artifact("features", "features.npz"))
 
     @cached_property
     def videos(self) -> RunVideos:
@@ -260,15 +275,13 @@ class RunView:
     @cached_property
     def baseline_predictions(self) -> np.ndarray:
         """The baseline's predicted class index per index record (-1 where it has none)."""
-        self.require("baseline")
-        return load_arrays(self.file("baseline", "predictions.npz"))["pred"]
+        return load_arrays(self.artifact("baseline", "predictions.npz"))["pred"]
 
     # ------------------------------------------------------------------ key clips, poses, concepts
     @cached_property
     def keyclips(self) -> dict[str, Any]:
         """``keyclips.json``: ``n_clips``, ``clip_len`` and each video's keyframes and clip centres."""
-        self.require("keyclips")
-        return read_json(self.file("keyclips", "keyclips.json"))
+        return read_json(self.artifact("keyclips", "keyclips.json"))
 
     @property
     def clip_len(self) -> int:
@@ -280,14 +293,12 @@ class RunView:
     def skeleton(self) -> Skeleton:
         from dance.motion.poses import Skeleton
 
-        self.require("poses")
-        return Skeleton.from_json(self.file("poses", "skeleton.json"))
+        return Skeleton.from_json(self.artifact("poses", "skeleton.json"))
 
     @cached_property
     def poses(self) -> dict[str, np.ndarray]:
         """``poses.npz``: the key clips' keypoints and scores, ``clip_video`` (index row) per clip, ..."""
-        self.require("poses")
-        return load_arrays(self.file("poses", "poses.npz"))
+        return load_arrays(self.artifact("poses", "poses.npz"))
 
     @cached_property
     def clip_rows(self) -> dict[int, np.ndarray]:
@@ -301,14 +312,12 @@ class RunView:
     @cached_property
     def motion(self) -> dict[str, np.ndarray]:
         """``motion.npz``: centroids, medoids, the clips' concepts and each video's labels."""
-        self.require("motion")
-        return load_arrays(self.file("motion", "motion.npz"))
+        return load_arrays(self.artifact("motion", "motion.npz"))
 
     @cached_property
     def motion_concepts(self) -> dict[str, Any]:
         """``motion/concepts.json``: ``names``, per-concept details (``concepts``) and the partition choice."""
-        self.require("motion")
-        return read_json(self.file("motion", "concepts.json"))
+        return read_json(self.artifact("motion", "concepts.json"))
 
     @property
     def motion_names(self) -> list[str]:
@@ -317,14 +326,12 @@ class RunView:
     @cached_property
     def spatial(self) -> dict[str, np.ndarray]:
         """``spatial.npz``: per concept type its labels, and ``has_label`` per index record."""
-        self.require("spatial")
-        return load_arrays(self.file("spatial", "spatial.npz"))
+        return load_arrays(self.artifact("spatial", "spatial.npz"))
 
     @cached_property
     def spatial_names(self) -> dict[str, list[str]]:
         """Object / scene concept names by type (``spatial/concepts.json``)."""
-        self.require("spatial")
-        return read_json(self.file("spatial", "concepts.json"))
+        return read_json(self.artifact("spatial", "concepts.json"))
 
     @property
     def concept_names(self) -> dict[str, list[str]]:
@@ -340,8 +347,7 @@ class RunView:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """``evaluate/summary.json``."""
-        self.require("evaluate")
-        return read_json(self.file("evaluate", "summary.json"))
+        return read_json(self.artifact("evaluate", "summary.json"))
 
     @cached_property
     def catalogue(self) -> dict[str, Any] | None:
@@ -366,8 +372,7 @@ class RunView:
         """The model the train stage wrote (version v000)."""
         from dance.model.io import load_model
 
-        self.require("train")
-        return load_model(self.file("train", "model"))
+        return load_model(self.artifact("train", "model"))
 
     def versions(self) -> list[Version]:
         """Every model version, oldest first: v000 (the trained model), then the saved edits."""

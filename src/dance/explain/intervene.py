@@ -84,7 +84,7 @@ def edit_effect(before: DanceModel, after: DanceModel, X: np.ndarray, y: np.ndar
 
 def load_run_videos(run: Path | str) -> RunVideos:
     """The videos of a finished run that have features: ``RunView(run).videos`` (read-only)."""
-    return RunView(run).require("index", "features").videos
+    return RunView(run).videos
 
 
 def resolve_concept(model: DanceModel, name: str) -> int:

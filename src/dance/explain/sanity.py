@@ -308,10 +308,10 @@ def sanity_check(run: Path | str, split: str = "test", limit: int | None = None,
     :mod:`dance.model.versions`); ``pose_labels`` also recomputes the pose-cluster motion labels.
     """
     start = time.time()
-    view = RunView(run).require("index", "keyclips", "poses", "motion", "features", "train")
+    view = RunView(run)
+    settings = view.settings
     if k < 1:
         raise DanceError(f"k must be at least 1, got {k}")
-    settings = view.settings
     model, ver = view.load_version(version)
     data = view.videos
     positions = _pick(np.flatnonzero(data.split_mask(split)), limit)

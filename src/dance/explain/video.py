@@ -72,7 +72,7 @@ def explain_video(video: Path, run: Path, out: Path, k: int = 3, pose_source: st
     own pose file, in ``pose_path`` or the run's ``poses.path``).
     """
     run = Path(run)
-    view = RunView(run).require("index", "keyclips", "poses", "motion", "features", "train")
+    view = RunView(run)
     settings = view.settings
     model = view.trained_model
     skeleton = view.skeleton

@@ -77,7 +77,7 @@ class ViewerState:
 
     def __init__(self, run: Path | str, version: str | None = None):
         self.run = Path(run).resolve()
-        self.view = RunView(self.run).require("index", "features")
+        self.view = RunView(self.run)
         self.data = self.view.videos
         try:
             self.settings: Settings | None = self.view.settings
