@@ -71,11 +71,9 @@ def _settings(run: Path | None, config: Path | None, overrides: list[str] | None
 
 def _inner_run(path: Path) -> Path | None:
     """``path/run`` when ``path`` is not a run itself but holds one (a ``dance demo`` folder), else None."""
-    path = Path(path)
-    if (path / "config.yaml").is_file() or (path / "index" / "manifest.json").is_file():
-        return None
-    inner = path / "run"
-    return inner if (inner / "config.yaml").is_file() or (inner / "index" / "manifest.json").is_file() else None
+    from dance.run_view import inner_run
+
+    return inner_run(path)
 
 
 def run_dir(path: Path) -> Path:
@@ -237,9 +235,9 @@ def _demo_next_steps(out: Path) -> None:
     run = out / "run"
     sample, video, concept = "VIDEO_ID", "VIDEO", "scene:NAME"
     try:
-        from dance.pipeline.artifacts import run_index
+        from dance.run_view import RunView
 
-        tests = [r for r in run_index(run / "index").records if r.split == "test"]
+        tests = [r for r in RunView(run).index.records if r.split == "test"]
         if tests:
             sample, video = tests[0].video_id, str(tests[0].path)
         blocks = json.loads((run / "train" / "model" / "model.json").read_text())["blocks"]
