@@ -232,7 +232,7 @@ class ViewerState:
         from dance.motion.render import save_animation
 
         if self.settings is None:
-            raise DanceError("the run has no config.yaml")
+            raise DanceError("the run has no settings (no config.yaml, and none stored in its stage manifests)")
         source = pose_source_for(self.settings.poses, self.settings.data.path)
         if not hasattr(source, "sequence"):
             raise DanceError(f"pose source '{source.name}' does not read whole sequences")
