@@ -245,7 +245,8 @@ class RunView:
         return self._settings(raw, "its stages ran with")
 
     def settings_of(self, stage: str) -> Settings:
-        """The settings as one stage saw them: ``config.yaml`` with the sections that stage stored on top."""
+        """The settings as one stage saw them: ``config.yaml`` with the sections that stage stored on top (the
+        defaults for a section neither has)."""
         return self._settings({**self.config, **(self.stage_settings(stage) or {})}, f"of stage '{stage}'")
 
     # ------------------------------------------------------------------ index and features
