@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from dance.explain.contributions import explain, type_agreement
+from dance.model.contributions import explain, type_agreement
 from dance.model.io import load_model
 from dance.paper import paper_dataset
 from dance.pipeline.artifacts import load_arrays
