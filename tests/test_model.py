@@ -553,3 +553,53 @@ def test_selection_on_validation_records_every_candidate(problem) -> None:
                                                                        chosen["binary_activation"])
     assert sel.model.score(xv, yv) == pytest.approx(best)
     assert base.W_ is None  # the template is not fitted
+
+
+def test_fold_ids_are_stratified_seeded_and_cover_every_fold() -> None:
+    from dance.model.selection import cross_fit_folds, fold_ids
+
+    y = np.array([0] * 10 + [1] * 7 + [2] * 2)
+    fold = fold_ids(y, 5, seed=3)
+    assert fold.tolist() == fold_ids(y, 5, seed=3).tolist()
+    assert set(fold.tolist()) == set(range(5))
+    for c in (0, 1):  # every class spread evenly: fold sizes differ by at most one video
+        sizes = np.bincount(fold[y == c], minlength=5)
+        assert sizes.max() - sizes.min() <= 1
+    assert len(set(fold[y == 2].tolist())) == 2  # a class smaller than the folds: one video per fold
+    assert cross_fit_folds("auto", 499) == 5 and cross_fit_folds("auto", 500) == 0
+    assert cross_fit_folds(0, 10) == 0 and cross_fit_folds(3, 10_000) == 3
+
+
+def test_selection_by_cross_validation_uses_each_folds_held_out_features(problem) -> None:
+    """With cross-fitted features the candidates are ranked by cross-validated accuracy on the training videos;
+    each fold is scored on features of the backbone trained without it (here: fold k's features are the clean
+    ones plus noise, so a fold model never sees the held-out videos' own features)."""
+    from dance.model.selection import CrossFit, fit_selected, fold_ids
+
+    (x, y, c), (xv, yv, cv), _ = problem
+    rng = np.random.default_rng(0)
+    k = 3
+    cross = CrossFit(fold=fold_ids(y, k, 0), X=np.stack([x + rng.normal(0, 0.3, x.shape).astype(np.float32)
+                                                        for _ in range(k)]),
+                     X_val=np.stack([xv] * k))
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = fit_selected(base, [None, 8], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross)
+    cands = sel.candidates
+    assert all(0.0 <= k_["cv_accuracy"] <= 1.0 and k_["cv_log_loss"] > 0 for k_ in cands)
+    chosen = next(k_ for k_ in cands if k_["chosen"])
+    best = max(k_["cv_accuracy"] for k_ in cands)
+    assert chosen["cv_accuracy"] == best
+    assert chosen["cv_log_loss"] == min(k_["cv_log_loss"] for k_ in cands if k_["cv_accuracy"] == best)
+    assert "cross-validated" in sel.rule and f"{len(y)} training videos" in sel.rule
+    # the cross-validated score is that of fold models: refit one fold by hand and compare its held-out accuracy
+    h, act = chosen["concept_hidden"], chosen["binary_activation"]
+    correct = 0
+    for f in range(k):
+        fit_rows, held = np.flatnonzero(cross.fold != f), np.flatnonzero(cross.fold == f)
+        m = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, concept_hidden=h, binary_activation=act)
+        m.fit(cross.X[f][fit_rows], y[fit_rows], {t: v.subset(fit_rows) for t, v in c.items()}, xv, yv, cv, CLASSES)
+        correct += int((m.predict_index(cross.X[f][held]) == np.asarray(y)[held]).sum())
+    assert correct / len(y) == pytest.approx(best)
+    # one candidate only: nothing to choose, no cross-validation spent
+    one = fit_selected(base, [None], ["logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross)
+    assert "cv_accuracy" not in one.candidates[0] and one.rule == "a single candidate (settings fixed)"

@@ -85,3 +85,11 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     # three easy classes: the trained pose encoder separates them
     assert summary["baseline_test_accuracy"] >= 0.8
     assert summary["test_accuracy"] >= 0.6
+    # under 500 training videos the encoder is cross-fitted (features.folds=auto: 5 folds) and the concept layer is
+    # chosen by cross-validation on the training videos, with each candidate's score recorded
+    folds = np.load(run / "features" / "folds.npz")
+    assert int((folds["fold"] >= 0).sum()) == 36  # every training video has a fold, no other video has one
+    assert folds["x"].shape[0] == 5 and set(folds["fold"][folds["fold"] >= 0].tolist()) == set(range(5))
+    layer = summary["selection"]["concept_layer"]
+    assert "cross-validated" in layer["rule"]
+    assert all("cv_accuracy" in c for c in layer["candidates"])

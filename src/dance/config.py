@@ -109,6 +109,18 @@ class FeatureSettings(Section):
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
                                               "the run starts; dance.threads)")
+    folds: int | Literal["auto"] = Field(
+        "auto", description="trained backbones (pose-encoder): also train one backbone per fold of the training "
+        "videos, each without its fold, so the train stage gets held-out features of every training video "
+        "(cross-fitting: it chooses the concept layer by cross-validation and fits the final layer on held-out "
+        "concept activations). 0: off; auto: 5 folds when there are fewer than 500 training videos, else off")
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and (value < 0 or value == 1):
+            raise ValueError("must be 0 (off), at least 2, or 'auto'")
+        return value
 
 
 # ---------------------------------------------------------------------------------------------- estimator settings

@@ -30,6 +30,33 @@ from dance.model.dance import BINARY_ACTIVATIONS, ConceptTargets, DanceModel
 #: Action's validation split: linear 0.963, 1024 units 0.963, 2048 0.973, 4096 0.973 (the smaller of the tie).
 MLP_WIDTH = 2048
 AUTO = "auto"
+#: ``features.folds=auto`` cross-fits a trained backbone below this many training videos (the issue's guidance for
+#: "val is small": N videos < ~500 -> folds), with :data:`AUTO_FOLDS` folds.
+CROSS_FIT_MAX_TRAIN = 500
+AUTO_FOLDS = 5
+
+
+def cross_fit_folds(setting: int | str, n_train: int) -> int:
+    """Folds of a ``features.folds`` setting for ``n_train`` training videos (0: no cross-fitting)."""
+    if setting == AUTO:
+        return AUTO_FOLDS if n_train < CROSS_FIT_MAX_TRAIN else 0
+    return int(setting)
+
+
+def fold_ids(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """The fold (``0 .. n_folds - 1``) of each training video: stratified by class and seeded, so every stage that
+    asks for the same labels gets the same folds. A class with fewer videos than folds is spread over its first
+    folds (it is then missing from the others' held-out part)."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    offset = 0
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        rows = rows[rng.permutation(len(rows))]
+        fold[rows] = (offset + np.arange(len(rows))) % n_folds
+        offset += len(rows)  # rotate where each class starts, so small classes do not all land in fold 0
+    return fold
 
 
 @dataclass
@@ -63,25 +90,83 @@ def log_loss(model: DanceModel, X: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
 
 
+@dataclass
+class CrossFit:
+    """Held-out features for cross-validating on the training videos (``features.folds``): ``fold[i]`` is the fold
+    of training video ``i``; ``X[k]`` the features of the training videos and ``X_val[k]`` those of the validation
+    videos, both from the backbone trained without fold ``k``."""
+
+    fold: np.ndarray
+    X: np.ndarray
+    X_val: np.ndarray
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.X)
+
+
+def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str], y: np.ndarray,
+                    concepts: Mapping[str, ConceptTargets], y_val: np.ndarray,
+                    concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str], cross: CrossFit,
+                    progress: Callable[[str, int, int], None] | None) -> dict[str, tuple[float, float]]:
+    """Cross-validated (accuracy, log-loss) of concept layer ``h`` with each activation: per fold, DANCE fit on the
+    other folds' videos (their features from the backbone of that fold) and scored on the fold's videos."""
+    proba = {a: np.zeros((len(y), len(classes))) for a in activations}
+    for k in range(cross.n_folds):
+        fit_rows, held = np.flatnonzero(cross.fold != k), np.flatnonzero(cross.fold == k)
+        if len(held) == 0:
+            continue
+        Xk = cross.X[k]
+        model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
+        model.fit(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()}, cross.X_val[k],
+                  y_val, concepts_val, classes, progress=progress)
+        proba[activations[0]][held] = model.predict_proba(Xk[held])
+        for a in activations[1:]:
+            other = model.with_binary_activation(a, Xk[fit_rows], y[fit_rows], cross.X_val[k], y_val, progress)
+            proba[a][held] = other.predict_proba(Xk[held])
+    out = {}
+    for a, p in proba.items():
+        out[a] = (float((p.argmax(axis=1) == y).mean()),
+                  float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)).mean()))
+    return out
+
+
 def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Sequence[str], X: np.ndarray,
                  y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray, y_val: np.ndarray,
                  concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str],
-                 progress: Callable[[str, int, int], None] | None = None) -> Selection:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 cross: CrossFit | None = None) -> Selection:
     """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden`` and per activation
-    in ``activations``; return the candidate with the best validation accuracy (ties: lower validation
-    log-loss; then the earlier candidate)."""
+    in ``activations``, and return the best candidate: with ``cross``, the best cross-validated accuracy on the
+    training videos (ties: lower cross-validated log-loss); without, the best validation accuracy (ties: lower
+    validation log-loss); then the earlier candidate."""
+    y, y_val = np.asarray(y), np.asarray(y_val)
     fitted: list[tuple[dict, DanceModel]] = []
+    several = len(hidden) * len(activations) > 1
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
         first.fit(X, y, concepts, X_val, y_val, concepts_val, classes, progress=progress)
         models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val, progress)
                             for a in activations[1:]]
+        cv = (_cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)
+              if cross is not None and several else {})
         for model in models:
-            fitted.append(({"concept_hidden": h, "binary_activation": model.binary_activation,
-                            "val_accuracy": model.score(X_val, y_val), "val_log_loss": log_loss(model, X_val, y_val),
-                            "nonzero_weights": model.nonzero_weights()}, model))
-    best = min(range(len(fitted)), key=lambda i: (-fitted[i][0]["val_accuracy"], fitted[i][0]["val_log_loss"], i))
+            info = {"concept_hidden": h, "binary_activation": model.binary_activation,
+                    "val_accuracy": model.score(X_val, y_val), "val_log_loss": log_loss(model, X_val, y_val),
+                    "nonzero_weights": model.nonzero_weights()}
+            if model.binary_activation in cv:
+                info["cv_accuracy"], info["cv_log_loss"] = cv[model.binary_activation]
+            fitted.append((info, model))
+    by_cv = cross is not None and several
+    score = "cv" if by_cv else "val"
+    best = min(range(len(fitted)),
+               key=lambda i: (-fitted[i][0][f"{score}_accuracy"], fitted[i][0][f"{score}_log_loss"], i))
     candidates = [info | {"chosen": i == best} for i, (info, _) in enumerate(fitted)]
-    rule = (f"best accuracy on the {len(y_val)} validation videos (ties: lower validation log-loss)"
-            if len(fitted) > 1 else "a single candidate (settings fixed)")
+    if not several:
+        rule = "a single candidate (settings fixed)"
+    elif by_cv:
+        rule = (f"best {cross.n_folds}-fold cross-validated accuracy on the {len(y)} training videos, each fold "
+                "scored with the backbone trained without it (ties: lower cross-validated log-loss)")
+    else:
+        rule = f"best accuracy on the {len(y_val)} validation videos (ties: lower validation log-loss)"
     return Selection(fitted[best][1], candidates, rule)

@@ -18,6 +18,7 @@ from dance.data.video import read_clip
 from dance.encoders.registry import backbone_entry, make_backbone, make_video_backbone
 from dance.encoders.video_cache import encode_videos_cached
 from dance.errors import PoseFormatError, StageError
+from dance.model.selection import cross_fit_folds, fold_ids
 from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
 from dance.pipeline.motion import pose_source
@@ -79,9 +80,13 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     labels = np.array([index.class_index(r.label) for r in index.records])
     split = np.array([r.split for r in index.records])
     tr, va = np.flatnonzero(ok & (split == "train")), np.flatnonzero(ok & (split == "val"))
-    encoder = make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
-                            length=s.length, epochs=s.epochs, seed=s.seed, device=s.device,
-                            edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror)
+
+    def new_encoder(seed: int):  # noqa: ANN202 - a pose backbone of the registry
+        return make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
+                             length=s.length, epochs=s.epochs, seed=seed, device=s.device,
+                             edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror)
+
+    encoder = new_encoder(s.seed)
     if encoder.mirror is None:
         ctx.reporter.info("  [yellow]warning:[/yellow] no left/right joint pairs in the skeleton's names "
                           f"({', '.join(source.skeleton.joints[:4])}, ...): no flip augmentation. Name the sides "
@@ -99,6 +104,21 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
             encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
         feats[rows] = encoder.encode_poses(present)
         head[rows] = encoder.predict_poses(present)
+        n_folds = cross_fit_folds(s.folds, len(tr))
+        if n_folds:
+            fold = fold_ids(labels[tr], n_folds, s.seed)
+            fold_x = np.zeros((n_folds, len(index.records), encoder.dim), dtype=np.float32)
+            with ctx.reporter.task(f"cross-fitting: {n_folds} encoders, each without one fold of the "
+                                   f"{len(tr)} training videos", n_folds * s.epochs) as advance:
+                for k in range(n_folds):
+                    keep = tr[fold != k]
+                    fold_encoder = new_encoder(s.seed + 1000 * (k + 1))
+                    fold_encoder.fit([seqs[i] for i in keep], labels[keep], [seqs[i] for i in va], labels[va],
+                                     progress=advance)
+                    fold_x[k][rows] = fold_encoder.encode_poses(present)
+            fold_of = np.full(len(index.records), -1, dtype=np.int64)
+            fold_of[tr] = fold
+            save_arrays(out.path("folds.npz"), x=fold_x, fold=fold_of)
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     save_arrays(out.path("head_predictions.npz"), pred=head)
     save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
@@ -110,7 +130,8 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     line = skip_line(skipped, what="no pose sequence for", where="features/skipped.json")
     if line:
         ctx.reporter.info(line + " — left out of training and evaluation")
-    return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best}
+    return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best,
+            "cross_fit_folds": n_folds}
 
 
 def run_video_backbone(ctx: Context, out: StageWriter) -> dict:

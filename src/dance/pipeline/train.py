@@ -17,7 +17,7 @@ from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
-from dance.model.selection import activation_options, fit_selected, hidden_options
+from dance.model.selection import CrossFit, activation_options, fit_selected, hidden_options
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
@@ -85,6 +85,19 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
     return index, out
 
 
+def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
+    """The held-out features of the training videos, when the features stage cross-fitted its backbone
+    (``features/folds.npz``, ``features.folds``); else None."""
+    path = ctx.stage_dir("features") / "folds.npz"
+    if not path.is_file():
+        return None
+    folds = load_arrays(path)
+    fold = folds["fold"][tr.rows]
+    if (fold < 0).any() or folds["x"].shape[1] <= max(tr.rows.max(initial=0), va.rows.max(initial=0)):
+        raise StageError(f"{path} does not match the run's training videos: run the features stage again")
+    return CrossFit(fold=fold, X=folds["x"][:, tr.rows], X_val=folds["x"][:, va.rows])
+
+
 def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit") -> DanceModel:
     """An unfitted DanceModel with the run's ``train.*`` hyperparameters (every one the settings declare, see
     :class:`dance.config.DanceParams`); the two that may be ``auto`` are given concretely."""
@@ -112,14 +125,17 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
     hidden = hidden_options(s.concept_hidden)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
+    cross = cross_fit(ctx, tr, va)
     with torch_threads(s.threads), ctx.reporter.tracker() as progress:
         selection = fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
-                                 va.concepts, index.classes, progress=progress)
+                                 va.concepts, index.classes, progress=progress, cross=cross)
     model = selection.model
     if len(selection.candidates) > 1:
-        ctx.reporter.info("  chosen on validation: " + "; ".join(
+        score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
+        ctx.reporter.info(("  chosen by cross-validation on the training videos: " if score == "cv" else
+                           "  chosen on validation: ") + "; ".join(
             f"{'linear' if c['concept_hidden'] is None else 'MLP ' + str(c['concept_hidden'])} + "
-            f"{c['binary_activation']}: {c['val_accuracy']:.3f} (log-loss {c['val_log_loss']:.3f})"
+            f"{c['binary_activation']}: {c[score + '_accuracy']:.3f} (log-loss {c[score + '_log_loss']:.3f})"
             + (" [chosen]" if c["chosen"] else "") for c in selection.candidates))
     save_model(model, out.dir / "model")
     n = model.n_concepts()
