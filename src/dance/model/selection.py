@@ -1,16 +1,24 @@
-"""Choosing DANCE's settings on validation data: the concept layer (linear or an MLP) and how binary (motion)
-concepts enter the final layer (probability or logit).
+"""Choosing DANCE's settings on held-out data (the validation split, or cross-validation on the training videos):
+the concept layer (linear or an MLP) and how binary (motion) concepts enter the final layer (probability or
+logit).
 
 Neither choice has one right value across datasets. Measured on development splits carved out of the training
 data only (README, "Settings chosen inside the run"): on MSR Action3D the probability activation with a
 linear concept layer lost 26–28 points to the logit; on Penn Action an MLP concept layer gained 1–4 points over
-a linear one. So a run tries the candidates and keeps the one with the best validation accuracy (ties: the lower
-validation log-loss), and records every candidate's scores.
+a linear one. So a run tries the candidates, keeps the best on held-out data (below), and records every
+candidate's scores.
 
-Why the validation split and not cross-validation on the training split: a trainable backbone (the pose encoder)
-is fit on the training videos, so their features separate the classes almost perfectly and every candidate
-scores ~100 % in any cross-validation over them. The validation videos are unseen by the backbone's weights
-(they only pick its best epoch), so they are the held-out evidence the choice needs.
+Which held-out evidence: a trainable backbone (the pose encoder) is fit on the training videos, so their own
+features separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %.
+The validation videos are unseen by the backbone's weights (they only pick its best epoch), so by default the
+choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on which the
+encoder is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos the
+features stage cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every
+training video features it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds
+and scored on the held-out one, and the best cross-validated accuracy over all training videos chooses (ties: the
+lower cross-validated log-loss). The chosen candidate is the one fit on all training videos with the run's own
+backbone, as without cross-fitting. (Fitting the final layer on the held-out concept activations instead —
+stacking — was measured too, on MSR's development split, and lost 3–10 points: it is not done.)
 
 Trying both activations costs one extra final-layer fit, not a second concept-layer fit: the BCE concept layer
 does not depend on the activation (:meth:`DanceModel.with_binary_activation`).
@@ -118,8 +126,8 @@ def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str],
             continue
         Xk = cross.X[k]
         model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
-        model.fit(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()}, cross.X_val[k],
-                  y_val, concepts_val, classes, progress=progress)
+        model.fit(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()},
+                  X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes, progress=progress)
         proba[activations[0]][held] = model.predict_proba(Xk[held])
         for a in activations[1:]:
             other = model.with_binary_activation(a, Xk[fit_rows], y[fit_rows], cross.X_val[k], y_val, progress)
@@ -145,7 +153,8 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
     several = len(hidden) * len(activations) > 1
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
-        first.fit(X, y, concepts, X_val, y_val, concepts_val, classes, progress=progress)
+        first.fit(X, y, concepts, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
+                  progress=progress)
         models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val, progress)
                             for a in activations[1:]]
         cv = (_cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)

@@ -149,7 +149,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:
             with ctx.reporter.tracker() as progress:
-                vmodel.fit(tr.X, tr.y, tgt, va.X, va.y, tgt_val, index.classes, progress=progress)
+                vmodel.fit(tr.X, tr.y, tgt, X_val=va.X, y_val=va.y, concepts_val=tgt_val, classes=index.classes,
+                           progress=progress)
         except ModelError as e:
             raise StageError(f"{VARIANTS[name].label} ({name}): {e}") from e
         save_model(vmodel, variant_dir(out.dir, name), extra={"variant": name, "label": VARIANTS[name].label})
