@@ -1,6 +1,7 @@
 """The "settings chosen inside the run" section: the candidates a run tried and the scores that chose among them
 (``summary.json`` ``selection``: the FINCH partition by cross-validation on the training videos, the concept
-layer and motion activation on the validation split)."""
+layer and motion activation on the validation split, or by cross-validation on the training videos when the
+backbone was cross-fitted: ``features.folds``)."""
 
 from __future__ import annotations
 
@@ -34,14 +35,20 @@ def selection_section(data: RunData) -> str:
     layer = sel.get("concept_layer") or {}
     cands = layer.get("candidates") or []
     if cands:
+        cv = any("cv_accuracy" in c for c in cands)  # cross-fitted backbone: cross-validated scores chose
         rows = []
         for c in cands:
             name = "linear" if c.get("concept_hidden") is None else f"MLP, {c.get('concept_hidden')} hidden units"
-            cells = [escape(name), escape(str(c.get("binary_activation"))), _score(c.get("val_accuracy")),
-                     _score(c.get("val_log_loss")), escape(str(c.get("nonzero_weights", "–")))]
+            cells = [escape(name), escape(str(c.get("binary_activation")))]
+            if cv:
+                cells += [_score(c.get("cv_accuracy")), _score(c.get("cv_log_loss"))]
+            cells += [_score(c.get("val_accuracy")), _score(c.get("val_log_loss")),
+                      escape(str(c.get("nonzero_weights", "–")))]
             rows.append([f"<b>{v}</b>" for v in cells] if c.get("chosen") else cells)
+        head = ["concept layer", "motion concepts enter as"]
+        head += ["cross-validated accuracy (training videos)", "cross-validated log-loss"] if cv else []
+        head += ["validation accuracy", "validation log-loss", "non-zero weights"]
         parts.append("<h3>Concept layer and motion activation</h3>"
                      f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
-                     + table(["concept layer", "motion concepts enter as", "validation accuracy",
-                              "validation log-loss", "non-zero weights"], rows, numeric=(2, 3, 4)))
+                     + table(head, rows, numeric=tuple(range(2, len(head)))))
     return "".join(parts) or '<p class="note">No automatic choices recorded.</p>'

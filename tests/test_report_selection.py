@@ -1,0 +1,32 @@
+"""The report's "Settings chosen inside the run" section shows the evidence that chose each setting."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from dance.explain.report.selection import selection_section
+
+
+def _candidate(hidden, act, chosen=False, **scores):
+    return {"concept_hidden": hidden, "binary_activation": act, "val_accuracy": 0.9, "val_log_loss": 0.4,
+            "nonzero_weights": 12, "chosen": chosen} | scores
+
+
+def test_validation_scores_only_when_the_choice_was_made_on_validation() -> None:
+    sel = {"concept_layer": {"rule": "best accuracy on the 20 validation videos",
+                             "candidates": [_candidate(None, "logit", True), _candidate(2048, "probability")]}}
+    html = selection_section(SimpleNamespace(summary={"selection": sel}))
+    assert "validation accuracy" in html and "cross-validated" not in html
+    assert "best accuracy on the 20 validation videos" in html
+    assert "MLP, 2048 hidden units" in html
+
+
+def test_cross_validated_scores_are_shown_when_they_chose() -> None:
+    sel = {"concept_layer": {
+        "rule": "best 5-fold cross-validated accuracy on the 241 training videos",
+        "candidates": [_candidate(None, "logit", cv_accuracy=0.9471, cv_log_loss=0.31),
+                       _candidate(2048, "probability", True, cv_accuracy=0.9512, cv_log_loss=0.29)]}}
+    html = selection_section(SimpleNamespace(summary={"selection": sel}))
+    assert "cross-validated accuracy (training videos)" in html and "cross-validated log-loss" in html
+    assert "0.947" in html and "<b>0.951</b>" in html  # the chosen candidate's row is bold
+    assert "241 training videos" in html
