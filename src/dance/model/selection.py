@@ -116,6 +116,18 @@ class CrossFit:
         return len(self.X)
 
 
+def _labelled(progress: Callable[[str, int, int], None] | None, prefix: str
+              ) -> Callable[[str, int, int], None] | None:
+    """``progress`` with its task names prefixed, so each candidate's fits get bars of their own."""
+    if progress is None:
+        return None
+    return lambda what, n, total: progress(f"{prefix}: {what}", n, total)
+
+
+def _layer_name(h: int | None) -> str:
+    return "linear" if h is None else f"MLP {h}"
+
+
 def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str], y: np.ndarray,
                     concepts: Mapping[str, ConceptTargets], y_val: np.ndarray,
                     concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str], cross: CrossFit,
@@ -130,11 +142,13 @@ def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str],
         Xk = cross.X[k]
         model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
         model.fit(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()},
-                  X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes, progress=progress)
+                  X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes)
         proba[activations[0]][held] = model.predict_proba(Xk[held])
         for a in activations[1:]:
-            other = model.with_binary_activation(a, Xk[fit_rows], y[fit_rows], cross.X_val[k], y_val, progress)
+            other = model.with_binary_activation(a, Xk[fit_rows], y[fit_rows], cross.X_val[k], y_val)
             proba[a][held] = other.predict_proba(Xk[held])
+        if progress is not None:
+            progress(f"{_layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
     out = {}
     for a, p in proba.items():
         out[a] = (float((p.argmax(axis=1) == y).mean()),
@@ -157,8 +171,9 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
         first.fit(X, y, concepts, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
-                  progress=progress)
-        models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val, progress)
+                  progress=_labelled(progress, f"{_layer_name(h)}, {activations[0]}"))
+        models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val,
+                                                         _labelled(progress, f"{_layer_name(h)}, {a}"))
                             for a in activations[1:]]
         cv = (_cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)
               if cross is not None and several else {})
