@@ -41,7 +41,8 @@ class MotionConcepts:
         return len(self.centroids)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row divided by its Euclidean norm (zero rows stay zero)."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -89,7 +90,7 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
     row = np.searchsorted(videos, clip_video)
     yv = np.asarray(y)[first]
     folds = int(min(5, np.bincount(np.unique(yv, return_inverse=True)[1]).min())) if len(yv) else 0
-    unit = _unit(np.asarray(flat, np.float32))
+    unit = unit_rows(np.asarray(flat, np.float32))
     splits = (list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(videos, yv))
               if folds >= 2 and len(np.unique(yv)) > 1 else [])
     candidates = []
@@ -105,7 +106,7 @@ def choose_partition(parts: np.ndarray, flat: np.ndarray, clip_video: np.ndarray
             sums = np.zeros((m, unit.shape[1]), np.float32)
             np.add.at(sums, assign[~held], unit[~held])
             alive = np.flatnonzero(counts > 0)
-            nearest = alive[_nearest(unit[held], _unit(sums[alive]))]
+            nearest = alive[_nearest(unit[held], unit_rows(sums[alive]))]
             rows = np.concatenate([row[~held], row[held]])
             cols = np.concatenate([assign[~held], nearest])
             labels = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(videos), m))
@@ -157,7 +158,7 @@ def discover(flat: np.ndarray, partition: int | str = 1, distance: str = "cosine
     remap = {int(old): new for new, old in enumerate(order)}
     assign = np.array([remap[int(v)] for v in labels], dtype=np.int64)
     m = len(order)
-    unit = _unit(flat.astype(np.float64))
+    unit = unit_rows(flat.astype(np.float64))
     centroids = np.zeros((m, flat.shape[1]), dtype=np.float32)
     medoids = np.zeros(m, dtype=np.int64)
     for k in range(m):
@@ -169,20 +170,26 @@ def discover(flat: np.ndarray, partition: int | str = 1, distance: str = "cosine
     return MotionConcepts(centroids, medoids, sizes, parts.shape[1], p, choice), assign
 
 
-def _nearest(unit_rows: np.ndarray, unit_centroids: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def _nearest(rows: np.ndarray, centroids: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """Index of the most similar centroid for each row (both unit length), in chunks of rows so that memory stays
     bounded by ``chunk`` × centroids whatever the number of clips."""
-    out = np.zeros(len(unit_rows), dtype=np.int64)
-    for i in range(0, len(unit_rows), chunk):
-        out[i:i + chunk] = (unit_rows[i:i + chunk] @ unit_centroids.T).argmax(axis=1)
+    out = np.zeros(len(rows), dtype=np.int64)
+    for i in range(0, len(rows), chunk):
+        out[i:i + chunk] = (rows[i:i + chunk] @ centroids.T).argmax(axis=1)
     return out
 
 
-def assign_nearest(flat: np.ndarray, concepts: MotionConcepts) -> np.ndarray:
-    """Concept index of each clip by the highest cosine similarity to a centroid."""
+def nearest_centroid(flat: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the centroid with the highest cosine similarity to each row of ``flat`` (N,), in float64: how
+    clips outside the training split, and the clips of a video explained later, get their motion concept."""
     if len(flat) == 0:
         return np.zeros(0, dtype=np.int64)
-    return _nearest(_unit(flat.astype(np.float64)), _unit(concepts.centroids.astype(np.float64)))
+    return _nearest(unit_rows(np.asarray(flat, np.float64)), unit_rows(np.asarray(centroids, np.float64)))
+
+
+def assign_nearest(flat: np.ndarray, concepts: MotionConcepts) -> np.ndarray:
+    """Concept index of each clip by the highest cosine similarity to a centroid (:func:`nearest_centroid`)."""
+    return nearest_centroid(flat, concepts.centroids)
 
 
 def assignment_tensor(clip_video: np.ndarray, clip_slot: np.ndarray, clip_concept: np.ndarray, n_videos: int,

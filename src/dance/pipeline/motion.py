@@ -6,19 +6,11 @@ from collections import Counter
 
 import numpy as np
 
-from dance.data.video import read_video
 from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
-from dance.motion.discovery import assign_nearest, assignment_tensor, discover, video_labels
-from dance.motion.keyframes import (
-    choose_centres,
-    clip_window,
-    difference_signal,
-    find_keyframes,
-    pose_motion_signal,
-    uses_pixels,
-)
+from dance.motion.clips import KeyClips, clip_status, clip_vectors, filter_settings, keyframe_input
+from dance.motion.discovery import assignment_tensor, discover, nearest_centroid, video_labels
 from dance.motion.poses import PoseSource, Skeleton, pose_source_for
-from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
+from dance.motion.sequences import OK
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
@@ -34,32 +26,30 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     skipped: dict[str, str] = {}
     source = None
     signals = Counter()
+
+    def sequence(rec):  # noqa: ANN001, ANN202 - the video's pose sequence, for keyclips.signal=poses
+        nonlocal source
+        source = source or pose_source(ctx)
+        if not hasattr(source, "sequence"):
+            raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not '{source.name}'")
+        return source.sequence(rec)
+
     with ctx.reporter.task("keyframes", len(index.records)) as advance:
         for rec in index.records:
             try:
-                if uses_pixels(s.signal, rec.path):
-                    frames = read_video(rec.path, size=s.size)
-                    signal, n_frames = difference_signal(frames, s.blur_sigma), len(frames)
-                    signals["pixels"] += 1
-                else:
-                    source = source or pose_source(ctx)
-                    if not hasattr(source, "sequence"):
-                        raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not "
-                                         f"'{source.name}'")
-                    seq = source.sequence(rec)
-                    signal, n_frames = pose_motion_signal(seq.keypoints, seq.scores), len(seq.keypoints)
-                    signals["poses"] += 1
+                given = keyframe_input(rec.path, s, lambda r=rec: sequence(r))
             except (VideoDecodeError, PoseFormatError) as e:
                 skipped[rec.video_id] = str(e)
                 advance()
                 continue
-            if n_frames == 0:
+            signals[given.signal] += 1
+            if given.n_frames == 0:
                 skipped[rec.video_id] = "no frames"
                 advance()
                 continue
-            keys = find_keyframes(signal, s.threshold, s.min_distance, s.baseline_degree)
-            centres = choose_centres(keys, n_frames, s.n_clips)
-            videos[rec.video_id] = {"n_frames": n_frames, "keyframes": keys.tolist(), "centres": centres.tolist()}
+            clips = given.key_clips(s)
+            videos[rec.video_id] = {"n_frames": clips.n_frames, "keyframes": clips.keyframes.tolist(),
+                                    "centres": clips.centres.tolist()}
             advance()
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
@@ -94,9 +84,11 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
             info = kc["videos"].get(rec.video_id)
             if info is None:
                 continue
+            clips = KeyClips(info["n_frames"], np.asarray(info["keyframes"], np.int64),
+                             np.asarray(info["centres"], np.int64))
             try:
-                for slot, c in enumerate(info["centres"]):
-                    seq = source.poses(rec, clip_window(c, info["n_frames"], clip_len))
+                for slot, (c, window) in enumerate(zip(info["centres"], clips.windows(clip_len))):
+                    seq = source.poses(rec, window)
                     kps.append(seq.keypoints)
                     scs.append(seq.scores)
                     vids.append(i)
@@ -131,12 +123,10 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     skeleton = Skeleton.from_json(pdir / "skeleton.json")
     kc = read_json(ctx.stage_dir("keyclips") / "keyclips.json")
     kp, sc, clip_video = poses["keypoints"], poses["scores"], poses["clip_video"]
-    fs = FilterSettings(s.min_frame_conf, s.min_clip_conf, s.min_adjacent_cosine)
-    status = np.array([check_clip(kp[c], sc[c], fs) for c in range(len(kp))], dtype=object)
+    status = clip_status(kp, sc, filter_settings(s))
     valid = status == OK
     splits = np.array([index.records[v].split for v in clip_video], dtype=object)
-    norm = normalise(kp) if len(kp) else kp
-    flat = norm.reshape(len(norm), -1)
+    flat = clip_vectors(kp)  # the clips as the motion concepts see them (dance.motion.clips)
     train = np.flatnonzero(valid & (splits == "train"))
     classes = np.array([index.class_index(r.label) for r in index.records])
     concepts, train_assign = discover(flat[train], partition=s.partition, distance=s.distance, seed=s.seed,
@@ -144,7 +134,7 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     clip_concept = np.full(len(kp), -1, dtype=np.int64)
     clip_concept[train] = train_assign
     others = np.flatnonzero(valid & (splits != "train"))
-    clip_concept[others] = assign_nearest(flat[others], concepts)
+    clip_concept[others] = nearest_centroid(flat[others], concepts.centroids)
     ok = clip_concept >= 0
     n_videos, n_slots, m = len(index.records), int(kc["n_clips"]), concepts.n_concepts
     assign = assignment_tensor(clip_video[ok], poses["clip_slot"][ok], clip_concept[ok], n_videos, n_slots, m)
@@ -155,7 +145,8 @@ def run_motion(ctx: Context, out: StageWriter) -> dict:
     names = [f"motion_{k:03d}" for k in range(m)]
     save_arrays(out.path("motion.npz"), labels=labels, has_label=has_label, clip_concept=clip_concept,
                 clip_status=status.astype(str), centroids=concepts.centroids,
-                medoids=norm[medoid_clips], medoid_keypoints=kp[medoid_clips], medoid_clip=medoid_clips)
+                medoids=flat[medoid_clips].reshape(-1, *kp.shape[1:]), medoid_keypoints=kp[medoid_clips],
+                medoid_clip=medoid_clips)
     rejected = Counter(str(x) for x in status[~valid])
     video_ids = [r.video_id for r in index.records]
     train_rows = np.array([r.split == "train" for r in index.records])

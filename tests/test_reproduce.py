@@ -1,0 +1,88 @@
+"""Explaining a video of a finished run from its file reproduces what the run stored for it (issue 12 item 1).
+
+``dance explain`` runs the per-video steps the stages ran (:mod:`dance.motion.clips`, :func:`dance.data.video.
+read_clip`, the run's backbone) with the settings each stage ran with, so for a video of the run's own dataset the
+key clips, the clip poses and their filters are the stored ones exactly, and the features are the stored ones up
+to float32 rounding (the stage encodes a batch of videos at a time). Motion labels are the
+stored ones for videos outside the training split (nearest centroid, as the motion stage labels them); a training
+video's clips were labelled by the clustering itself, so there the test checks the clips the labels are made from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _inspect_runs import pose_run, rgb_run
+
+from dance.explain.video import explain_video
+from dance.motion.clips import clip_vectors, label_clips
+from dance.run_view import RunView
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory, single_thread) -> Path:
+    return rgb_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pose(tmp_path_factory, single_thread) -> Path:
+    return pose_run(tmp_path_factory)
+
+
+def _check(view: RunView, row: int, path: Path, tmp_path: Path) -> None:
+    rec = view.index.records[row]
+    result = explain_video(path, view.root, tmp_path / rec.video_id, k=2, pose_source=None)
+    # features: the stored row, up to float32 rounding (the features stage encodes videos in batches, and a
+    # batch's convolutions sum in another order than one video's)
+    np.testing.assert_allclose(result.features, view.features["x"][row], rtol=1e-5, atol=1e-5)
+    # key clips: the keyclips stage's centres
+    assert result.keyframes == view.keyclips["videos"][rec.video_id]["centres"]
+    # the clips' poses, filters and motion concepts
+    clips = view.clip_rows[row]
+    stored_concepts = view.motion["clip_concept"][clips]
+    names = view.motion_names
+    if rec.split == "train":  # labelled by the clustering: the same clips pass the filters
+        assert [c >= 0 for c in result.clip_concepts] == [bool(c >= 0) for c in stored_concepts]
+    else:  # labelled by the nearest centroid, as the motion stage labels them
+        assert result.clip_concepts == [int(c) for c in stored_concepts]
+        stored = [names[j] for j in np.flatnonzero(view.motion["labels"][row])]
+        assert result.motion_labels == stored
+
+
+def _rows(view: RunView) -> list[int]:
+    """The first training video and the first test video with stored motion labels."""
+    has = view.motion["has_label"]
+    recs = view.index.records
+    return [next(i for i, r in enumerate(recs) if r.split == split and has[i]) for split in ("train", "test")]
+
+
+def test_explaining_a_video_of_an_rgb_run_reproduces_its_stored_results(rgb: Path, tmp_path: Path) -> None:
+    view = RunView(rgb)
+    assert view.settings.features.backbone == "random-3dconv"
+    for row in _rows(view):
+        _check(view, row, view.index.records[row].path, tmp_path)
+
+
+def test_explaining_a_sample_of_a_pose_run_reproduces_its_stored_results(pose: Path, tmp_path: Path) -> None:
+    view = RunView(pose)
+    folder = Path(view.settings.data.path).parent / "poses"
+    for row in _rows(view):
+        _check(view, row, folder / f"{view.index.records[row].video_id}.npz", tmp_path)
+
+
+def test_the_stored_clips_get_their_stored_labels(rgb: Path) -> None:
+    """label_clips on the clips the poses stage stored gives the motion stage's labels outside training."""
+    from dance.motion.clips import filter_settings
+    from dance.motion.poses import PoseSequence
+
+    view = RunView(rgb)
+    poses, motion = view.poses, view.motion
+    split = np.array([view.index.records[v].split for v in poses["clip_video"]])
+    held = np.flatnonzero(split != "train")
+    clips = [PoseSequence(poses["keypoints"][c], poses["scores"][c]) for c in held]
+    got = label_clips(clips, filter_settings(view.settings.motion), motion["centroids"])
+    np.testing.assert_array_equal(got, motion["clip_concept"][held])
+    medoids = clip_vectors(motion["medoid_keypoints"]).reshape(motion["medoids"].shape)
+    np.testing.assert_array_equal(medoids, motion["medoids"])
