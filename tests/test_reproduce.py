@@ -86,3 +86,16 @@ def test_the_stored_clips_get_their_stored_labels(rgb: Path) -> None:
     np.testing.assert_array_equal(got, motion["clip_concept"][held])
     medoids = clip_vectors(motion["medoid_keypoints"]).reshape(motion["medoids"].shape)
     np.testing.assert_array_equal(medoids, motion["medoids"])
+
+
+def test_the_sanity_check_labels_a_video_as_the_run_did(rgb: Path) -> None:
+    """The reversed-video check labels the original through the same steps: a test video's stored labels."""
+    from dance.explain.sanity import MotionLabeller
+    from dance.motion.clips import keyframe_input
+
+    view = RunView(rgb)
+    labeller = MotionLabeller(view, view.settings)
+    row = _rows(view)[1]
+    rec = view.index.records[row]
+    given = keyframe_input(rec.path, view.settings.keyclips, lambda: labeller.source.sequence(rec))
+    assert labeller.from_frames(rec, given.frames, False) == set(np.flatnonzero(view.motion["labels"][row]).tolist())

@@ -4,16 +4,17 @@ A model that predicts through motion dynamics should notice that a video runs ba
 backwards is still a squat, but "sitting down" becomes "standing up". For each video of a split, the input is
 reversed in time and sent through the same path the pipeline used for the original:
 
-* video backbones (RGB runs): the decoded frames are reversed, then resized and sampled exactly as the
-  ``features`` stage does, and encoded with the run's backbone (same name, settings and seed);
+* video backbones (RGB runs): the frames, decoded at the backbone's size as the ``features`` stage reads them,
+  are reversed, then sampled exactly as that stage does, and encoded with the run's backbone (same name, settings and seed);
 * pose backbones (``pose-encoder``): the whole pose sequence is reversed and encoded with the run's saved
   backbone weights (``features/backbone.safetensors``).
 
 The original is re-encoded through the same code (not read from ``features.npz``) so both directions see the same
 arithmetic; ``reencode_max_abs_diff`` says how far that is from the stored features. Besides the model's own
 motion concepts (predicted from the features), the *pose-cluster labels* of the reversed video are recomputed as
-the ``keyclips`` / ``poses`` / ``motion`` stages would: keyframes of the reversed signal, key-clip windows, the
-poses of those frames in reversed order, the clip filters, and the nearest motion-concept centroid. The run is read
+the ``keyclips`` / ``poses`` / ``motion`` stages would, with the same functions (:mod:`dance.motion.clips`) on the
+reversed input: keyframes of the reversed signal (``keyclips.signal``), key-clip windows, the poses of those frames
+in reversed order, the clip filters, and the nearest motion-concept centroid. The run is read
 through :class:`dance.run_view.RunView`: each step uses the settings its stage ran with, and the clip length the
 keyclips stage cut (``keyclips.json``).
 
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from dance.config import Settings
 from dance.data.index import VideoRecord
@@ -38,16 +38,16 @@ from dance.encoders.registry import backbone_entry, load_run_backbone
 from dance.errors import DanceError, ModelError, PoseFormatError, StageError
 from dance.explain.contributions import Explanation, explain_concepts
 from dance.model.dance import DanceModel
-from dance.motion.keyframes import (
-    choose_centres,
-    clip_window,
-    difference_signal,
-    find_keyframes,
-    pose_motion_signal,
-    uses_pixels,
+from dance.motion.clips import (
+    KeyframeInput,
+    filter_settings,
+    frames_of,
+    keyframe_input,
+    label_clips,
+    reverse_sequence,
+    video_concepts,
 )
 from dance.motion.poses import PoseSequence, Skeleton, pose_source_for
-from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 from dance.run_view import RunVideos, RunView
 from dance.runs import atomic_write_json
 
@@ -88,65 +88,42 @@ class Encoded:
     label_names: list[str] = field(default_factory=list)  # motion concept names of the label indices
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """Square bilinear resize of every frame, as :func:`dance.data.video.read_video` does with ``size``."""
-    if frames.shape[1:3] == (size, size):
-        return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
-
-
 class MotionLabeller:
-    """Pose-cluster motion labels of a video as the keyclips → poses → motion stages compute them."""
+    """Pose-cluster motion labels of a video as the keyclips → poses → motion stages compute them
+    (:mod:`dance.motion.clips`, with the settings those stages ran with)."""
 
     def __init__(self, view: RunView, settings: Settings):
         self.settings = settings
-        cents = view.motion["centroids"].astype(np.float64)
-        self.centroids = cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+        self.centroids = view.motion["centroids"]
         self.names: list[str] = view.motion_names
         self.skeleton: Skeleton = view.skeleton
         self.clip_len = view.clip_len  # as the keyclips stage cut them (keyclips.json)
-        m = settings.motion
-        self.filters = FilterSettings(m.min_frame_conf, m.min_clip_conf, m.min_adjacent_cosine)
+        self.filters = filter_settings(settings.motion)
         self.source = pose_source_for(settings.poses, settings.data.path)
 
-    def _centres(self, signal: np.ndarray, n_frames: int) -> np.ndarray:
-        k = self.settings.keyclips
-        return choose_centres(find_keyframes(signal, k.threshold, k.min_distance, k.baseline_degree), n_frames,
-                              k.n_clips)
-
-    def _assign(self, clips: list[PoseSequence]) -> set[int]:
-        kept = [c for c in clips if check_clip(c.keypoints, c.scores, self.filters) == OK]
-        if not kept:
+    def labels(self, given: KeyframeInput, poses: Callable[[np.ndarray], PoseSequence]) -> set[int]:
+        """Labels of a video from its keyframe input and the poses of any frames of it (``poses(frames)``)."""
+        if given.n_frames == 0:
             return set()
-        flat = np.stack([normalise(c.keypoints).reshape(-1) for c in kept]).astype(np.float64)
-        flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-        return {int(j) for j in (flat @ self.centroids.T).argmax(axis=1)}
+        windows = given.key_clips(self.settings.keyclips).windows(self.clip_len)
+        return video_concepts(label_clips([poses(w) for w in windows], self.filters, self.centroids))
 
     def from_sequence(self, seq: PoseSequence) -> set[int]:
         """Labels of a whole pose sequence (pose-only data: keyframes from pose motion)."""
-        n = len(seq.keypoints)
-        if n == 0:
-            return set()
-        windows = [clip_window(int(c), n, self.clip_len)
-                   for c in self._centres(pose_motion_signal(seq.keypoints, seq.scores), n)]
-        return self._assign([PoseSequence(seq.keypoints[w], seq.scores[w]) for w in windows])
+        return self.labels(KeyframeInput(poses=seq), lambda w: frames_of(seq, w))
 
     def from_frames(self, rec: VideoRecord, frames: np.ndarray, reverse: bool) -> set[int]:
-        """Labels of a decoded video (keyframes from pixel differences); ``reverse`` plays it backwards.
+        """Labels of a decoded video (``frames`` at ``keyclips.size``; keyframes from pixel differences);
+        ``reverse`` plays it backwards.
 
-        ``frames`` are the original frames; the reversed video's frame t is original frame n-1-t, so its clips'
-        poses are the pose source's poses of those original frames, in reversed order.
+        The reversed video's frame t is original frame n-1-t, so its clips' poses are the pose source's poses of
+        those original frames, in reversed order.
         """
         n = len(frames)
-        small = _resize(frames, self.settings.keyclips.size)
+        given = KeyframeInput(frames=frames)
         if reverse:
-            small = small[::-1]
-        centres = self._centres(difference_signal(small, self.settings.keyclips.blur_sigma), n)
-        clips = []
-        for c in centres:
-            w = clip_window(int(c), n, self.clip_len)
-            clips.append(self.source.poses(rec, (n - 1 - w) if reverse else w))
-        return self._assign(clips)
+            return self.labels(given.reversed(), lambda w: self.source.poses(rec, n - 1 - w))
+        return self.labels(given, lambda w: self.source.poses(rec, w))
 
 
 def _pick(positions: np.ndarray, limit: int | None) -> np.ndarray:
@@ -156,10 +133,6 @@ def _pick(positions: np.ndarray, limit: int | None) -> np.ndarray:
     if limit < 1:
         raise DanceError(f"--limit must be at least 1, got {limit}")
     return positions[np.unique(np.round(np.linspace(0, len(positions) - 1, limit)).astype(int))]
-
-
-def _reversed_sequence(seq: PoseSequence) -> PoseSequence:
-    return PoseSequence(np.ascontiguousarray(seq.keypoints[::-1]), np.ascontiguousarray(seq.scores[::-1]))
 
 
 def encode_reversed(view: RunView, settings: Settings, data: RunVideos, positions: np.ndarray, n_classes: int,
@@ -212,7 +185,7 @@ def encode_reversed(view: RunView, settings: Settings, data: RunVideos, position
                 skipped[rec.video_id] = str(e)
                 advance(1)
                 continue
-            rev = _reversed_sequence(seq)
+            rev = reverse_sequence(seq)
             seqs.append(seq)
             revs.append(rev)
             done.append(int(pos))
@@ -242,23 +215,22 @@ def encode_reversed(view: RunView, settings: Settings, data: RunVideos, position
 
     for pos, rec in zip(positions, recs):
         try:
-            frames = read_video(rec.path)
+            small = read_video(rec.path, size=backbone.size)  # as the features stage reads it (read_clip)
         except DanceError as e:
             skipped[rec.video_id] = str(e)
             advance(1)
             continue
-        small = _resize(frames, backbone.size)
         batch.append((sample_frames(small, backbone.n_frames), sample_frames(small[::-1], backbone.n_frames)))
         done.append(int(pos))
-        if uses_pixels(settings.keyclips.signal, rec.path):
-            labels(lambda f=frames, r=rec: (labeller.from_frames(r, f, False), labeller.from_frames(r, f, True)),
-                   rec.video_id)
-        else:
-            def from_file(r: VideoRecord = rec) -> tuple[set[int], set[int]]:
-                seq = labeller.source.sequence(r)  # type: ignore[union-attr]
-                return labeller.from_sequence(seq), labeller.from_sequence(_reversed_sequence(seq))
 
-            labels(from_file, rec.video_id)
+        def both(r: VideoRecord = rec) -> tuple[set[int], set[int]]:
+            # the keyclips stage's input: frames decoded at keyclips.size, or the pose sequence (keyclips.signal)
+            given = keyframe_input(r.path, settings.keyclips, lambda: labeller.source.sequence(r))
+            if given.frames is not None:
+                return labeller.from_frames(r, given.frames, False), labeller.from_frames(r, given.frames, True)
+            return labeller.from_sequence(given.poses), labeller.from_sequence(reverse_sequence(given.poses))
+
+        labels(both, rec.video_id)
         if len(batch) * 2 >= feat.batch_size:
             flush()
         advance(1)

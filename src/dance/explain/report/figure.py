@@ -25,8 +25,9 @@ from dance.explain.contributions import ConceptContribution, contributions, expl
 from dance.explain.contributions import _probability as concept_probability  # the CLI's "present" column
 from dance.explain.report.data import RunData
 from dance.explain.report.html import bar, escape, file_uri, img, jpeg_uri, table
+from dance.motion.clips import clip_vectors
+from dance.motion.discovery import unit_rows
 from dance.motion.render import save_animation, save_strip
-from dance.motion.sequences import normalise
 
 
 @dataclass
@@ -88,10 +89,9 @@ def _matching_clip(data: RunData, row: int, concept: int) -> tuple[int | None, s
     assigned = clips[data.motion["clip_concept"][clips] == concept]
     if len(assigned):
         return int(assigned[0]), "assigned clip"
-    flat = normalise(data.poses["keypoints"][clips]).reshape(len(clips), -1)
-    flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-    cent = data.motion["centroids"][concept]
-    best = int(np.argmax(flat @ (cent / max(float(np.linalg.norm(cent)), 1e-12))))
+    flat = unit_rows(clip_vectors(data.poses["keypoints"][clips]))
+    cent = unit_rows(data.motion["centroids"][concept:concept + 1])[0]
+    best = int(np.argmax(flat @ cent))
     return int(clips[best]), "nearest clip"
 
 
