@@ -5,7 +5,8 @@ backwards is still a squat, but "sitting down" becomes "standing up". For each v
 reversed in time and sent through the same path the pipeline used for the original:
 
 * video backbones (RGB runs): the frames, decoded at the backbone's size as the ``features`` stage reads them,
-  are reversed, then sampled exactly as that stage does, and encoded with the run's backbone (same name, settings and seed);
+  are reversed, then sampled exactly as that stage does, and encoded with the run's backbone (same name,
+  settings and seed);
 * pose backbones (``pose-encoder``): the whole pose sequence is reversed and encoded with the run's saved
   backbone weights (``features/backbone.safetensors``).
 
