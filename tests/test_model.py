@@ -11,9 +11,17 @@ import torch
 
 from dance.errors import ModelError
 from dance.explain.contributions import contributions, explain, explain_concepts, type_agreement, type_shares
-from dance.explain.intervene import edit_effect, predict_without, with_weight
+from dance.explain.intervene import resolve_concept, switch_off, weight_edit, with_weight
 from dance.model.dance import ConceptBlock, ConceptTargets, DanceModel, top5_mean
 from dance.model.io import load_model, save_model
+
+
+def predict_without(model: DanceModel, X: np.ndarray, concepts: list[str]) -> np.ndarray:
+    """Predicted class indices with concepts switched off, through the kept functions (resolve_concept,
+    switch_off): what the viewer and `dance intervene` compute."""
+    z = switch_off(model.concept_activations(X), [resolve_concept(model, c) for c in concepts])
+    return model.logits_from_concepts(z).argmax(axis=1)
+
 
 D = 40
 CLASSES = ["a", "b", "c", "d"]
@@ -476,12 +484,14 @@ def test_edit_effect_hand_model() -> None:
     after = with_weight(before, "b", "m", 3.0)  # logit_b = 3 m + o + 0.1
     # r0 (2.5, 3.1) → b: broken; r1 (2.4, 0.7) → a; r2 (0, 3.1) → b; r3 (2, 3.1) → b: fixed
     np.testing.assert_array_equal(after.predict_index(HAND_X), [1, 0, 1, 1])
-    effect = edit_effect(before, after, HAND_X, HAND_Y)
+    effect = weight_edit(before, before.concept_activations(HAND_X), HAND_Y, "b", "m", 3.0)[1].effect
     assert (effect.fixed, effect.broken, effect.changed) == (1, 1, 2)
     assert effect.accuracy_before == 0.75 and effect.accuracy_after == 0.75
     assert before.W_[1, 0] == 0.0  # the original is unchanged
-    after2 = with_weight(before, "a", "m", 0.0)  # logit_a = s: r0 (0.5, 0.1) a, r1 (2, 0.1) a, r3 (0, 0.1) b
-    effect2 = edit_effect(before, after2, HAND_X, HAND_Y)
+    # logit_a = s: r0 (0.5, 0.1) a, r1 (2, 0.1) a, r3 (0, 0.1) b
+    after2, edit2 = weight_edit(before, before.concept_activations(HAND_X), HAND_Y, "a", "m", 0.0)
+    effect2 = edit2.effect
+    np.testing.assert_array_equal(after2.W_, with_weight(before, "a", "m", 0.0).W_)
     assert (effect2.fixed, effect2.broken, effect2.changed) == (1, 0, 1)
     assert effect2.accuracy_after == 1.0
 

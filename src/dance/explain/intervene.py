@@ -24,17 +24,9 @@ from dance.model.dance import DanceModel
 from dance.run_view import RunVideos, RunView, near_matches
 from dance.run_view import unknown_message as _unknown
 
-__all__ = ["EditEffect", "RunVideos", "SampleIntervention", "WeightEdit", "check_weight", "edit_effect",
-           "intervene_sample", "load_run_videos", "near_matches", "predict_without", "resolve_class",
-           "resolve_concept", "switch_off", "weight_edit", "with_weight"]
-
-
-def predict_without(model: DanceModel, X: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
-    """Predicted class indices with the given concepts switched off (z_k = 0) for every row of X."""
-    z = model.concept_activations(X)
-    for c in concepts:
-        z[:, model.concept_index(c)] = 0.0
-    return model.logits_from_concepts(z).argmax(axis=1)
+__all__ = ["EditEffect", "RunVideos", "SampleIntervention", "WeightEdit", "check_weight", "intervene_sample",
+           "load_run_videos", "near_matches", "resolve_class", "resolve_concept", "switch_off", "weight_edit",
+           "with_weight"]
 
 
 def check_weight(weight: float) -> float:
@@ -62,18 +54,13 @@ def with_weight(model: DanceModel, cls: str | int, concept: str, weight: float) 
 
 @dataclass
 class EditEffect:
+    """What a weight edit does on some videos (:func:`weight_edit`)."""
+
     accuracy_before: float
     accuracy_after: float
     fixed: int  # wrong before, right after
     broken: int  # right before, wrong after
     changed: int  # predictions that changed at all
-
-
-def edit_effect(before: DanceModel, after: DanceModel, X: np.ndarray, y: np.ndarray) -> EditEffect:
-    y = np.asarray(y)
-    p0, p1 = before.predict_index(X), after.predict_index(X)
-    return EditEffect(float((p0 == y).mean()), float((p1 == y).mean()), int(((p0 != y) & (p1 == y)).sum()),
-                      int(((p0 == y) & (p1 != y)).sum()), int((p0 != p1).sum()))
 
 
 # ---------------------------------------------------------------------------------------------- run-level edits
