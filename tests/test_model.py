@@ -613,3 +613,22 @@ def test_selection_by_cross_validation_uses_each_folds_held_out_features(problem
     # one candidate only: nothing to choose, no cross-validation spent
     one = fit_selected(base, [None], ["logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross)
     assert "cv_accuracy" not in one.candidates[0] and one.rule == "a single candidate (settings fixed)"
+
+
+def test_selection_falls_back_to_validation_when_a_fold_cannot_be_fit(problem, monkeypatch) -> None:
+    import dance.model.selection as selection
+    from dance.errors import ModelError
+
+    (x, y, c), (xv, yv, cv), _ = problem
+
+    def fail(*args, **kwargs):
+        raise ModelError("every concept was dropped by the cutoffs: nothing left for the final layer")
+
+    monkeypatch.setattr(selection, "_cross_validate", fail)
+    cross = selection.CrossFit(fold=selection.fold_ids(y, 3, 0), X=np.stack([x] * 3), X_val=np.stack([xv] * 3))
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = selection.fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross)
+    assert all("cv_accuracy" not in k for k in sel.candidates)
+    assert sel.rule.startswith("best accuracy on the") and "could not fit a fold model (every concept" in sel.rule
+    chosen = next(k for k in sel.candidates if k["chosen"])
+    assert chosen["val_accuracy"] == max(k["val_accuracy"] for k in sel.candidates)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dance.errors import ModelError
 from dance.model.dance import BINARY_ACTIVATIONS, ConceptTargets, DanceModel
 
 #: Width of the MLP concept layer tried beside the linear one (hidden units). Chosen in an earlier session on Penn
@@ -163,11 +164,12 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
                  cross: CrossFit | None = None) -> Selection:
     """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden`` and per activation
     in ``activations``, and return the best candidate: with ``cross``, the best cross-validated accuracy on the
-    training videos (ties: lower cross-validated log-loss); without, the best validation accuracy (ties: lower
-    validation log-loss); then the earlier candidate."""
+    training videos (ties: lower cross-validated log-loss); without (or when a fold model cannot be fit, which the
+    rule then says), the best validation accuracy (ties: lower validation log-loss); then the earlier candidate."""
     y, y_val = np.asarray(y), np.asarray(y_val)
     fitted: list[tuple[dict, DanceModel]] = []
     several = len(hidden) * len(activations) > 1
+    cv_failed = ""
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
         first.fit(X, y, concepts, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
@@ -175,8 +177,14 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
         models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val,
                                                          _labelled(progress, f"{_layer_name(h)}, {a}"))
                             for a in activations[1:]]
-        cv = (_cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)
-              if cross is not None and several else {})
+        cv: dict[str, tuple[float, float]] = {}
+        if cross is not None and several and not cv_failed:
+            try:
+                cv = _cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)
+            except ModelError as e:  # e.g. a fold too small to fit: the validation split chooses instead
+                cv_failed = str(e)
+                for info, _ in fitted:
+                    info.pop("cv_accuracy", None), info.pop("cv_log_loss", None)
         for model in models:
             info = {"concept_hidden": h, "binary_activation": model.binary_activation,
                     "val_accuracy": model.score(X_val, y_val), "val_log_loss": log_loss(model, X_val, y_val),
@@ -184,7 +192,7 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
             if model.binary_activation in cv:
                 info["cv_accuracy"], info["cv_log_loss"] = cv[model.binary_activation]
             fitted.append((info, model))
-    by_cv = cross is not None and several
+    by_cv = cross is not None and several and not cv_failed
     score = "cv" if by_cv else "val"
     best = min(range(len(fitted)),
                key=lambda i: (-fitted[i][0][f"{score}_accuracy"], fitted[i][0][f"{score}_log_loss"], i))
@@ -196,4 +204,6 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
                 "scored with the backbone trained without it (ties: lower cross-validated log-loss)")
     else:
         rule = f"best accuracy on the {len(y_val)} validation videos (ties: lower validation log-loss)"
+        if cv_failed:
+            rule += f"; cross-validation on the training videos could not fit a fold model ({cv_failed})"
     return Selection(fitted[best][1], candidates, rule)
