@@ -56,7 +56,13 @@ def run_precomputed_backbone(ctx: Context, out: StageWriter) -> dict:
 
 
 def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
-    """Train a pose backbone on the training split (val for model selection), then encode every video."""
+    """Train a pose backbone on the training split (val for model selection), then encode every video.
+
+    Cross-fitting (``features.folds``; by default 5 folds below
+    :data:`~dance.model.selection.CROSS_FIT_MAX_TRAIN` training videos): one more backbone per fold of the
+    training videos, each trained without its fold, encodes every video too; ``folds.npz`` holds those features
+    (``x``: folds × videos × dim) and each training video's fold (``fold``; -1 for other videos), from which the
+    train stage cross-validates its choices (:class:`~dance.model.selection.CrossFit`)."""
     s = ctx.settings.features
     index = run_index(ctx.stage_dir("index"))
     source = pose_source(ctx)
