@@ -112,8 +112,9 @@ class FeatureSettings(Section):
     folds: int | Literal["auto"] = Field(
         "auto", description="trained backbones (pose-encoder): also train one backbone per fold of the training "
         "videos, each without its fold, so the train stage gets held-out features of every training video "
-        "(cross-fitting: it chooses the concept layer by cross-validation and fits the final layer on held-out "
-        "concept activations). 0: off; auto: 5 folds when there are fewer than 500 training videos, else off")
+        "(cross-fitting: the concept layer, its width and activation are then chosen by cross-validation on train "
+        "instead of on the validation split). 0: off; auto: 5 folds when there are fewer than 500 training "
+        "videos, else off")
 
     @field_validator("folds")
     @classmethod
