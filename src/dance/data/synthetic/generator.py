@@ -32,6 +32,8 @@ __all__ = [
     "ClassRule",
     "VideoSpec",
     "generate",
+    "random_style",
+    "render_actor",
     "render_video",
     "sample_spec",
 ]
@@ -115,6 +117,15 @@ def _video_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
+def random_style(rng: np.random.Generator) -> PersonStyle:
+    """Random shirt, trouser and skin colours (five draws from ``rng``)."""
+    return PersonStyle(
+        shirt=_hsv_to_rgb(float(rng.random()), float(rng.uniform(0.65, 1.0)), float(rng.uniform(0.55, 0.95))),
+        pants=_hsv_to_rgb(float(rng.random()), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.2, 0.5))),
+        skin=_SKINS[int(rng.integers(len(_SKINS)))],
+    )
+
+
 def sample_spec(video_id: str, label: str, seed: int, index: int, size: int, n_frames: int) -> VideoSpec:
     """Draw the concept values and nuisance variation of one video from its own seed."""
     rule = _RULES[label]
@@ -134,11 +145,7 @@ def sample_spec(video_id: str, label: str, seed: int, index: int, size: int, n_f
         pool = [d for d in DISTRACTORS if d != obj]
         distractor = str(pool[int(rng.integers(len(pool)))])
     shift = float(rng.uniform(-0.15, 0.15))
-    style = PersonStyle(
-        shirt=_hsv_to_rgb(float(rng.random()), float(rng.uniform(0.65, 1.0)), float(rng.uniform(0.55, 0.95))),
-        pants=_hsv_to_rgb(float(rng.random()), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.2, 0.5))),
-        skin=_SKINS[int(rng.integers(len(_SKINS)))],
-    )
+    style = random_style(rng)
     return VideoSpec(
         video_id=video_id,
         label=label,
@@ -204,6 +211,42 @@ def render_video(
     )  # fmt: skip
     scores = inside.astype(np.float32)
     return frames, keypoints, scores
+
+
+def render_actor(
+    motion: str,
+    *,
+    size: int,
+    n_frames: int,
+    scale: float,
+    shift: float,
+    period: float,
+    phase0: float,
+    style: PersonStyle,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The figure of :func:`render_video` alone, placed the same way (scale, shift, period, phase).
+
+    Returns RGB frames uint8 (T,H,W,3) (black where there is no figure), the exact actor masks bool (T,H,W) and
+    the keypoints float32 (T,J,2) in pixels. The mask is exact: the figure is drawn opaque (no anti-aliasing) over
+    black and over white, and a pixel is the actor's where both renders agree. ``np.where(mask, frames, bg)``
+    is the figure drawn on ``bg``.
+    """
+    height_px = BASE_HEIGHT * scale * size
+    unit = height_px / STANDING_HEIGHT
+    origin = np.array([(0.5 + shift) * size, GROUND * size])
+    black = Image.new("RGB", (size, size), (0, 0, 0))
+    white = Image.new("RGB", (size, size), (255, 255, 255))
+    frames = np.zeros((n_frames, size, size, 3), np.uint8)
+    masks = np.zeros((n_frames, size, size), bool)
+    keypoints = np.empty((n_frames, len(JOINTS), 2), np.float32)
+    for t in range(n_frames):
+        joints = forward_kinematics(motion_pose(motion, phase0 + t / period)) * unit + origin
+        keypoints[t] = joints
+        on_black = render_frame(black, joints, style, height_px)
+        on_white = render_frame(white, joints, style, height_px)
+        masks[t] = (on_black == on_white).all(axis=-1)
+        frames[t][masks[t]] = on_black[masks[t]]
+    return frames, masks, keypoints
 
 
 # ---------------------------------------------------------------------------------------------
