@@ -8,18 +8,24 @@ Frames are the files with an extension in :data:`IMAGE_EXTENSIONS` (case-insensi
 sub-folders are ignored), ordered *numerically* by the last number in the file name (``2.jpg`` before
 ``10.jpg``; ties and names without a number are ordered by name, after the numbered ones). The output contract
 is that of video decoding: uint8 RGB ``(T, H, W, 3)`` (grey, palette and RGBA images are converted to RGB),
-optionally only the first ``max_frames`` and resized to a ``size x size`` square (bilinear, PIL). The folder
+optionally only the first ``max_frames`` and resized to a ``size x size`` square (bilinear, PIL), or grey
+``(T, H, W)`` (PIL's ``L`` conversion of the resized RGB image, ITU-R 601 luma). The folder
 declares as many frames as it holds image files. If a frame cannot be decoded part-way, decoding stops there, and
 the rule for truncated video files applies (:mod:`dance.data.video`): the frames before it are returned when at
 most 10 % or 2 frames are missing, else :class:`~dance.data.video.TruncatedVideoError` is raised; when not even
 the first can be decoded, or the folder holds no image, a :class:`~dance.errors.VideoDecodeError` naming the
 folder (and the frame) is raised.
+
+Reading only some frames (:func:`~dance.data.video.read_clip`, ``keep`` of :func:`decode_frame_folder`) opens
+only those images: an unreadable image among them is judged as above (the folder is read up to it), one that is
+not read is not noticed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +72,14 @@ def frame_files(folder: str | os.PathLike[str]) -> list[Path]:
     return sorted(files, key=_sort_key)
 
 
-def _decode(path: Path, size: int | None) -> np.ndarray:
+def _decode(path: Path, size: int | None, grey: bool = False) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as img:
         rgb = img.convert("RGB")
     if size is not None and rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
+    return np.asarray(rgb.convert("L") if grey else rgb, dtype=np.uint8)
 
 
 def read_frame_folder(
@@ -96,11 +102,16 @@ def read_frame_folder(
 
 
 def decode_frame_folder(
-    folder: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+    folder: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None, grey: bool = False,
+    keep: Callable[[int | None], Collection[int] | None] | None = None,
 ):  # noqa: ANN201 - a dance.data.video.DecodedVideo (imported lazily: video.py imports this module)
     """Like :func:`read_frame_folder` without the completeness check: a
     :class:`~dance.data.video.DecodedVideo` with the frames decoded before the first undecodable one, the number
-    of image files as the declared count, and why decoding stopped."""
+    of image files as the declared count, and why decoding stopped.
+
+    ``keep`` (given the number of image files) returns the positions of the images to decode (``None``: all), as
+    for :func:`~dance.data.video.decode_video`. When one of them cannot be decoded, the folder is decoded from
+    its first image up to that one, so that the truncation rule sees where decoding really stops."""
     from dance.data.video import DecodedVideo
 
     folder = Path(folder)
@@ -116,11 +127,21 @@ def decode_frame_folder(
     declared = len(files)
     if max_frames is not None:
         files = files[:max_frames]
+    wanted = keep(declared) if keep is not None else None
+    if wanted is not None:
+        chosen = sorted(i for i in set(wanted) if 0 <= i < len(files))
+        try:
+            imgs = [_decode(files[i], size, grey) for i in chosen]
+        except Exception:  # noqa: BLE001 - an undecodable image: read the folder in order to find where it stops
+            imgs = None
+        if imgs is not None and imgs and all(img.shape == imgs[0].shape for img in imgs):
+            return DecodedVideo(np.stack(imgs), declared, "", count=len(files),
+                                index=np.asarray(chosen, dtype=np.int64))
     frames: list[np.ndarray] = []
     error = ""
     for path in files:
         try:
-            img = _decode(path, size)
+            img = _decode(path, size, grey)
         except Exception as exc:  # PIL.UnidentifiedImageError, OSError (truncated), ValueError, ...
             if not frames:
                 raise VideoDecodeError(f"cannot decode the first frame {path.name} of {folder}: {exc}") from None

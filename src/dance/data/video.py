@@ -14,6 +14,13 @@ are off by a frame or two (B-frame reordering, a last frame dropped by the muxer
 A *directory* of numbered images (a frame folder, e.g. Penn Action's ``frames/0001/``) is read as a video by
 :func:`read_video` and :func:`video_info` (see :mod:`dance.data.frames`); :func:`is_video` tells whether a path
 is something they can read.
+
+**Decoding small.** Frames are scaled and converted by the decoder (FFmpeg's swscale through PyAV, bilinear, one
+scaler per video), not resized afterwards: ``size`` and ``grey`` ask the decoder for exactly the frames a stage
+needs (128 px grey for keyframes, ``size`` px RGB for a video model), and :func:`read_clip` converts only the frames
+it samples (every frame is still decoded: inter-coded video cannot skip decoding, and the truncation check counts
+them). Pixel values of resized frames therefore come from swscale's bilinear filter, not PIL's (they differ by a
+few grey levels at edges; frame folders are still resized by PIL).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,6 +50,7 @@ __all__ = [
     "read_clip",
     "read_video",
     "sample_frames",
+    "sample_index",
     "video_info",
     "write_video",
 ]
@@ -90,15 +99,22 @@ def is_truncated(decoded: int, declared: int | None) -> bool:
 @dataclass(frozen=True)
 class DecodedVideo:
     """What :func:`decode_video` read: the frames, how many the container declares (``None`` when it does
-    not say), and the error that stopped decoding early (``""`` when it ran to the end or to ``max_frames``)."""
+    not say), and the error that stopped decoding early (``""`` when it ran to the end or to ``max_frames``).
+
+    When only some frames were converted (``keep`` of :func:`decode_video`), ``index`` holds their positions in
+    the video and ``count`` how many frames were decoded in all; otherwise ``index`` is ``None`` and every
+    decoded frame is in ``frames``."""
 
     frames: np.ndarray
     declared: int | None
     error: str = ""
+    count: int | None = None
+    index: np.ndarray | None = None
 
     @property
     def decoded(self) -> int:
-        return int(len(self.frames))
+        """Frames decoded (converted or not)."""
+        return int(len(self.frames)) if self.count is None else int(self.count)
 
     @property
     def truncated(self) -> bool:
@@ -196,29 +212,62 @@ def _open(path: Path):  # noqa: ANN202 - returns an av container
 
 
 def read_video(
-    path: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+    path: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None, grey: bool = False
 ) -> np.ndarray:
-    """Decode a video into a uint8 RGB array of shape (T, H, W, 3).
+    """Decode a video into a uint8 RGB array of shape (T, H, W, 3), or grey (T, H, W) with ``grey=True``.
 
-    ``max_frames`` keeps only the first frames; ``size`` resizes every frame to a
-    ``size x size`` square (bilinear, via PIL). If decoding fails part-way (or the file ends early) the frames
+    ``max_frames`` keeps only the first frames; ``size`` has the decoder scale every frame to a ``size x size``
+    square (bilinear); ``grey`` has it output luma only (what keyframes are found in), which skips the colour
+    conversion. If decoding fails part-way (or the file ends early) the frames
     decoded so far are returned when they are within the tolerance of what the container declares (see the module
     docstring); a video short by more is a :class:`TruncatedVideoError`, and a video without any decodable frame
     a :class:`VideoDecodeError`. ``path`` may also be a frame folder (a directory of numbered images, read by
     :func:`dance.data.frames.read_frame_folder` with the same contract).
     """
-    return check_complete(path, decode_video(path, max_frames=max_frames, size=size), max_frames)
+    return check_complete(path, decode_video(path, max_frames=max_frames, size=size, grey=grey), max_frames)
+
+
+def sample_index(n_total: int, n: int) -> np.ndarray:
+    """Positions of ``n`` frames spread uniformly over ``n_total`` (repeated when ``n_total < n``), int64."""
+    return np.round(np.linspace(0, n_total - 1, n)).astype(np.int64)
 
 
 def sample_frames(frames: np.ndarray, n: int) -> np.ndarray:
     """``n`` frames spread uniformly over the video (frames repeat when the video is shorter)."""
-    idx = np.round(np.linspace(0, len(frames) - 1, n)).astype(np.int64)
-    return frames[idx]
+    return frames[sample_index(len(frames), n)]
 
 
 def read_clip(path: str | os.PathLike[str], n_frames: int, size: int) -> np.ndarray:
-    """The input of a video model: ``n_frames`` frames spread over the video, resized to ``size`` squares."""
-    return sample_frames(read_video(path, size=size), n_frames)
+    """The input of a video model: ``n_frames`` frames spread over the video, resized to ``size`` squares.
+
+    The same frames as ``sample_frames(read_video(path, size=size), n_frames)`` (and the same errors), but only
+    the sampled frames are scaled and converted (a frame folder decodes only the sampled images). The positions
+    are chosen from the frame count the container declares; when the video decodes to another count (within the
+    truncation tolerance) the frames are chosen again from the real count, decoding a second time if needed.
+    """
+    if n_frames < 1:
+        raise DanceError(f"n_frames must be >= 1, got {n_frames}")
+
+    def keep(declared: int | None) -> set[int] | None:
+        return None if not declared else {int(i) for i in sample_index(declared, n_frames)}
+
+    video = decode_video(path, size=size, keep=keep)
+    check_complete(path, video)
+    idx = sample_index(video.decoded, n_frames)
+    got = _by_position(video)
+    if not all(int(i) in got for i in idx):  # the real count differs from the declared one
+        want = {int(i) for i in idx}
+        video = decode_video(path, size=size, max_frames=video.decoded, keep=lambda _: want)
+        got = _by_position(video)
+        missing = [int(i) for i in idx if int(i) not in got]
+        if missing:  # the second pass decoded fewer frames than the first: the file changed under us
+            raise VideoDecodeError(f"frames {missing[:3]} of {path} could not be decoded on a second pass")
+    return np.stack([got[int(i)] for i in idx])
+
+
+def _by_position(video: DecodedVideo) -> dict[int, np.ndarray]:
+    index = video.index if video.index is not None else np.arange(len(video.frames))
+    return {int(i): f for i, f in zip(index, video.frames)}
 
 
 def check_complete(path: str | os.PathLike[str], video: DecodedVideo, max_frames: int | None = None) -> np.ndarray:
@@ -236,10 +285,15 @@ def check_complete(path: str | os.PathLike[str], video: DecodedVideo, max_frames
 
 
 def decode_video(
-    path: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None
+    path: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None, grey: bool = False,
+    keep: Callable[[int | None], Collection[int] | None] | None = None,
 ) -> DecodedVideo:
     """Decode like :func:`read_video` but never judge completeness: the frames, the frame count the container
     declares and the error that stopped decoding early, for callers that want to decide themselves.
+
+    ``keep`` (given the declared frame count, ``None`` when unknown) returns the positions of the frames to
+    convert, or ``None`` for all: the others are decoded (and counted) but never scaled or converted, and the
+    result's ``index`` and ``count`` say which frames ``frames`` holds and how many were decoded.
 
     Raises :class:`VideoDecodeError` only when the file cannot be opened or not even one frame decodes.
     """
@@ -247,26 +301,39 @@ def decode_video(
     if path.is_dir():
         from dance.data.frames import decode_frame_folder
 
-        return decode_frame_folder(path, max_frames=max_frames, size=size)
+        return decode_frame_folder(path, max_frames=max_frames, size=size, grey=grey, keep=keep)
     _check_readable(path)
     if max_frames is not None and max_frames < 1:
         raise DanceError(f"max_frames must be >= 1, got {max_frames}")
     if size is not None and size < 1:
         raise DanceError(f"size must be >= 1, got {size}")
+    from av.video.reformatter import Interpolation, VideoReformatter
+
     container = _open(path)
     frames: list[np.ndarray] = []
+    index: list[int] = []
     error: Exception | None = None
     declared: int | None = None
+    count = 0
+    wanted: Collection[int] | None = None
+    pix_fmt = "gray" if grey else "rgb24"
+    scaler = VideoReformatter()  # one swscale context for the whole video (a fresh one per frame costs ~2x)
     try:
         stream = container.streams.video[0]
         declared = _declared_frames(container, stream)
+        wanted = keep(declared) if keep is not None else None
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            img = frame.to_ndarray(format="rgb24")
-            if size is not None and img.shape[:2] != (size, size):
-                img = _resize(img, size)
-            frames.append(img)
-            if max_frames is not None and len(frames) >= max_frames:
+            if wanted is None or count in wanted:
+                if size is not None:
+                    out = scaler.reformat(frame, width=size, height=size, format=pix_fmt,
+                                          interpolation=Interpolation.BILINEAR)
+                else:
+                    out = scaler.reformat(frame, format=pix_fmt)
+                frames.append(out.to_ndarray())
+                index.append(count)
+            count += 1
+            if max_frames is not None and count >= max_frames:
                 break
     except Exception as exc:  # corrupt packets, truncated files
         error = exc
@@ -275,11 +342,15 @@ def decode_video(
             container.close()
         except Exception:  # noqa: BLE001 - closing a broken container must not mask the real error
             pass
-    if not frames:
+    if count == 0:
         reason = f": {error}" if error is not None else ""
         raise VideoDecodeError(f"no decodable frames in {path}{reason}")
     cause = f"{type(error).__name__}: {error}" if error is not None else ""
-    return DecodedVideo(np.stack(frames).astype(np.uint8, copy=False), declared, cause)
+    shape = (0, size or 0, size or 0) + (() if grey else (3,))
+    arr = np.stack(frames).astype(np.uint8, copy=False) if frames else np.zeros(shape, np.uint8)
+    if wanted is None:
+        return DecodedVideo(arr, declared, cause)
+    return DecodedVideo(arr, declared, cause, count=count, index=np.asarray(index, dtype=np.int64))
 
 
 def _declared_frames(container, stream) -> int | None:  # noqa: ANN001 - av objects
@@ -301,12 +372,6 @@ def _declared_frames(container, stream) -> int | None:  # noqa: ANN001 - av obje
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):  # NaN / inf durations and rates
         return None
     return n if n > 0 else None
-
-
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
 
 
 def video_info(path: str | os.PathLike[str], verify: bool = False) -> dict:

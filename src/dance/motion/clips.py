@@ -5,7 +5,8 @@ They take plain settings (``keyclips``, ``motion``) and arrays, never a pipeline
 is just a reversed input (:meth:`KeyframeInput.reversed`, a reversed pose sequence).
 
 * :func:`keyframe_input`: what keyframes are found in, by ``keyclips.signal`` (:func:`~dance.motion.keyframes.
-  uses_pixels`): the frames at ``keyclips.size`` (pixel differences) or the video's pose sequence (pose motion);
+  uses_pixels`): the grey frames at ``keyclips.size``, scaled by the decoder (pixel differences), or the video's
+  pose sequence (pose motion);
 * :meth:`KeyframeInput.key_clips` → :class:`KeyClips`: keyframes, clip centres and each clip's frame window;
 * :func:`clip_status` / :func:`clip_vectors`: the quality filters and the normalised, flattened clips;
 * :func:`label_clips`: filters + normalisation + the nearest motion-concept centroid of each clip, and
@@ -56,7 +57,8 @@ def key_clips(signal: np.ndarray, settings: KeyclipSettings) -> KeyClips:
 
 @dataclass(frozen=True)
 class KeyframeInput:
-    """What a video's keyframes are found in: its ``frames`` at ``keyclips.size`` or its ``poses``."""
+    """What a video's keyframes are found in: its ``frames`` at ``keyclips.size`` (grey ``(T, H, W)`` as
+    :func:`keyframe_input` decodes them, or RGB ``(T, H, W, 3)``) or its ``poses``."""
 
     frames: np.ndarray | None = None
     poses: PoseSequence | None = None
@@ -86,9 +88,10 @@ class KeyframeInput:
 def keyframe_input(path: Path | str, settings: KeyclipSettings,
                    sequence: Callable[[], PoseSequence]) -> KeyframeInput:
     """The keyframe input of the video at ``path`` under ``keyclips.signal``: its frames decoded at
-    ``keyclips.size``, or its pose sequence (``sequence()``, called only then)."""
+    ``keyclips.size`` in grey (the decoder scales them and outputs luma only), or its pose sequence
+    (``sequence()``, called only then)."""
     if uses_pixels(settings.signal, path):
-        return KeyframeInput(frames=read_video(path, size=settings.size))
+        return KeyframeInput(frames=read_video(path, size=settings.size, grey=True))
     return KeyframeInput(poses=sequence())
 
 
