@@ -416,6 +416,16 @@ def _register_inspect_commands() -> None:
 _register_inspect_commands()
 
 
+def _register_scene_bias_commands() -> None:
+    """``scene-bias`` (data, train, evaluate) lives in :mod:`dance.scene_bias.cli`."""
+    from dance.scene_bias.cli import register
+
+    register(app)
+
+
+_register_scene_bias_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     import os
 
