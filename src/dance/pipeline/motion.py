@@ -1,4 +1,8 @@
-"""Stages ``keyclips``, ``poses`` and ``motion``: from videos to motion dynamics concepts and labels."""
+"""Stages ``keyclips``, ``poses`` and ``motion``: from videos to motion dynamics concepts and labels.
+
+``keyclips`` and ``poses`` keep a per-video cache under ``RUN/.cache/`` (:mod:`dance.pipeline.stage_cache`): an
+interrupted stage run again redoes only the videos it had not finished, and a grown dataset only its new videos.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,35 @@ from collections import Counter
 
 import numpy as np
 
+from dance.data.index import VideoRecord
 from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
 from dance.motion.clips import KeyClips, clip_status, clip_vectors, filter_settings, keyframe_input
 from dance.motion.discovery import assignment_tensor, discover, nearest_centroid, video_labels
+from dance.motion.keyframes import uses_pixels
 from dance.motion.poses import PoseSource, Skeleton, pose_source_for
 from dance.motion.sequences import OK
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
-from dance.runs import StageWriter, atomic_write_json, read_json
+from dance.pipeline.stage_cache import VideoStageCache
+from dance.runs import StageWriter, atomic_write_json, read_json, stable_hash
 
 # ---------------------------------------------------------------------------------------------- keyclips
+
+
+#: What the keyclips stage's per-video cache entries were computed with besides the settings: the frames
+#: keyframes are found in (grey, scaled by the decoder: dance.data.video). Changing how they are decoded changes
+#: this, so entries of the old reader are not reused.
+KEYFRAME_READER = "swscale-bilinear-grey-1"
+
+
+def keyclips_cache(ctx: Context) -> VideoStageCache:
+    """The keyclips stage's per-video cache (:mod:`dance.pipeline.stage_cache`): ``RUN/.cache/keyclips/<hash of
+    the keyclips settings and the frame reader>``; a video whose keyframes come from poses adds the pose source's
+    fingerprint to its entry's key."""
+    folder = ctx.run.root / ".cache" / "keyclips" / stable_hash(
+        {"keyclips": ctx.settings.keyclips.model_dump(), "reader": KEYFRAME_READER})[:16]
+    return VideoStageCache(folder, "keyclips")
 
 
 def run_keyclips(ctx: Context, out: StageWriter) -> dict:
@@ -26,6 +48,8 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     skipped: dict[str, str] = {}
     source = None
     signals = Counter()
+    cache = keyclips_cache(ctx)
+    reused = 0
 
     def sequence(rec):  # noqa: ANN001, ANN202 - the video's pose sequence, for keyclips.signal=poses
         nonlocal source
@@ -34,8 +58,24 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
             raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not '{source.name}'")
         return source.sequence(rec)
 
+    def detail(rec) -> str:  # noqa: ANN001 - what the video's entry depends on besides the settings
+        nonlocal source
+        if uses_pixels(s.signal, rec.path):
+            return ""
+        source = source or pose_source(ctx)
+        return "poses" + stable_hash(source.fingerprint())[:8]
+
     with ctx.reporter.task("keyframes", len(index.records)) as advance:
         for rec in index.records:
+            key = cache.key(rec, detail(rec))
+            hit = cache.load(key)
+            if hit is not None:
+                videos[rec.video_id] = {"n_frames": int(hit["n_frames"]), "keyframes": hit["keyframes"].tolist(),
+                                        "centres": hit["centres"].tolist()}
+                signals[str(hit["signal"])] += 1
+                reused += 1
+                advance()
+                continue
             try:
                 given = keyframe_input(rec.path, s, lambda r=rec: sequence(r))
             except (VideoDecodeError, PoseFormatError) as e:
@@ -50,14 +90,20 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
             clips = given.key_clips(s)
             videos[rec.video_id] = {"n_frames": clips.n_frames, "keyframes": clips.keyframes.tolist(),
                                     "centres": clips.centres.tolist()}
+            cache.save(key, {"n_frames": np.int64(clips.n_frames), "keyframes": clips.keyframes.astype(np.int64),
+                             "centres": clips.centres.astype(np.int64), "signal": np.asarray(given.signal)})
             advance()
+    cache.report()
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
     line = skip_line(skipped, where="keyclips/keyclips.json")
     if line:
         ctx.reporter.info(line)
+    if reused:
+        ctx.reporter.info(f"  {reused} of {len(index.records)} videos' key clips reused from {cache.folder}")
     return {"videos": len(videos), "skipped": len(skipped), "skipped_by_reason": reason_counts(skipped),
-            "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values()))}
+            "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values())),
+            "reused": reused}
 
 
 # ---------------------------------------------------------------------------------------------- poses
@@ -72,13 +118,33 @@ def poses_external(ctx: Context) -> dict[str, str]:
     return {"pose_source": pose_source(ctx).fingerprint()}
 
 
+def poses_cache(ctx: Context, source: PoseSource, clip_len: int) -> VideoStageCache:
+    """The poses stage's per-video cache (:mod:`dance.pipeline.stage_cache`): ``RUN/.cache/poses/<hash of the pose
+    source's fingerprint and the clip length>``; each entry's key adds a hash of the video's key-clip windows."""
+    folder = ctx.run.root / ".cache" / "poses" / stable_hash({"source": source.fingerprint(),
+                                                              "clip_len": clip_len})[:16]
+    return VideoStageCache(folder, "poses")
+
+
+def video_poses(source: PoseSource, rec: VideoRecord, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The poses of every key clip of one video: keypoints (S, L, J, 2) and scores (S, L, J); a
+    :class:`~dance.errors.DanceError` on any clip fails the whole video (no clip of it is kept)."""
+    seqs = [source.poses(rec, w) for w in windows]
+    return np.stack([q.keypoints for q in seqs]), np.stack([q.scores for q in seqs])
+
+
 def run_poses(ctx: Context, out: StageWriter) -> dict:
+    """Poses of every key clip, one video at a time; each video's poses go to the per-video cache as soon as they
+    are estimated, so a stage interrupted half-way and run again estimates only the videos not yet cached. A video
+    on which the pose source fails (any clip) is skipped whole, with the reason."""
     source = pose_source(ctx)
     index = run_index(ctx.stage_dir("index"))
     kc = read_json(ctx.stage_dir("keyclips") / "keyclips.json")
     clip_len = int(kc["clip_len"])
+    cache = poses_cache(ctx, source, clip_len)
     kps, scs, vids, slots, centres = [], [], [], [], []
     skipped: dict[str, str] = dict(kc["skipped"])
+    reused = 0
     with ctx.reporter.task(f"poses ({source.name})", len(kc["videos"])) as advance:
         for i, rec in enumerate(index.records):
             info = kc["videos"].get(rec.video_id)
@@ -86,17 +152,28 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
                 continue
             clips = KeyClips(info["n_frames"], np.asarray(info["keyframes"], np.int64),
                              np.asarray(info["centres"], np.int64))
-            try:
-                for slot, (c, window) in enumerate(zip(info["centres"], clips.windows(clip_len))):
-                    seq = source.poses(rec, window)
-                    kps.append(seq.keypoints)
-                    scs.append(seq.scores)
-                    vids.append(i)
-                    slots.append(slot)
-                    centres.append(c)
-            except DanceError as e:
-                skipped[rec.video_id] = str(e)
+            key = cache.key(rec, stable_hash({"n_frames": int(info["n_frames"]),
+                                              "centres": [int(c) for c in info["centres"]]})[:10])
+            hit = cache.load(key)
+            if hit is not None:
+                kp, sc = hit["keypoints"], hit["scores"]
+                reused += 1
+            else:
+                try:
+                    kp, sc = video_poses(source, rec, clips.windows(clip_len))
+                except DanceError as e:
+                    skipped[rec.video_id] = str(e)
+                    advance()
+                    continue
+                cache.save(key, {"keypoints": kp, "scores": sc})
+            for slot, c in enumerate(info["centres"]):
+                kps.append(kp[slot])
+                scs.append(sc[slot])
+                vids.append(i)
+                slots.append(slot)
+                centres.append(c)
             advance()
+    cache.report()
     j = source.skeleton.n_joints
     save_arrays(out.path("poses.npz"),
                 keypoints=np.stack(kps) if kps else np.zeros((0, clip_len, j, 2), np.float32),
@@ -109,7 +186,10 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
     line = skip_line(own, what="no poses for", where="poses/skipped.json")
     if line:
         ctx.reporter.info(line + " — no motion label: left out of motion-concept training")
-    return {"clips": len(kps), "skipped_videos": len(skipped), "skipped_by_reason": reason_counts(skipped)}
+    if reused:
+        ctx.reporter.info(f"  {reused} of {len(kc['videos'])} videos' poses reused from {cache.folder}")
+    return {"clips": len(kps), "skipped_videos": len(skipped), "skipped_by_reason": reason_counts(skipped),
+            "reused": reused}
 
 
 # ---------------------------------------------------------------------------------------------- motion

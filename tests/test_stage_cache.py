@@ -1,0 +1,162 @@
+"""Per-video caches of the keyclips and poses stages (issue 13 item 2): an interrupted stage resumes, redoing only
+the videos it had not finished, and ends with the same artifact as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dance.config import load_settings
+from dance.data.synthetic import generate
+from dance.pipeline import motion, run_pipeline
+from dance.pipeline.runner import Context
+from dance.pipeline.stage_cache import VideoStageCache, arrays_checksum
+from dance.runs import RunDir
+
+FAST = ["keyclips.n_clips=2", "keyclips.clip_len=6"]
+STAGES = ["index", "keyclips", "poses"]
+N_VIDEOS = 24
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, n_videos=N_VIDEOS, seed=5, size=48, n_frames=16)
+    return out
+
+
+def _ctx(data: Path, run: Path) -> Context:
+    settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", f"poses.path={data / 'poses_gt'}",
+                                    f"spatial.path={data / 'context_labels.csv'}", *FAST])
+    return Context(settings, RunDir(run))
+
+
+def _artifacts(run: Path) -> dict:
+    with np.load(run / "poses" / "poses.npz") as z:
+        poses = {k: z[k] for k in z.files}
+    return {"poses": poses, "keyclips": json.loads((run / "keyclips" / "keyclips.json").read_text()),
+            "skipped": json.loads((run / "poses" / "skipped.json").read_text())}
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a["keyclips"] == b["keyclips"] and a["skipped"] == b["skipped"]
+    assert a["poses"].keys() == b["poses"].keys()
+    for k in a["poses"]:
+        assert a["poses"][k].dtype == b["poses"][k].dtype
+        np.testing.assert_array_equal(a["poses"][k], b["poses"][k])
+
+
+@pytest.fixture(scope="module")
+def reference(data: Path, tmp_path_factory) -> dict:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    run_pipeline(_ctx(data, run), only=STAGES)
+    return _artifacts(run)
+
+
+class Counting:
+    """The stage's pose source, recording which videos it estimates; raises KeyboardInterrupt (a user's ^C) when
+    asked for a video after ``stop_after`` videos."""
+
+    def __init__(self, real, stop_after: int | None = None):  # noqa: ANN001
+        self.real, self.stop_after, self.videos = real, stop_after, []
+        self.name, self.skeleton = real.name, real.skeleton
+
+    def fingerprint(self) -> str:
+        return self.real.fingerprint()
+
+    def sequence(self, rec):  # noqa: ANN001, ANN201
+        return self.real.sequence(rec)
+
+    def poses(self, rec, frames):  # noqa: ANN001, ANN201
+        if not self.videos or self.videos[-1] != rec.video_id:
+            if self.stop_after is not None and len(self.videos) >= self.stop_after:
+                raise KeyboardInterrupt
+            self.videos.append(rec.video_id)
+        return self.real.poses(rec, frames)
+
+
+def test_interrupted_poses_stage_resumes_with_only_the_uncached_videos(data: Path, reference: dict,
+                                                                       tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    run = tmp_path / "run"
+    run_pipeline(_ctx(data, run), only=["index", "keyclips"])
+    real = motion.pose_source(_ctx(data, run))
+    first = Counting(real, stop_after=5)
+    monkeypatch.setattr(motion, "pose_source", lambda ctx: first)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(_ctx(data, run), only=["poses"])
+    assert len(first.videos) == 5 and not (run / "poses" / "poses.npz").exists()
+
+    second = Counting(real)
+    monkeypatch.setattr(motion, "pose_source", lambda ctx: second)
+    results = run_pipeline(_ctx(data, run), only=["poses"])
+    done = json.loads((run / "keyclips" / "keyclips.json").read_text())["videos"]
+    assert set(second.videos) == set(done) - set(first.videos)  # only the videos not cached before ^C
+    assert len(second.videos) == len(done) - 5
+    assert results[-1].info["reused"] == 5
+    _same(_artifacts(run), reference)
+
+    # every video cached now: a forced rerun estimates nothing and writes the same artifact
+    third = Counting(real)
+    monkeypatch.setattr(motion, "pose_source", lambda ctx: third)
+    results = run_pipeline(_ctx(data, run), only=["poses"], force=("poses",))
+    assert third.videos == [] and results[-1].info["reused"] == len(done)
+    _same(_artifacts(run), reference)
+
+
+def test_interrupted_keyclips_stage_resumes(data: Path, reference: dict, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    run = tmp_path / "run"
+    real = motion.keyframe_input
+    seen: list[str] = []
+    stop = {"after": 4}
+
+    def counting(path, settings, sequence):  # noqa: ANN001, ANN202
+        if stop["after"] is not None and len(seen) >= stop["after"]:
+            raise KeyboardInterrupt
+        seen.append(Path(path).stem)
+        return real(path, settings, sequence)
+
+    monkeypatch.setattr(motion, "keyframe_input", counting)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(_ctx(data, run), only=["index", "keyclips"])
+    assert len(seen) == 4
+    before = list(seen)
+    stop["after"] = None
+    seen.clear()
+    run_pipeline(_ctx(data, run), only=STAGES)
+    assert len(seen) == N_VIDEOS - 4 and not set(seen) & set(before)
+    _same(_artifacts(run), reference)
+
+
+def test_a_tampered_entry_is_recomputed(data: Path, reference: dict, tmp_path: Path, monkeypatch,  # noqa: ANN001
+                                        caplog) -> None:  # noqa: ANN001
+    run = tmp_path / "run"
+    run_pipeline(_ctx(data, run), only=STAGES)
+    entries = sorted((run / ".cache" / "poses").glob("*/*.npz"))
+    assert len(entries) == len(reference["keyclips"]["videos"])
+    with np.load(entries[0]) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["keypoints"] = arrays["keypoints"] + 1.0  # edited values under the old name: checksum mismatch
+    np.savez(entries[0], **arrays)
+    counting = Counting(motion.pose_source(_ctx(data, run)))
+    monkeypatch.setattr(motion, "pose_source", lambda ctx: counting)
+    with caplog.at_level("WARNING"):
+        run_pipeline(_ctx(data, run), only=["poses"], force=("poses",))
+    assert len(counting.videos) == 1 and entries[0].name.startswith(counting.videos[0])
+    assert "failed their check" in caplog.text
+    _same(_artifacts(run), reference)
+
+
+def test_cache_entries_round_trip(tmp_path: Path) -> None:
+    cache = VideoStageCache(tmp_path / "c", "test")
+    arrays = {"a": np.arange(6, dtype=np.int64).reshape(2, 3), "s": np.asarray("pixels")}
+    cache.save("v1-abc", arrays)
+    (name,) = [p.name for p in (tmp_path / "c").iterdir()]
+    assert name == f"v1-abc.{arrays_checksum('v1-abc', arrays)}.npz"
+    again = VideoStageCache(tmp_path / "c", "test").load("v1-abc")
+    assert again is not None and str(again["s"]) == "pixels"
+    np.testing.assert_array_equal(again["a"], arrays["a"])
+    assert VideoStageCache(tmp_path / "c", "test").load("v2-abc") is None
+    assert VideoStageCache(None, "test").load("v1-abc") is None
