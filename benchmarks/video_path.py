@@ -10,7 +10,12 @@ new, ...) so that all three see the same machine load:
 * **old**: the keyframe path before issue 13: every frame converted to full-resolution RGB, resized with PIL one
   frame at a time, luma computed in numpy, then the keyframe signal and peaks (kept here only, as a reference);
 * **new**: what the keyclips stage runs now (:func:`dance.motion.clips.keyframe_input` + ``key_clips``): the
-  decoder scales to ``size`` px and outputs grey, then the same signal and peaks.
+  decoder scales to ``size`` px and outputs grey, then the same signal and peaks;
+* **read**: the new path's decoding alone (``read_video(size=size, grey=True)``), to show how much of the new
+  path is decoding and how much the keyframe signal (a Gaussian blur of every frame, then differences and peaks).
+
+A second table times the features stage's input, ``read_clip(path, 16, 112)`` (the sampled frames converted by
+the decoder), against the old way (every frame to full-size RGB, resized by PIL, then sampled).
 
 It prints frames per second (wall and CPU seconds side by side: the CPU time of this process, decoder threads
 included), the medians of ``--repeats`` runs, the ratios new/decode and new/old, whether the old and new paths
@@ -76,6 +81,19 @@ def new_keyframes(path: Path, settings) -> np.ndarray:  # noqa: ANN001 - Keyclip
     return keyframe_input(path, settings, lambda: None).key_clips(settings).centres  # type: ignore[arg-type]
 
 
+def old_read_clip(path: Path, n_frames: int, size: int) -> np.ndarray:
+    """The reference: ``read_clip`` before issue 13 (every frame decoded, converted and resized, then sampled)."""
+    from dance.data.video import sample_frames
+
+    return sample_frames(old_read_video(path, size), n_frames)
+
+
+def new_read(path: Path, size: int) -> int:
+    from dance.data.video import read_video
+
+    return len(read_video(path, size=size, grey=True))
+
+
 def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
     """(wall s, CPU s of this process, result) of one call."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -132,24 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cores} cores; load average before: {load()} — a busy machine inflates wall times (CPU times and "
           f"ratios much less); medians of {args.repeats} interleaved runs; keyclips.size={args.size}")
     paths = {"decode": decode_only, "old": lambda p: old_keyframes(p, settings),
-             "new": lambda p: new_keyframes(p, settings)}
-    head = (f"{'video':<32} {'frames':>6} | {'fps wall: decode':>16} {'old':>7} {'new':>7} | "
-            f"{'fps CPU: decode':>15} {'old':>7} {'new':>7} | {'new/decode wall':>15} {'CPU':>5} | "
-            f"{'new/old wall':>12} {'CPU':>5} | centres")
+             "new": lambda p: new_keyframes(p, settings), "read": lambda p: new_read(p, settings.size)}
+    head = (f"{'video':<28} {'frames':>6} | {'fps wall: decode':>16} {'old':>5} {'new':>5} {'read':>5} | "
+            f"{'fps CPU: decode':>15} {'old':>5} {'new':>5} {'read':>5} | {'new/decode wall':>15} {'CPU':>5} | "
+            f"{'new/old wall':>12} {'CPU':>5} | centres old vs new")
+    print("keyframes (the keyclips stage's per-video work):")
     print(head)
     print("-" * len(head))
     totals = {k: [0.0, 0.0] for k in paths}
     n_total = 0
     for path in videos:
-        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in paths}
-        results: dict[str, object] = {}
         n = decode_only(path)  # warm the file cache
-        for _ in range(max(1, args.repeats)):
-            for name, fn in paths.items():
-                wall, cpu, out = timed(lambda fn=fn, path=path: fn(path))
-                runs[name].append((wall, cpu))
-                results[name] = out
-        med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+        med, results = measure(paths, path, args.repeats)
         for k in paths:
             totals[k][0] += med[k][0]
             totals[k][1] += med[k][1]
@@ -158,22 +170,56 @@ def main(argv: list[str] | None = None) -> int:
         print(row(path.name, n, med, "same" if same else f"differ: old {list(results['old'])} "
                                                            f"new {list(results['new'])}"))
     print("-" * len(head))
-    print(row("all videos", n_total, {k: tuple(v) for k, v in totals.items()}, ""))
+    print(row("all videos", n_total, {k: (w, c) for k, (w, c) in totals.items()}, ""))
     ratio_wall = totals["decode"][0] / totals["new"][0]
     ratio_cpu = totals["decode"][1] / totals["new"][1]
-    print(f"load average after: {load()}")
+    read_cpu = totals["decode"][1] / totals["read"][1]
     print(f"goal keyframes >= {GOAL}x decode-only fps: {'met' if ratio_wall >= GOAL else 'not met'} in wall time "
           f"({ratio_wall:.2f}x), {'met' if ratio_cpu >= GOAL else 'not met'} in CPU time ({ratio_cpu:.2f}x); "
-          f"new path {totals['old'][1] / totals['new'][1]:.1f}x faster than the old one in CPU time")
+          f"new path {totals['old'][1] / totals['new'][1]:.1f}x faster than the old one in CPU time; decoding "
+          f"alone (read) runs at {read_cpu:.2f}x decode-only fps, the keyframe signal takes "
+          f"{100 * (totals['new'][1] - totals['read'][1]) / totals['new'][1]:.0f} % of the new path's CPU time")
+
+    from dance.data.video import read_clip
+
+    clips = {"old": lambda p: old_read_clip(p, 16, 112), "new": lambda p: read_clip(p, 16, 112)}
+    print("\nfeatures input, read_clip(path, 16 frames, 112 px):")
+    head2 = f"{'video':<28} {'frames':>6} | {'videos/s wall: old':>18} {'new':>6} | {'CPU: old':>8} {'new':>6} | same"
+    print(head2)
+    print("-" * len(head2))
+    for path in videos:
+        med, results = measure(clips, path, args.repeats)
+        diff = int(np.abs(np.asarray(results["old"], np.int64) - np.asarray(results["new"], np.int64)).max())
+        mean = float(np.abs(np.asarray(results["old"], np.int64) - np.asarray(results["new"], np.int64)).mean())
+        print(f"{path.name[:28]:<28} {decode_only(path):>6} | {1 / med['old'][0]:>18.1f} {1 / med['new'][0]:>6.1f} | "
+              f"{1 / med['old'][1]:>8.1f} {1 / med['new'][1]:>6.1f} | "
+              + ("yes" if diff == 0 else f"no: the scalers differ, max |diff| {diff}, mean {mean:.2f} grey levels"))
+    print(f"load average after: {load()}")
     tmp.cleanup()
     return 0
 
 
+def measure(paths: dict[str, Callable[[Path], object]], path: Path, repeats: int
+            ) -> tuple[dict[str, tuple[float, float]], dict[str, object]]:
+    """Median (wall, CPU) seconds of each of ``paths`` on ``path``, run interleaved ``repeats`` times, and the
+    last result of each."""
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in paths}
+    results: dict[str, object] = {}
+    for _ in range(max(1, repeats)):
+        for name, fn in paths.items():
+            wall, cpu, out = timed(lambda fn=fn: fn(path))
+            runs[name].append((wall, cpu))
+            results[name] = out
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+    return med, results
+
+
 def row(name: str, n: int, med: dict[str, tuple[float, float]], note: str) -> str:
     fps = {k: (n / max(w, 1e-9), n / max(c, 1e-9)) for k, (w, c) in med.items()}
-    return (f"{name[:32]:<32} {n:>6} | {fps['decode'][0]:>16.0f} {fps['old'][0]:>7.0f} {fps['new'][0]:>7.0f} | "
-            f"{fps['decode'][1]:>15.0f} {fps['old'][1]:>7.0f} {fps['new'][1]:>7.0f} | "
-            f"{fps['new'][0] / fps['decode'][0]:>15.2f} {fps['new'][1] / fps['decode'][1]:>5.2f} | "
+    return (f"{name[:28]:<28} {n:>6} | {fps['decode'][0]:>16.0f} {fps['old'][0]:>5.0f} {fps['new'][0]:>5.0f} "
+            f"{fps['read'][0]:>5.0f} | {fps['decode'][1]:>15.0f} {fps['old'][1]:>5.0f} {fps['new'][1]:>5.0f} "
+            f"{fps['read'][1]:>5.0f} | {fps['new'][0] / fps['decode'][0]:>15.2f} "
+            f"{fps['new'][1] / fps['decode'][1]:>5.2f} | "
             f"{fps['new'][0] / fps['old'][0]:>12.2f} {fps['new'][1] / fps['old'][1]:>5.2f} | {note}")
 
 
