@@ -153,3 +153,18 @@ def test_read_clip_reports_truncated_and_corrupt_videos(video: Path, tmp_path: P
         read_clip(junk, 8, 16)
     with pytest.raises(VideoDecodeError):
         read_video(junk, size=16, grey=True)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_difference_signal_in_chunks_is_the_whole_video_signal(video: Path, monkeypatch, chunk: int) -> None:  # noqa: ANN001
+    from scipy.ndimage import gaussian_filter
+
+    from dance.motion import keyframes
+
+    grey = read_video(video, size=32, grey=True)
+    blurred = gaussian_filter(to_grey(grey), sigma=(0, 1.5, 1.5))
+    whole = np.zeros(len(grey))
+    whole[1:] = np.abs(np.diff(blurred, axis=0)).mean(axis=(1, 2))
+    monkeypatch.setattr(keyframes, "SIGNAL_CHUNK", chunk)
+    np.testing.assert_array_equal(difference_signal(grey), whole)  # bit for bit
+    assert difference_signal(grey[:0]).shape == (0,)

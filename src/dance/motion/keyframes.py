@@ -26,14 +26,27 @@ def to_grey(frames: np.ndarray) -> np.ndarray:
     return f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
 
 
+#: Frames blurred at a time by :func:`difference_signal` (bounds its float32 working memory; results do not
+#: depend on it: every frame is blurred on its own).
+SIGNAL_CHUNK = 64
+
+
 def difference_signal(frames: np.ndarray, blur_sigma: float = 1.5) -> np.ndarray:
-    """Per-frame motion signal: s[t] = mean |blur(g[t]) - blur(g[t-1])|, s[0] = 0. Shape (T,)."""
-    grey = to_grey(frames)
-    if blur_sigma > 0:
-        grey = gaussian_filter(grey, sigma=(0, blur_sigma, blur_sigma))
-    signal = np.zeros(len(grey), dtype=np.float64)
-    if len(grey) > 1:
-        signal[1:] = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    """Per-frame motion signal: s[t] = mean |blur(g[t]) - blur(g[t-1])|, s[0] = 0. Shape (T,).
+
+    ``frames``: uint8 RGB (T, H, W, 3) or grey (T, H, W). Frames are converted and blurred
+    :data:`SIGNAL_CHUNK` at a time, so the float copies never hold the whole video."""
+    signal = np.zeros(len(frames), dtype=np.float64)
+    prev: np.ndarray | None = None
+    for start in range(0, len(frames), SIGNAL_CHUNK):
+        grey = to_grey(frames[start:start + SIGNAL_CHUNK])
+        if blur_sigma > 0:
+            grey = gaussian_filter(grey, sigma=(0, blur_sigma, blur_sigma))
+        if prev is not None:
+            signal[start] = np.abs(grey[0] - prev).mean()
+        if len(grey) > 1:
+            signal[start + 1:start + len(grey)] = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+        prev = grey[-1]
     return signal
 
 
