@@ -28,9 +28,9 @@ def data(tmp_path_factory) -> Path:
     return out
 
 
-def _ctx(data: Path, run: Path) -> Context:
+def _ctx(data: Path, run: Path, extra: tuple[str, ...] = ()) -> Context:
     settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", f"poses.path={data / 'poses_gt'}",
-                                    f"spatial.path={data / 'context_labels.csv'}", *FAST])
+                                    f"spatial.path={data / 'context_labels.csv'}", *FAST, *extra])
     return Context(settings, RunDir(run))
 
 
@@ -160,3 +160,16 @@ def test_cache_entries_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again["a"], arrays["a"])
     assert VideoStageCache(tmp_path / "c", "test").load("v2-abc") is None
     assert VideoStageCache(None, "test").load("v1-abc") is None
+
+
+def test_keyclips_from_poses_are_cached_under_the_pose_source(data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    ctx = _ctx(data, run, ("keyclips.signal=poses",))
+    first = run_pipeline(ctx, only=["index", "keyclips"])
+    assert first[-1].info["signal"] == {"poses": N_VIDEOS} and first[-1].info["reused"] == 0
+    kc = json.loads((run / "keyclips" / "keyclips.json").read_text())
+    names = [p.name for p in (run / ".cache" / "keyclips").glob("*/*.npz")]
+    assert len(names) == N_VIDEOS and all("-poses" in n for n in names)
+    again = run_pipeline(ctx, only=["keyclips"], force=("keyclips",))
+    assert again[-1].info["reused"] == N_VIDEOS and again[-1].info["signal"] == {"poses": N_VIDEOS}
+    assert json.loads((run / "keyclips" / "keyclips.json").read_text()) == kc

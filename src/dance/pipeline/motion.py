@@ -58,12 +58,16 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
             raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not '{source.name}'")
         return source.sequence(rec)
 
+    pose_detail = ""
+
     def detail(rec) -> str:  # noqa: ANN001 - what the video's entry depends on besides the settings
-        nonlocal source
+        nonlocal source, pose_detail
         if uses_pixels(s.signal, rec.path):
             return ""
-        source = source or pose_source(ctx)
-        return "poses" + stable_hash(source.fingerprint())[:8]
+        if not pose_detail:  # once: a file source's fingerprint stats every pose file
+            source = source or pose_source(ctx)
+            pose_detail = "poses" + stable_hash(source.fingerprint())[:8]
+        return pose_detail
 
     with ctx.reporter.task("keyframes", len(index.records)) as advance:
         for rec in index.records:
