@@ -2,10 +2,11 @@
 
 ``dance explain`` runs the per-video steps the stages ran (:mod:`dance.motion.clips`, :func:`dance.data.video.
 read_clip`, the run's backbone) with the settings each stage ran with, so for a video of the run's own dataset the
-key clips, the clip poses and their filters are the stored ones exactly, and the features are the stored ones up
-to float32 rounding (the stage encodes a batch of videos at a time). Motion labels are the
-stored ones for videos outside the training split (nearest centroid, as the motion stage labels them); a training
-video's clips were labelled by the clustering itself, so there the test checks the clips the labels are made from.
+key clips, the clip poses, their filters and the features are the stored ones exactly (a backbone's forward passes
+see batches of one fixed size, so a video encoded alone gets the bits it got in the features stage's batch:
+:mod:`dance.encoders.batches`). Motion labels are the stored ones for videos outside the training split (nearest
+centroid, as the motion stage labels them); a training video's clips were labelled by the clustering itself, so
+there the test checks the clips the labels are made from.
 """
 
 from __future__ import annotations
@@ -13,30 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-from _inspect_runs import pose_run, rgb_run
 
 from dance.explain.video import explain_video
 from dance.motion.clips import clip_vectors, label_clips
 from dance.run_view import RunView
 
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def pose(tmp_path_factory, single_thread) -> Path:
-    return pose_run(tmp_path_factory)
-
+# the runs: the rgb and pose fixtures of tests/conftest.py
 
 def _check(view: RunView, row: int, path: Path, tmp_path: Path) -> None:
     rec = view.index.records[row]
     result = explain_video(path, view.root, tmp_path / rec.video_id, k=2, pose_source=None)
-    # features: the stored row, up to float32 rounding (the features stage encodes videos in batches, and a
-    # batch's convolutions sum in another order than one video's)
-    np.testing.assert_allclose(result.features, view.features["x"][row], rtol=1e-5, atol=1e-5)
+    # features: the stored row, bit for bit
+    assert np.array_equal(result.features, view.features["x"][row])
     # key clips: the keyclips stage's centres
     assert result.keyframes == view.keyclips["videos"][rec.video_id]["centres"]
     # the clips' poses, filters and motion concepts
@@ -99,3 +88,24 @@ def test_the_sanity_check_labels_a_video_as_the_run_did(rgb: Path) -> None:
     rec = view.index.records[row]
     given = keyframe_input(rec.path, view.settings.keyclips, lambda: labeller.source.sequence(rec))
     assert labeller.from_frames(rec, given.frames, False) == set(np.flatnonzero(view.motion["labels"][row]).tolist())
+
+
+def test_a_backbone_encodes_a_video_alone_as_in_any_batch() -> None:
+    """The features of a video do not depend on the videos encoded with it, down to the last bit."""
+    from dance.encoders.pose_encoder import PoseEncoder
+    from dance.encoders.random3d import Random3DConv
+    from dance.motion.poses import PoseSequence
+
+    rng = np.random.default_rng(0)
+    backbone = Random3DConv(n_frames=6, size=48)
+    videos = [rng.integers(0, 256, (6, 48, 48, 3), dtype=np.uint8) for _ in range(11)]  # a batch and a part
+    together = backbone.encode(videos)
+    assert np.array_equal(together[3:9], backbone.encode(videos[3:9]))
+    assert all(np.array_equal(together[i], backbone.encode([v])[0]) for i, v in enumerate(videos))
+
+    encoder = PoseEncoder(["head", "left_hand", "right_hand"], n_classes=2, length=16, edges=[(0, 1), (0, 2)])
+    seqs = [PoseSequence(rng.normal(50, 10, (20 + i, 3, 2)).astype(np.float32), np.ones((20 + i, 3), np.float32))
+            for i in range(40)]
+    together = encoder.encode_poses(seqs)
+    assert all(np.array_equal(together[i], encoder.encode_poses([s])[0]) for i, s in enumerate(seqs))
+    assert np.array_equal(encoder.predict_poses(seqs)[5:7], encoder.predict_poses(seqs[5:7]))

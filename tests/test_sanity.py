@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _inspect_runs import copy_run, pose_run, rgb_run
+from _inspect_runs import copy_run
 from typer.testing import CliRunner
 
 from dance.cli import app
@@ -15,15 +15,7 @@ from dance.explain.intervene import load_run_videos
 from dance.explain.sanity import FIELDS, Encoded, compare, sanity_check
 from dance.model.versions import load_version
 
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def pose(tmp_path_factory, single_thread) -> Path:
-    return pose_run(tmp_path_factory)
+# the runs: the rgb and pose fixtures of tests/conftest.py
 
 
 def _check_numbers(out: dict) -> None:

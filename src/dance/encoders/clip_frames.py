@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dance.encoders.batches import in_fixed_batches
 from dance.encoders.hf import (
     CLIP_MEAN,
     CLIP_STD,
@@ -79,7 +80,8 @@ class ClipFramesBackbone:
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
         b, t = x.shape[:2]
         flat = x.reshape(b * t, *x.shape[2:])
-        emb = torch.cat([vision(pixel_values=chunk).image_embeds for chunk in flat.split(self.frame_batch)])
+        # frame_batch frames per forward pass, whatever the number of videos: a frame's embedding depends on it alone
+        emb = in_fixed_batches(lambda chunk: vision(pixel_values=chunk).image_embeds, flat, self.frame_batch)
         return torch.nn.functional.normalize(emb.float(), dim=-1).reshape(b, t, -1)
 
     def encode(self, videos: list[np.ndarray]) -> np.ndarray:

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dance.encoders.batches import in_fixed_batches
 from dance.encoders.registry import register_backbone
 from dance.errors import ModelError
 from dance.motion.poses import PoseSequence, Skeleton
@@ -112,6 +113,9 @@ class PoseEncoder:
 
     name = "pose-encoder"
     input = "poses"
+    #: sequences per forward pass when encoding or predicting, whatever the caller's list: a sequence's features
+    #: depend on it alone (:mod:`dance.encoders.batches`)
+    forward_batch = 32
 
     def __init__(self, joints: tuple[str, ...] | list[str], n_classes: int, length: int = 64, width: int = 128,
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
@@ -160,6 +164,13 @@ class PoseEncoder:
         flip = self.flip_average and self.mirror is not None
         return [self._batch_inputs(seqs)] + ([self._batch_inputs(seqs, mirrored=True)] if flip else [])
 
+    @torch.no_grad()
+    def _frozen(self, seqs: list[PoseSequence], forward: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``forward`` (the network's features or logits) of each sequence averaged over its views, in forward
+        passes of :attr:`forward_batch` sequences (:mod:`dance.encoders.batches`)."""
+        self.net.eval()
+        return torch.stack([in_fixed_batches(forward, v, self.forward_batch) for v in self._views(seqs)]).mean(dim=0)
+
     def fit(self, seqs: list[PoseSequence], y: np.ndarray, val_seqs: list[PoseSequence], y_val: np.ndarray,
             progress: Callable[[int], None] | None = None) -> PoseEncoder:
         """Train with cross-entropy, AdamW and a cosine schedule; keeps the best validation-accuracy weights."""
@@ -199,24 +210,17 @@ class PoseEncoder:
         self.net.eval()
         return self
 
-    @torch.no_grad()
-    def _logits(self, seqs: list[PoseSequence]) -> torch.Tensor:
-        return torch.stack([self.net(v) for v in self._views(seqs)]).mean(dim=0)
-
-    @torch.no_grad()
     def encode_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
         """(N, dim) frozen penultimate features (averaged over the sequence and its mirror image)."""
-        self.net.eval()
-        out = [torch.stack([self.net.features(v) for v in self._views(seqs[i:i + 256])]).mean(dim=0).cpu().numpy()
-               for i in range(0, len(seqs), 256)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+        if not seqs:
+            return np.zeros((0, self.dim), np.float32)
+        return self._frozen(seqs, self.net.features).cpu().numpy().astype(np.float32)
 
-    @torch.no_grad()
     def predict_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
         """Class indices from the encoder's own linear head (the baseline without interpretability)."""
-        self.net.eval()
-        out = [self._logits(seqs[i:i + 256]).argmax(1).cpu().numpy() for i in range(0, len(seqs), 256)]
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
+        if not seqs:
+            return np.zeros(0, np.int64)
+        return self._frozen(seqs, self.net).argmax(1).cpu().numpy()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}

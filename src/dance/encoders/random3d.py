@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dance.encoders.batches import in_fixed_batches
 from dance.encoders.registry import register_backbone
 
 
@@ -48,6 +49,8 @@ class Random3DConv:
     """
 
     name = "random-3dconv"
+    #: videos per forward pass, whatever the caller's batch: a video's features depend on it alone
+    forward_batch = 8
 
     def __init__(self, n_frames: int = 16, size: int = 112, seed: int = 0, device: str = "cpu",
                  width: int = 64, segments: int = 4):
@@ -96,13 +99,17 @@ class Random3DConv:
         out.append(self._pool_last(x))
         return out
 
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of videos (B, T, H, W, 3) uint8."""
+        x = x.to(self.device).float().div_(127.5).sub_(1.0).permute(0, 4, 1, 2, 3).contiguous()  # B,3,T,H,W
+        diff = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, 1:] - x[:, :, :-1]], dim=2) * 4.0
+        return torch.cat(self._tower_features(self.appearance, x) + self._tower_features(self.motion, diff), dim=1)
+
     @torch.no_grad()
     def encode(self, videos: list[np.ndarray]) -> np.ndarray:
-        x = torch.from_numpy(np.stack(videos)).to(self.device).float().div_(127.5).sub_(1.0)  # B,T,H,W,3
-        x = x.permute(0, 4, 1, 2, 3).contiguous()  # B,3,T,H,W
-        diff = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, 1:] - x[:, :, :-1]], dim=2) * 4.0
-        feats = self._tower_features(self.appearance, x) + self._tower_features(self.motion, diff)
-        return torch.cat(feats, dim=1).cpu().numpy().astype(np.float32)
+        """(B, dim) float32; the towers see batches of :attr:`forward_batch` videos (:mod:`dance.encoders.batches`)."""
+        x = in_fixed_batches(self._forward, torch.from_numpy(np.stack(videos)), self.forward_batch)
+        return x.cpu().numpy().astype(np.float32)
 
 
 @register_backbone("random-3dconv", "seeded frozen random 3D-conv features (no pretraining; demo only)",

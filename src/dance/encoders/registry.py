@@ -49,7 +49,8 @@ class VideoBackbone(Protocol):
         ...
 
     def encode(self, videos: list[np.ndarray]) -> np.ndarray:
-        """(B, D) float32 features of B videos, each (n_frames, size, size, 3) uint8 RGB."""
+        """(B, D) float32 features of B videos, each (n_frames, size, size, 3) uint8 RGB. A video's row is the
+        same, bit for bit, whatever videos come with it (:mod:`dance.encoders.batches`)."""
         ...
 
 
@@ -66,7 +67,7 @@ class PoseBackbone(Protocol):
             progress: Callable[[int], None] | None = None) -> PoseBackbone: ...
 
     def encode_poses(self, seqs: list) -> np.ndarray:
-        """(N, dim) float32 features of N pose sequences."""
+        """(N, dim) float32 features of N pose sequences; a sequence's row does not depend on the others."""
         ...
 
     def predict_poses(self, seqs: list) -> np.ndarray:

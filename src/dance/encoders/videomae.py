@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dance.encoders.batches import in_fixed_batches
 from dance.encoders.hf import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -46,6 +47,9 @@ class VideoMAEBackbone:
     """Frozen VideoMAE features: mean of the last hidden tokens, layer-normalised (see the module docstring)."""
 
     name = "videomae"
+    #: videos per forward pass, whatever the caller's batch: a video's features depend on it alone
+    #: (:mod:`dance.encoders.batches`)
+    forward_batch = 8
 
     def __init__(self, model: str = "", device: str = "cpu"):
         self.model = model or DEFAULT_MODEL
@@ -85,15 +89,15 @@ class VideoMAEBackbone:
     def encode(self, videos: list[np.ndarray]) -> np.ndarray:
         """(B, dim) float32 features of B uint8 RGB videos (T, H, W, 3)."""
         self.load()
-        assert self._encoder is not None
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
-        tokens = self._encoder(pixel_values=x).last_hidden_state  # B, N, dim
-        pooled = tokens.mean(dim=1)
+        return in_fixed_batches(self._forward, x, self.forward_batch).float().cpu().numpy()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert self._encoder is not None
+        pooled = self._encoder(pixel_values=x).last_hidden_state.mean(dim=1)  # B, N, dim -> B, dim
         if self._norm is not None:
-            pooled = self._norm(pooled)
-        else:
-            pooled = torch.nn.functional.layer_norm(pooled, (pooled.shape[-1],), eps=1e-6)
-        return pooled.float().cpu().numpy()
+            return self._norm(pooled)
+        return torch.nn.functional.layer_norm(pooled, (pooled.shape[-1],), eps=1e-6)
 
 
 @register_backbone("videomae", f"frozen VideoMAE (transformers; features.model: hub name or folder, default "
