@@ -159,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(head))
     totals = {k: [0.0, 0.0] for k in paths}
     n_total = 0
+    per_video: list[tuple[float, float]] = []  # new/decode fps, wall and CPU, of each video
     for path in videos:
         n = decode_only(path)  # warm the file cache
         med, results = measure(paths, path, args.repeats)
+        per_video.append((med["decode"][0] / med["new"][0], med["decode"][1] / med["new"][1]))
         for k in paths:
             totals[k][0] += med[k][0]
             totals[k][1] += med[k][1]
@@ -179,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
           f"new path {totals['old'][1] / totals['new'][1]:.1f}x faster than the old one in CPU time; decoding "
           f"alone (read) runs at {read_cpu:.2f}x decode-only fps, the keyframe signal takes "
           f"{100 * (totals['new'][1] - totals['read'][1]) / totals['new'][1]:.0f} % of the new path's CPU time")
+    print(f"(the totals weigh each video by its time, so large videos count most; the median of the per-video "
+          f"ratios new/decode is {statistics.median(w for w, _ in per_video):.2f}x wall, "
+          f"{statistics.median(c for _, c in per_video):.2f}x CPU)")
 
     from dance.data.video import read_clip
 
