@@ -130,7 +130,8 @@ def evaluate_cmd(
     for _, label in METRICS:
         table.add_column(label, justify="right")
     for path, r in results.items():
-        table.add_row(escape(f"{path} ({r['kind']})"), *(f"{100 * r[k]:.1f}" if k in r else "–" for k, _ in METRICS))
+        table.add_row(escape(f"{Path(path).name} ({r['kind']})"),
+                      *(f"{100 * r[k]:.1f}" if k in r else "–" for k, _ in METRICS))
     console.print(table)
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
