@@ -4,7 +4,8 @@ A pose source is anything with a ``skeleton``, a ``fingerprint()`` and ``poses(r
 (:class:`PoseSource`; file-backed ones also ``sequence(record)``). They are registered by name in
 :data:`POSE_SOURCES` (``poses.source``) with :func:`register_pose_source`: :class:`AnnotationPoseSource` reads the
 generic pose format (``skeleton.json`` + ``poses/<video_id>.npz``), ``penn-action`` the Penn Action ``.mat``
-files, ``mediapipe`` estimates poses from the frames (their modules are imported when such a source is built).
+files, ``mediapipe`` estimates poses from the frames (those two in :mod:`dance.motion.pose_sources`, imported on
+the first look-up of a source: their modules import this one).
 :func:`pose_source_for` builds the configured one from the ``poses`` settings and the dataset's path.
 """
 
@@ -102,7 +103,9 @@ class PoseSourceEntry:
     marker: str = ""
 
 
-POSE_SOURCES: Registry[PoseSourceEntry] = Registry("pose source")
+#: ``poses.source`` name → how to build it. ``annotations`` is registered below; the sources with modules of their
+#: own (which import this one) are registered by :mod:`dance.motion.pose_sources`, imported on the first look-up.
+POSE_SOURCES: Registry[PoseSourceEntry] = Registry("pose source", builtins=("dance.motion.pose_sources",))
 
 
 def register_pose_source(name: str, description: str, reads: str = "", marker: str = "") -> Callable:
@@ -198,21 +201,6 @@ class AnnotationPoseSource:
         sc = seq.scores[safe] if len(seq.scores) else np.zeros((len(idx), self.skeleton.n_joints))
         sc = np.where(inside[:, None], sc, 0.0)
         return PoseSequence(kp.astype(np.float32), sc.astype(np.float32))
-
-
-@register_pose_source("penn-action", "Penn Action labels/*.mat read directly (poses.path: the dataset folder)",
-                      reads="the Penn Action folder (with labels/)")
-def _penn_action(folder: Path) -> PoseSource:
-    from dance.motion.penn_action import PennPoseSource
-
-    return PennPoseSource(root=folder)
-
-
-@register_pose_source("mediapipe", "MediaPipe Pose on the video frames (optional extra dance-xai[pose])")
-def _mediapipe() -> PoseSource:
-    from dance.motion.mediapipe_source import MediaPipePoseSource
-
-    return MediaPipePoseSource()
 
 
 def make_pose_source(name: str, folder: Path | str | None = None) -> PoseSource:

@@ -1,4 +1,5 @@
-"""What a dataset adapter is built from: the registry (:data:`DATASETS`, :func:`dataset_format`), the options
+"""What a dataset adapter is built from: the registry (:data:`DATASETS`, defined in :mod:`dance.data.formats`
+beside the formats, and :func:`dataset_format`), the options
 it gets (:class:`DatasetOptions`), and helpers for class subsets, case-insensitive look-ups and validation.
 
 A dataset adapter is a function ``(root, options) -> VideoIndex``. Decorated with
@@ -16,12 +17,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from dance.data.formats import FORMATS, IndexRequest
+from dance.data.formats import DATASETS, FORMATS, IndexRequest
 from dance.data.formats.common import load_classes
 from dance.data.index import VideoIndex
 from dance.data.validation import Problems, Row, build_index, expand_user
 from dance.errors import IndexFormatError
-from dance.registry import Registry
 
 __all__ = [
     "DATASETS",
@@ -59,9 +59,6 @@ class DatasetOptions:
 
 #: A dataset adapter: the index of the dataset found at ``root``.
 DatasetAdapter = Callable[[Path, DatasetOptions], VideoIndex]
-
-#: Dataset name (its ``data.format``) → adapter.
-DATASETS: Registry[DatasetAdapter] = Registry("dataset")
 
 
 def dataset_format(name: str, description: str) -> Callable[[DatasetAdapter], DatasetAdapter]:

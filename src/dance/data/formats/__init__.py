@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dance.data.index import DEFAULT_SPLITS, VideoIndex, merge_val_into_train
 from dance.errors import IndexFormatError
 from dance.registry import Registry, unknown_name
 
-__all__ = ["FORMATS", "IndexReader", "IndexRequest", "load_index"]
+__all__ = ["DATASETS", "FORMATS", "IndexReader", "IndexRequest", "load_index"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ FORMATS: Registry[IndexReader] = Registry(
         "dance.data.datasets",
     ),
 )
+
+#: The dataset formats among them (the paper's datasets in their official layout and split): dataset name →
+#: adapter ``(root, DatasetOptions) -> VideoIndex``, registered with
+#: :func:`~dance.data.datasets.common.dataset_format`, which also makes each a format of :data:`FORMATS`. Kept
+#: here, beside :data:`FORMATS`, so that the generic readers can name the datasets without importing them.
+DATASETS: Registry[Callable[[Path, Any], VideoIndex]] = Registry("dataset", builtins=("dance.data.datasets",))
 
 
 def load_index(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dance.data.formats import IndexRequest
+from dance.data.formats import DATASETS, IndexRequest
 from dance.data.index import VideoIndex
 from dance.data.validation import Problems, Row, allowed_text, build_index, control_char, expand_user, read_text
 from dance.data.video import VIDEO_EXTENSIONS
@@ -91,8 +91,6 @@ def open_source(source: Path, request: IndexRequest) -> Source:
     """Check what every generic format needs: ``split_id`` 1, an existing source, the class list and the
     ``splits=`` list files (all their problems raised together)."""
     if request.split_id != 1:
-        from dance.data.datasets import DATASETS  # the dataset formats register into FORMATS: no import cycle
-
         raise IndexFormatError(
             f"split_id={request.split_id}: only the dataset formats ({', '.join(DATASETS)}) have numbered "
             f"official splits, format '{request.fmt}' takes its splits from the index itself"
