@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from dance.cli import app
 from dance.data.formats import load_index
+from dance.data.formats.annotations import read_index_csv
 from dance.data.index import VideoIndex
 from dance.data.video import (
     TRUNCATION_MIN_FRAMES,
@@ -295,7 +296,7 @@ def test_nul_bytes_elsewhere_in_index_sources(tmp_path: Path) -> None:
     text = saved.read_text().replace(f"# root: {tmp_path}", f"# root: {tmp_path}\x00")
     saved.write_text(text + "a,a.mp4,x,train\n")
     with pytest.raises(IndexFormatError, match="not a usable path"):
-        VideoIndex.from_csv(saved)
+        read_index_csv(saved)
     with pytest.raises(IndexFormatError):
         load_index(tmp_path / "annotations\x00.csv")
     with pytest.raises(IndexFormatError, match="class name .* contains a NUL byte"):

@@ -24,6 +24,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from dance.data.formats import load_index  # noqa: E402
+from dance.data.formats.annotations import read_index_csv  # noqa: E402
 from dance.data.index import VideoIndex  # noqa: E402
 from dance.errors import DanceError, IndexFormatError, PoseFormatError  # noqa: E402
 from dance.language.parse import parse_list  # noqa: E402
@@ -136,7 +137,7 @@ def test_annotations_csv_any_text(dataset: Path, text: str) -> None:
     csv.write_text(text, encoding="utf-8")
     _reads(lambda: load_index(csv))
     _reads(lambda: load_index(csv, fmt="pose", check_files=False))
-    _reads(lambda: VideoIndex.from_csv(csv, root=dataset))
+    _reads(lambda: read_index_csv(csv, root=dataset))
 
 
 @BOUNDED
@@ -158,7 +159,7 @@ def test_index_files_any_bytes(dataset: Path, data: bytes) -> None:
     csv = dataset / "annotations.csv"
     csv.write_bytes(data)
     _reads(lambda: load_index(csv))
-    _reads(lambda: VideoIndex.from_csv(csv))
+    _reads(lambda: read_index_csv(csv))
 
 
 # ------------------------------------------------------------------ pose files

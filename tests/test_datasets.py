@@ -14,6 +14,7 @@ from dance.config import load_settings
 from dance.data.datasets import DATASET_FORMATS, DATASETS
 from dance.data.datasets.kth import KTH_CLASSES, KTH_SPLIT
 from dance.data.formats import FORMATS, load_index
+from dance.data.formats.annotations import read_index_csv
 from dance.data.index import VideoIndex
 from dance.data.video import is_video, read_video, video_info
 from dance.errors import IndexFormatError, VideoDecodeError
@@ -353,7 +354,7 @@ def test_penn_action_rgb_index_and_decode(tmp_path: Path) -> None:
     assert video_info(rec.path) == {"frames": 3, "fps": 0.0, "height": 6, "width": 8}
     # the folder holding Penn_Action/ works too, and the saved index reloads with folder records
     assert len(load_index(tmp_path, fmt="penn_action")) == 5
-    again = VideoIndex.from_csv(index.to_csv(tmp_path / "run" / "index.csv"))
+    again = read_index_csv(index.to_csv(tmp_path / "run" / "index.csv"))
     assert [r.path for r in again.records] == [r.path for r in index.records]
     sub = load_index(root, fmt="penn_action", classes=["squat"])
     assert sub.classes == ["squat"] and len(sub) == 2

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dance.data.formats import load_index
+from dance.data.formats.annotations import read_index_csv
 from dance.data.index import VideoIndex, VideoRecord, make_val_split
 from dance.data.validation import MAX_REPORTED_PROBLEMS
 from dance.errors import IndexFormatError
@@ -85,7 +86,7 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     saved = index.to_csv(tmp_path / "run" / "index.csv")
     text = saved.read_text()
     assert "video_id,path,label,split" in text and "videos/jump/a.mp4" in text
-    back = VideoIndex.from_csv(saved)
+    back = read_index_csv(saved)
     assert back.records == index.records
     assert back.classes == index.classes and back.root == index.root and back.source == index.source
     assert back.fingerprint() == index.fingerprint()
@@ -100,7 +101,7 @@ def test_from_csv_relocated_root_and_class_order(tmp_path: Path) -> None:
     saved = index.to_csv(tmp_path / "index.csv")
     moved = tmp_path / "moved"
     root.rename(moved)
-    back = VideoIndex.from_csv(saved, root=moved, check_files=True)
+    back = read_index_csv(saved, root=moved, check_files=True)
     assert back.classes == ["run", "jump", "swim"]
     assert back.records[0].path == moved.resolve() / "videos/jump/a.mp4"
     assert [r.video_id for r in back.records] == [r.video_id for r in index.records]
@@ -108,7 +109,7 @@ def test_from_csv_relocated_root_and_class_order(tmp_path: Path) -> None:
 
 def test_from_csv_reports_bad_rows(tmp_path: Path) -> None:
     bad = write(tmp_path / "index.csv", "# dance-index: v1\nvideo_id,path,label,split\na,a.mp4,x\n")
-    assert_names(error_of(VideoIndex.from_csv, bad), bad, 3, "wrong number of columns")
+    assert_names(error_of(read_index_csv, bad), bad, 3, "wrong number of columns")
 
 
 def test_csv_directory_with_annotations_and_absolute_paths(tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_pose_csv_round_trip(tmp_path: Path) -> None:
     assert [r.video_id for r in index.records] == ["p1", "p2", "p3"]
     assert index.records[0].path == root.resolve() / "poses/p1.npz"
     assert index.classes == ["clap", "wave"]
-    back = VideoIndex.from_csv(index.to_csv(tmp_path / "i.csv"))
+    back = read_index_csv(index.to_csv(tmp_path / "i.csv"))
     assert back.records == index.records
     assert load_index(csv_file, fmt="pose").records == index.records
 
@@ -276,7 +277,7 @@ def test_split_csv_round_trip(tmp_path: Path) -> None:
         ("v__e", "run", "test"),
     ]
     assert load_index(root, fmt="split_csv", splits=splits).records == index.records
-    back = VideoIndex.from_csv(index.to_csv(tmp_path / "copy.csv"))
+    back = read_index_csv(index.to_csv(tmp_path / "copy.csv"))
     assert back.records == index.records
 
 
@@ -341,7 +342,7 @@ def test_mmaction2_round_trip(tmp_path: Path) -> None:
         ("clips__d", "run", "test"),
     ]
     assert load_index(root, fmt="mmaction2", splits=splits, classes=str(classes)).records == index.records
-    assert VideoIndex.from_csv(index.to_csv(tmp_path / "c.csv")).records == index.records
+    assert read_index_csv(index.to_csv(tmp_path / "c.csv")).records == index.records
 
 
 def test_mmaction2_bad_rows(tmp_path: Path) -> None:

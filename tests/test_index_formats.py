@@ -8,6 +8,7 @@ import pytest
 
 from dance.data.datasets import DATASETS
 from dance.data.formats import FORMATS, IndexRequest, load_index
+from dance.data.formats.annotations import read_index_csv
 from dance.data.formats.common import open_source, text_lines
 from dance.data.index import VideoIndex
 from dance.data.validation import Row, read_text
@@ -45,7 +46,7 @@ def test_a_format_registered_in_the_test_is_read_through_data_format(tmp_path: P
         assert "lines" in FORMATS.names()
         settings = load_checked_settings(None, [f"data.path={root}", "data.format=lines", "data.val_fraction=0"])
         run_pipeline(Context(settings, RunDir(tmp_path / "run")), only=["index"])
-        index = VideoIndex.from_csv(tmp_path / "run" / "index" / "index.csv")
+        index = read_index_csv(tmp_path / "run" / "index" / "index.csv")
         assert index.classes == ["jump", "run"] and len(index) == 8
         assert {s: len(index.split(s)) for s in index.split_names} == {"train": 6, "test": 2}
         assert index.records[0].video_id == "clips__jump_train_0" and index.source == f"lines:{root / 'videos.txt'}"

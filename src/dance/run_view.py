@@ -59,9 +59,9 @@ def inner_run(path: Path | str) -> Path | None:
 
 def run_index(stage_dir: Path) -> VideoIndex:
     """The index a run works on, from its ``index`` stage folder (written by the index stage)."""
-    from dance.data.index import VideoIndex
+    from dance.data.formats.annotations import read_index_csv
 
-    return VideoIndex.from_csv(Path(stage_dir) / "index.csv")
+    return read_index_csv(Path(stage_dir) / "index.csv")
 
 
 def near_matches(name: str, candidates: Sequence[str], n: int = 5) -> list[str]:

@@ -1,7 +1,8 @@
 """Video index: the list of ``(video, label, split)`` a run works on.
 
 :class:`VideoRecord` is one video, :class:`VideoIndex` all of them with the class list; an index is saved with a
-run (:meth:`VideoIndex.to_csv`) and read back (:meth:`VideoIndex.from_csv`). :func:`make_val_split` and
+run (:meth:`VideoIndex.to_csv`) and read back (:func:`dance.data.formats.annotations.read_index_csv`, with the
+checks of every reader). :func:`make_val_split` and
 :func:`merge_val_into_train` derive the index a run trains on.
 
 Reading a dataset is elsewhere: :func:`dance.data.formats.load_index` reads one of the registered on-disk
@@ -149,7 +150,8 @@ class VideoIndex:
         Layout: a few ``#`` metadata lines (``# dance-index: v1``, ``# root: <absolute root>``,
         ``# source: ...``, ``# classes: <json list>``) followed by a csv with header
         ``video_id,path,label,split``. Paths are written relative to the root (posix form) so the dataset
-        can be moved and reloaded with ``from_csv(path, root=new_root)``; a record outside the root is
+        can be moved and reloaded with ``read_index_csv(path, root=new_root)``
+        (:mod:`dance.data.formats.annotations`); a record outside the root is
         written with its absolute path.
         """
         out = Path(path)
@@ -169,70 +171,6 @@ class VideoIndex:
             writer.writerow([r.video_id, p, r.label, r.split])
         out.write_text(buf.getvalue(), encoding="utf-8")
         return out
-
-    @classmethod
-    def from_csv(
-        cls, path: str | Path, *, root: str | Path | None = None, check_files: bool = False
-    ) -> VideoIndex:
-        """Read an index written by :meth:`to_csv`.
-
-        Args:
-            path: the csv file.
-            root: dataset root to resolve the relative paths against; defaults to the ``# root:`` line, or the
-                csv's folder when there is none.
-            check_files: also require every file to exist (off by default: a saved index stays readable
-                when the videos are not on this machine).
-
-        The class order is the ``# classes:`` line when present (else sorted labels). Malformed rows raise
-        :class:`IndexFormatError` naming the file and line, like :func:`dance.data.formats.load_index`.
-        """
-        # the saved index is an annotations csv checked like any other: the readers build on this module
-        from dance.data.formats.annotations import parse_annotations_csv
-        from dance.data.validation import Problems, build_index, expand_user, read_text
-
-        file = Path(path)
-        text = read_text(file)
-        meta: dict[str, str] = {}
-        lines = text.splitlines(keepends=True)
-        for i, line in enumerate(lines):
-            if not line.startswith("#"):
-                break
-            key, _, value = line[1:].partition(":")
-            meta[key.strip()] = value.strip()
-            lines[i] = "\n"  # keep line numbers: csv reading skips blank lines
-        if root is not None:
-            base = expand_user(Path(root))
-        elif meta.get("root"):
-            base = Path(meta["root"])
-        else:
-            base = file.parent
-        class_list: list[str] | None = None
-        problems = Problems()
-        if "classes" in meta:
-            try:
-                loaded = json.loads(meta["classes"])
-                if not isinstance(loaded, list) or not all(isinstance(c, str) for c in loaded):
-                    raise ValueError
-                class_list = loaded
-            except ValueError:
-                line_no = 1 + next(i for i, ln in enumerate(text.splitlines()) if ln.startswith("# classes"))
-                problems.add(file, line_no, "the '# classes:' line is not a json list of names")
-                problems.raise_if_any(str(file))
-        rows, kind = parse_annotations_csv(file, "".join(lines), "video_id", problems)
-        source = meta.get("source") or f"index-csv:{file}"
-        return build_index(
-            rows,
-            root=base,
-            class_list=class_list,
-            class_origin=f"the '# classes:' line of {file}",
-            required_splits=(),
-            allowed_splits=None,
-            check_files=check_files,
-            split_where={},
-            default_where=str(file),
-            source=source,
-            problems=problems,
-        )
 
 
 # --- val split

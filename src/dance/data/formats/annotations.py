@@ -7,20 +7,22 @@
 directory holding ``annotations.csv``. With ``id_column`` the ids are taken from that column instead of being
 derived from the paths (:mod:`dance.data.validation`).
 
-:meth:`dance.data.index.VideoIndex.from_csv` reads a run's saved index with :func:`parse_annotations_csv` too.
+:func:`read_index_csv` reads an index that :meth:`dance.data.index.VideoIndex.to_csv` saved (a run's
+``index/index.csv``) with :func:`parse_annotations_csv` and the same checks.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dance.data.formats import FORMATS, IndexRequest
 from dance.data.formats.common import ANNOTATIONS_NAME, Source, csv_rows, looks_like_video, open_source
 from dance.data.index import VideoIndex
-from dance.data.validation import Problems, Row, read_text
+from dance.data.validation import Problems, Row, build_index, expand_user, read_text
 from dance.errors import IndexFormatError
 
-__all__ = ["parse_annotations_csv", "read_annotations"]
+__all__ = ["parse_annotations_csv", "read_annotations", "read_index_csv"]
 
 
 @FORMATS.register("csv", "an annotations csv with path,label,split (or a folder holding annotations.csv)")
@@ -120,3 +122,61 @@ def parse_annotations_csv(
             path = row[col["path"]]
         out.append(Row(file, line, path, row[col["label"]], row[col["split"]], vid, pose))
     return out, "pose-csv" if pose else "csv"
+
+
+def read_index_csv(path: str | Path, *, root: str | Path | None = None, check_files: bool = False) -> VideoIndex:
+    """Read an index written by :meth:`~dance.data.index.VideoIndex.to_csv`.
+
+    Args:
+        path: the csv file.
+        root: dataset root to resolve the relative paths against; defaults to the ``# root:`` line, or the
+            csv's folder when there is none.
+        check_files: also require every file to exist (off by default: a saved index stays readable
+            when the videos are not on this machine).
+
+    The class order is the ``# classes:`` line when present (else sorted labels). Malformed rows raise
+    :class:`IndexFormatError` naming the file and line, like :func:`dance.data.formats.load_index`: the saved
+    index is an annotations csv (with a ``video_id`` column) checked like any other.
+    """
+    file = Path(path)
+    text = read_text(file)
+    meta: dict[str, str] = {}
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].partition(":")
+        meta[key.strip()] = value.strip()
+        lines[i] = "\n"  # keep line numbers: csv reading skips blank lines
+    if root is not None:
+        base = expand_user(Path(root))
+    elif meta.get("root"):
+        base = Path(meta["root"])
+    else:
+        base = file.parent
+    class_list: list[str] | None = None
+    problems = Problems()
+    if "classes" in meta:
+        try:
+            loaded = json.loads(meta["classes"])
+            if not isinstance(loaded, list) or not all(isinstance(c, str) for c in loaded):
+                raise ValueError
+            class_list = loaded
+        except ValueError:
+            line_no = 1 + next(i for i, ln in enumerate(text.splitlines()) if ln.startswith("# classes"))
+            problems.add(file, line_no, "the '# classes:' line is not a json list of names")
+            problems.raise_if_any(str(file))
+    rows, _ = parse_annotations_csv(file, "".join(lines), "video_id", problems)
+    return build_index(
+        rows,
+        root=base,
+        class_list=class_list,
+        class_origin=f"the '# classes:' line of {file}",
+        required_splits=(),
+        allowed_splits=None,
+        check_files=check_files,
+        split_where={},
+        default_where=str(file),
+        source=meta.get("source") or f"index-csv:{file}",
+        problems=problems,
+    )
