@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from dance.data.index import VideoRecord
+from dance.encoders.batches import in_fixed_batches
 from dance.encoders.hf import (
     CLIP_MEAN,
     CLIP_STD,
@@ -226,6 +227,7 @@ class XClipDualEncoder(_HFDualEncoder):
 
     name = "xclip"
     model_types = ("xclip",)
+    video_batch = 8  # videos per forward pass, whatever the caller's batch
 
     def __init__(self, model: str = "", device: str = "cpu", text_batch: int = 256):
         super().__init__(model, device, "microsoft/xclip-base-patch32", text_batch)
@@ -240,7 +242,9 @@ class XClipDualEncoder(_HFDualEncoder):
     def encode_videos(self, videos: list[np.ndarray]) -> np.ndarray:
         self.load()
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
-        return _finish(_embeds(self._net.get_video_features(pixel_values=x)))
+        # video_batch videos per forward pass: a video's embedding depends on it alone (dance.encoders.batches)
+        return _finish(in_fixed_batches(lambda c: _embeds(self._net.get_video_features(pixel_values=c)), x,
+                                        self.video_batch))
 
 
 class ClipDualEncoder(_HFDualEncoder):
@@ -267,7 +271,8 @@ class ClipDualEncoder(_HFDualEncoder):
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
         b, t = x.shape[:2]
         flat = x.reshape(b * t, *x.shape[2:])
-        emb = torch.cat([_embeds(self._net.get_image_features(pixel_values=c)) for c in flat.split(self.frame_batch)])
+        # frame_batch frames per forward pass: a frame's embedding depends on it alone (dance.encoders.batches)
+        emb = in_fixed_batches(lambda c: _embeds(self._net.get_image_features(pixel_values=c)), flat, self.frame_batch)
         frames = torch.nn.functional.normalize(emb.float(), dim=-1).reshape(b, t, -1)
         return _finish(frames.mean(dim=1))
 
