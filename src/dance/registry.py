@@ -3,7 +3,7 @@
 Backbones, pose sources, label sources, dataset formats and baseline variants each keep one :class:`Registry`;
 a new entry is one decorated definition in one file (as with timm's ``register_model``)::
 
-    POSE_SOURCES = Registry("pose source", builtins=("dance.motion.mediapipe_source",))
+    POSE_SOURCES = Registry("pose source", builtins=("dance.motion.pose_sources",))
 
     @POSE_SOURCES.register("files", "pose files next to the videos")
     def files_source(...): ...
@@ -11,7 +11,9 @@ a new entry is one decorated definition in one file (as with timm's ``register_m
 An unknown name raises :class:`dance.errors.ConfigError` naming the closest known names
 (``unknown pose source 'mediapip'; did you mean: mediapipe (known: …)``). ``builtins`` are modules imported on
 the first lookup, listing or membership test — not when the registry is created — so that modules holding heavy
-entries (torch models) are imported only when an entry is asked for and ``dance --help`` stays cheap.
+entries (torch models) are imported only when an entry is asked for and ``dance --help`` stays cheap. A
+built-in module imports the registry's module to register into it; the registry's module never imports it back
+(not even lazily), so the imports stay one-way (``lint-imports``: no cycles between sibling modules).
 
 :func:`did_you_mean` and :func:`unknown_name` are the message helpers, also used for names outside a registry
 (settings sections and keys, concept sets).
