@@ -9,7 +9,8 @@ filled up with copies of its last row, whose outputs are dropped): the features 
 video and the sanity check then get the same bits for a video, and a cached vector does not depend on the videos
 that happened to be encoded with it.
 
-Each backbone keeps its size as a constant (``Random3DConv.forward_batch`` ...). The fingerprints do not name it:
+Each backbone keeps its size as a constant (``Random3DConv.forward_batch`` ...; per-frame models embed the frames of
+a fixed number of videos at a time, :func:`frames_in_fixed_batches`). The fingerprints do not name it:
 changing one changes features in their last bits only, like a new torch version, and needs a new fingerprint
 version if cached features must not be mixed with new ones.
 """
@@ -36,3 +37,17 @@ def in_fixed_batches(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.T
             batch = torch.cat([batch, batch[-1:].expand(size - n, *batch.shape[1:])])
         out.append(forward(batch)[:n])
     return torch.cat(out)
+
+
+def frames_in_fixed_batches(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                            frame_batch: int) -> torch.Tensor:
+    """(B, T, D): ``embed`` of every frame of the videos ``x`` (B, T, ...), run on the frames of ``k`` whole videos
+    at a time, ``k`` the largest of 8, 4, 2 whose ``k·T`` frames fit in ``frame_batch`` (else 1). A frame's
+    embedding depends on it alone, and a batch of 8 videos (the features stage's default) is never padded."""
+    t = x.shape[1]
+    k = next((k for k in (8, 4, 2) if k * t <= frame_batch), 1)
+
+    def forward(videos: torch.Tensor) -> torch.Tensor:
+        return embed(videos.reshape(k * t, *videos.shape[2:])).reshape(k, t, -1)
+
+    return in_fixed_batches(forward, x, k)

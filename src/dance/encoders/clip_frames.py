@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dance.encoders.batches import in_fixed_batches
+from dance.encoders.batches import frames_in_fixed_batches
 from dance.encoders.hf import (
     CLIP_MEAN,
     CLIP_STD,
@@ -78,11 +78,9 @@ class ClipFramesBackbone:
         """(B, n_frames, dim) unit-length image embeddings of every sampled frame."""
         vision = self.load()
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
-        b, t = x.shape[:2]
-        flat = x.reshape(b * t, *x.shape[2:])
-        # frame_batch frames per forward pass, whatever the number of videos: a frame's embedding depends on it alone
-        emb = in_fixed_batches(lambda chunk: vision(pixel_values=chunk).image_embeds, flat, self.frame_batch)
-        return torch.nn.functional.normalize(emb.float(), dim=-1).reshape(b, t, -1)
+        # the frames of a fixed number of videos per forward pass: a frame's embedding depends on it alone
+        emb = frames_in_fixed_batches(lambda frames: vision(pixel_values=frames).image_embeds, x, self.frame_batch)
+        return torch.nn.functional.normalize(emb.float(), dim=-1)
 
     def encode(self, videos: list[np.ndarray]) -> np.ndarray:
         """(B, dim) float32: the mean over frames of the unit-length frame embeddings."""

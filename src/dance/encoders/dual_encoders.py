@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from dance.data.index import VideoRecord
-from dance.encoders.batches import in_fixed_batches
+from dance.encoders.batches import frames_in_fixed_batches, in_fixed_batches
 from dance.encoders.hf import (
     CLIP_MEAN,
     CLIP_STD,
@@ -269,11 +269,10 @@ class ClipDualEncoder(_HFDualEncoder):
     def encode_videos(self, videos: list[np.ndarray]) -> np.ndarray:
         self.load()
         x = frames_to_pixels(videos, self.n_frames, self.size, self.mean, self.std, self.device)
-        b, t = x.shape[:2]
-        flat = x.reshape(b * t, *x.shape[2:])
-        # frame_batch frames per forward pass: a frame's embedding depends on it alone (dance.encoders.batches)
-        emb = in_fixed_batches(lambda c: _embeds(self._net.get_image_features(pixel_values=c)), flat, self.frame_batch)
-        frames = torch.nn.functional.normalize(emb.float(), dim=-1).reshape(b, t, -1)
+        # the frames of a fixed number of videos per forward pass: a frame's embedding depends on it alone
+        emb = frames_in_fixed_batches(lambda f: _embeds(self._net.get_image_features(pixel_values=f)), x,
+                                      self.frame_batch)
+        frames = torch.nn.functional.normalize(emb.float(), dim=-1)
         return _finish(frames.mean(dim=1))
 
 
