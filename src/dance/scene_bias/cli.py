@@ -45,6 +45,10 @@ def data(
     unseen: Annotated[int, typer.Option(help="test clips of unseen pairs")] = 720,
     size: Annotated[int, typer.Option(help="frame size in pixels")] = 64,
     frames: Annotated[int, typer.Option(help="frames per clip")] = 16,
+    colour_jitter: Annotated[float, typer.Option(help="scene colour gain per channel in [1 - j, 1 + j]")] = 0.3,
+    texture: Annotated[float, typer.Option(help="amplitude of the scenes' smooth shading field")] = 0.25,
+    clutter: Annotated[int, typer.Option(help="at most this many patches of other scenes (and clutter - 1 "
+                                              "object sprites) per background")] = 3,
 ) -> None:
     """Render actor × scene clips with exact actor masks: train (biased), seen, unseen, swapped, scene_only."""
     from dance.progress import RichReporter
@@ -52,7 +56,8 @@ def data(
 
     try:
         settings = DataSettings(seed=seed, correlation=correlation, n_train=train, n_seen=seen, n_unseen=unseen,
-                                size=size, n_frames=frames).check()
+                                size=size, n_frames=frames, colour_jitter=colour_jitter, texture=texture,
+                                clutter=clutter).check()
         with RichReporter(err).tracker() as progress:
             manifest = generate(out, settings, progress=lambda done, total: progress("rendering clips", 1, total))
     except DanceError as e:
