@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dance.data.decoded import DecodedVideo, check_complete
 from dance.errors import DanceError, VideoDecodeError
 
 __all__ = ["IMAGE_EXTENSIONS", "decode_frame_folder", "frame_files", "frame_folder_info", "read_frame_folder"]
@@ -96,15 +97,13 @@ def read_frame_folder(
             :class:`~dance.data.video.TruncatedVideoError` when an undecodable frame stops decoding with more
             than the tolerance of the folder's frames missing.
     """
-    from dance.data.video import check_complete
-
     return check_complete(folder, decode_frame_folder(folder, max_frames=max_frames, size=size), max_frames)
 
 
 def decode_frame_folder(
     folder: str | os.PathLike[str], max_frames: int | None = None, size: int | None = None, grey: bool = False,
     keep: Callable[[int | None], Collection[int] | None] | None = None,
-):  # noqa: ANN201 - a dance.data.video.DecodedVideo (imported lazily: video.py imports this module)
+) -> DecodedVideo:
     """Like :func:`read_frame_folder` without the completeness check: a
     :class:`~dance.data.video.DecodedVideo` with the frames decoded before the first undecodable one, the number
     of image files as the declared count, and why decoding stopped.
@@ -112,8 +111,6 @@ def decode_frame_folder(
     ``keep`` (given the number of image files) returns the positions of the images to decode (``None``: all), as
     for :func:`~dance.data.video.decode_video`. When one of them cannot be decoded, the folder is decoded from
     its first image up to that one, so that the truncation rule sees where decoding really stops."""
-    from dance.data.video import DecodedVideo
-
     folder = Path(folder)
     if max_frames is not None and max_frames < 1:
         raise DanceError(f"max_frames must be >= 1, got {max_frames}")
