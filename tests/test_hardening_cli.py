@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _inspect_runs import rgb_run
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -29,11 +28,6 @@ runner = CliRunner()
 
 def _out(result) -> str:  # noqa: ANN001 - a click Result
     return " ".join(result.output.split())  # rich wraps long lines: compare without line breaks
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
 
 
 # ------------------------------------------------------------------------------- settings checked first

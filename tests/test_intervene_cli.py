@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _inspect_runs import copy_run, rgb_run
+from _inspect_runs import copy_run
 from typer.testing import CliRunner
 
 from dance.cli import app
@@ -26,11 +26,6 @@ from dance.model.versions import list_versions, load_version, resolve_version, s
 from dance.runs import file_hash
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
 
 
 @pytest.fixture()

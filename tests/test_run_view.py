@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _inspect_runs import copy_run, rgb_run
+from _inspect_runs import copy_run
 
 from dance.config import load_settings
 from dance.errors import StageError
@@ -19,11 +19,6 @@ from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
 from dance.run_view import RunView, inner_run
 from dance.runs import MANIFEST, Manifest, RunDir, read_json
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:

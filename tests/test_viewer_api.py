@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _inspect_runs import copy_run, pose_run, rgb_run
+from _inspect_runs import copy_run, pose_run
 from fastapi.testclient import TestClient
 
 from dance.errors import DanceError
@@ -18,11 +18,6 @@ from dance.viewer import Guard, ViewerState, guarded_app
 
 PORT = 7860
 BASE = f"http://127.0.0.1:{PORT}"
-
-
-@pytest.fixture(scope="module")
-def rgb(tmp_path_factory, single_thread) -> Path:
-    return rgb_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
