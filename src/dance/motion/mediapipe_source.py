@@ -1,9 +1,16 @@
 """A pose source that estimates 2D poses with MediaPipe Pose (the optional ``pose`` extra).
 
 :class:`MediaPipePoseSource` follows the :class:`~dance.motion.poses.PoseSource` protocol: for each clip it decodes
-the video (:func:`~dance.data.video.read_video`, the decoded frames of the last video are cached so that the clips
-of one video decode once), runs MediaPipe's legacy ``solutions.pose.Pose`` graph in video mode over the requested
-frames in the order given, and returns the 33 landmarks in pixels with their visibility as the score.
+the video (:func:`~dance.data.video.decode_video`, the decoded frames of the last video are cached so that the
+clips of one video decode once), runs MediaPipe's legacy ``solutions.pose.Pose`` graph in video mode over the
+requested frames in the order given, and returns the 33 landmarks in pixels with their visibility as the score.
+
+:meth:`MediaPipePoseSource.clip_poses` takes all the key-clip windows of a video at once: the video is decoded
+once and only the frames inside the windows are converted to RGB (and shrunk to ``size``); every frame is still
+decoded and counted, so a truncated video fails exactly as it does with a full decode. The frames MediaPipe sees,
+their size and their order are those of :meth:`~MediaPipePoseSource.poses` window by window, so the poses are
+bit-identical. :meth:`~MediaPipePoseSource.poses` alone (one window, the others unknown) converts every frame of a
+video it has not cached (decoding once per window would cost more than converting all).
 
 Behaviour worth knowing:
 
@@ -39,8 +46,9 @@ from typing import Any
 
 import numpy as np
 
+from dance.data.decoded import check_complete
 from dance.data.index import VideoRecord
-from dance.data.video import read_video
+from dance.data.video import decode_video
 from dance.errors import ConfigError, PoseFormatError
 from dance.motion.poses import PoseSequence, Skeleton
 
@@ -236,7 +244,9 @@ class MediaPipePoseSource:
         self.skeleton: Skeleton = MEDIAPIPE_SKELETON
         self._mp_pose, self.mediapipe_version = _import_mediapipe()
         self._cache_key: tuple | None = None
-        self._cache_frames: np.ndarray | None = None
+        self._cache_frames: np.ndarray | None = None  # the converted (shrunk) frames of the cached video
+        self._cache_index: np.ndarray | None = None  # their positions in the video (None: every frame)
+        self._cache_count: int = 0  # frames the cached video decodes to
         self._cache_shape: tuple[int, int] = (0, 0)
         # Build (and close) one graph now: a broken install or a failed weights download shows up here, once.
         try:
@@ -259,18 +269,30 @@ class MediaPipePoseSource:
         Indices outside the video give "no person" (scores 0). Raises :class:`~dance.errors.VideoDecodeError` for
         a missing or corrupt video and :class:`~dance.errors.PoseFormatError` when MediaPipe fails on every frame.
         """
-        idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+        return self.clip_poses(record, [frame_indices], _all_frames=True)[0]
+
+    def clip_poses(self, record: VideoRecord, windows: list[np.ndarray], *,
+                   _all_frames: bool = False) -> list[PoseSequence]:
+        """The poses of several clips of ``record``'s video, each as :meth:`poses` gives it (one fresh graph per
+        clip, in the order given), decoding the video once and converting only the frames inside ``windows``.
+        """
+        idxs = [np.asarray(w, dtype=np.int64).reshape(-1) for w in windows]
         j = self.skeleton.n_joints
-        if len(idx) == 0:
-            return PoseSequence(np.zeros((0, j, 2), np.float32), np.zeros((0, j), np.float32))
-        frames, (height, width) = self._decoded(Path(record.path))
-        inside = (idx >= 0) & (idx < len(frames))
-        kp = np.zeros((len(idx), j, 2), np.float32)
-        sc = np.zeros((len(idx), j), np.float32)
-        if inside.any():
-            seq = self._run(frames, idx[inside], (height, width), str(record.path))
-            kp[inside], sc[inside] = seq.keypoints, seq.scores
-        return PoseSequence(kp, sc)
+        if not any(len(i) for i in idxs):
+            return [PoseSequence(np.zeros((0, j, 2), np.float32), np.zeros((0, j), np.float32)) for _ in idxs]
+        wanted = None if _all_frames else np.unique(np.concatenate(idxs))
+        frames, index, count, (height, width) = self._decoded(Path(record.path), wanted)
+        out = []
+        for idx in idxs:
+            kp = np.zeros((len(idx), j, 2), np.float32)
+            sc = np.zeros((len(idx), j), np.float32)
+            inside = (idx >= 0) & (idx < count)
+            if inside.any():
+                rows = idx[inside] if index is None else np.searchsorted(index, idx[inside])
+                seq = self._run(frames, rows, (height, width), str(record.path))
+                kp[inside], sc[inside] = seq.keypoints, seq.scores
+            out.append(PoseSequence(kp, sc))
+        return out
 
     def estimate(self, frames: np.ndarray) -> PoseSequence:
         """Poses of already decoded frames ((T, H, W, 3) uint8 RGB; grayscale (T, H, W) is accepted too).
@@ -289,6 +311,7 @@ class MediaPipePoseSource:
     def clear_cache(self) -> None:
         """Forget the cached decoded video."""
         self._cache_key, self._cache_frames, self._cache_shape = None, None, (0, 0)
+        self._cache_index, self._cache_count = None, 0
 
     # ------------------------------------------------------------------------------------------------ internals
 
@@ -310,21 +333,47 @@ class MediaPipePoseSource:
         at = f" for {where}" if where else ""
         return f"cannot start MediaPipe Pose{at}: {type(error).__name__}: {error}{hint}"
 
-    def _decoded(self, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
-        """The frames of ``path`` (shrunk to ``size``) and the original (height, width); cached for the last video."""
+    def _decoded(self, path: Path, wanted: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None, int, tuple[int, int]]:
+        """The converted frames of ``path`` (shrunk to ``size``), their positions (``None``: every frame), the
+        number of frames the video decodes to and the original (height, width); cached for the last video.
+
+        ``wanted``: the sorted positions needed (``None``: all). The cache is reused when it holds them all;
+        otherwise the video is decoded again, converting only ``wanted`` (every frame is still decoded and counted,
+        so a truncated video raises the same :class:`~dance.errors.TruncatedVideoError` as a full decode)."""
         try:
             st = path.stat()
             key: tuple = (os.path.abspath(path), st.st_size, st.st_mtime_ns, self.size)
         except OSError:
             key = (os.path.abspath(path), None, None, self.size)
-        if key != self._cache_key or self._cache_frames is None:
-            self.clear_cache()
-            frames = read_video(path)  # VideoDecodeError propagates: the pipeline skips the video
+        if key == self._cache_key and self._cache_frames is not None and self._covers(wanted):
+            return self._cache_frames, self._cache_index, self._cache_count, self._cache_shape
+        self.clear_cache()
+        keep = None if wanted is None else frozenset(int(i) for i in wanted)
+        # VideoDecodeError / TruncatedVideoError propagate: the pipeline skips the video
+        video = decode_video(path, keep=None if keep is None else (lambda _declared: keep))
+        frames = check_complete(path, video)
+        count = video.decoded
+        if video.index is None:  # every frame converted (a frame folder may ignore keep: same thing)
+            index = None
             shape = (int(frames.shape[1]), int(frames.shape[2]))
-            self._cache_frames = _shrink(frames, self.size)
-            self._cache_shape = shape
-            self._cache_key = key
-        return self._cache_frames, self._cache_shape
+        else:
+            index = video.index
+            # no wanted frame inside the video: nothing is estimated, so the shape is never used
+            shape = (int(frames.shape[1]), int(frames.shape[2])) if len(frames) else (0, 0)
+        self._cache_frames = _shrink(frames, self.size)
+        self._cache_index, self._cache_count, self._cache_shape = index, count, shape
+        self._cache_key = key
+        return self._cache_frames, self._cache_index, self._cache_count, self._cache_shape
+
+    def _covers(self, wanted: np.ndarray | None) -> bool:
+        """Whether the cached frames hold every position of ``wanted`` inside the video (``None``: all)."""
+        if self._cache_index is None:
+            return True
+        if wanted is None:
+            return False
+        inside = wanted[(wanted >= 0) & (wanted < self._cache_count)]
+        return bool(np.isin(inside, self._cache_index).all())
 
     def _run(self, frames: np.ndarray, idx: np.ndarray, shape: tuple[int, int], where: str) -> PoseSequence:
         """Track ``frames[idx]`` in order with a fresh graph; keypoints scaled to ``shape`` = (height, width)."""
