@@ -133,7 +133,10 @@ def poses_cache(ctx: Context, source: PoseSource, clip_len: int) -> VideoStageCa
 def video_poses(source: PoseSource, rec: VideoRecord, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The poses of every key clip of one video: keypoints (S, L, J, 2) and scores (S, L, J); a
     :class:`~dance.errors.DanceError` on any clip fails the whole video (no clip of it is kept)."""
-    seqs = [source.poses(rec, w) for w in windows]
+    # a source that can do all windows in one pass (MediaPipe: one decode, only the windows' frames converted,
+    # bit-identical poses) does; the others are asked window by window
+    clip_poses = getattr(source, "clip_poses", None)
+    seqs = clip_poses(rec, windows) if clip_poses is not None else [source.poses(rec, w) for w in windows]
     return np.stack([q.keypoints for q in seqs]), np.stack([q.scores for q in seqs])
 
 
