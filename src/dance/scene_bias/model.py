@@ -21,7 +21,6 @@ tensor its shape and sha256); :func:`load_model` refuses a file that does not ma
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
@@ -34,6 +33,8 @@ from torch import nn
 
 from dance import __version__
 from dance.errors import ModelError
+from dance.model.io import tensor_digest
+from dance.runs import atomic_write_json
 
 __all__ = ["KINDS", "ModelSettings", "SceneBiasModel", "SlotAttention", "TokenBackbone", "load_model", "save_model"]
 
@@ -201,10 +202,6 @@ class SceneBiasModel(nn.Module):
 # --------------------------------------------------------------------------------------------- save / load
 
 
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-
-
 def save_model(model: SceneBiasModel, folder: Path | str, actions: list[str], scenes: list[str],
                extra: dict | None = None) -> Path:
     """Write ``folder/model.safetensors`` and ``folder/model.json``; returns the folder."""
@@ -215,15 +212,13 @@ def save_model(model: SceneBiasModel, folder: Path | str, actions: list[str], sc
     tensors = {k: v.detach().cpu().to(torch.float32).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "version": __version__, "settings": asdict(s), "actions": list(actions),
             "scenes": list(scenes), "extra": extra or {},
-            "tensors": {k: {"shape": list(t.shape), "sha256": _digest(t)} for k, t in tensors.items()}}
+            "tensors": {k: {"shape": list(t.shape), "sha256": tensor_digest(t)} for k, t in tensors.items()}}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".model.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(folder / "model.safetensors")
-    tmp_json = folder / ".model.json.tmp"
-    tmp_json.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    tmp_json.replace(folder / "model.json")
+    atomic_write_json(folder / "model.json", meta)
     return folder
 
 
@@ -276,7 +271,7 @@ def load_model(folder: Path | str) -> tuple[SceneBiasModel, dict]:
         rec = meta["tensors"][name]
         if tuple(got.shape) != tuple(want.shape) or list(got.shape) != rec.get("shape") or got.dtype != torch.float32:
             bad.append(f"{name} has shape {list(got.shape)} {got.dtype}, expected {list(want.shape)} float32")
-        elif _digest(got) != rec.get("sha256"):
+        elif tensor_digest(got) != rec.get("sha256"):
             bad.append(f"{name} does not match its sha256 in {meta_path.name} (the file was changed)")
     if bad:
         raise ModelError(f"{st_path}: " + "; ".join(bad[:3]) + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""))
