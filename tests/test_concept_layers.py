@@ -188,3 +188,48 @@ def test_unknown_loss_name() -> None:
     x, c, xv, cv = linear_problem(n=10, n_val=5)
     with pytest.raises(KeyError):
         train_concept_layer(x, c, xv, cv, "mse", steps=1)
+
+
+def class_vs_concept_problem(seed: int = 0, n: int = 300, d: int = 12):
+    """The class is decided by feature 0; eight concepts by features 1 … 8 (nothing to do with the class)."""
+    g = torch.Generator().manual_seed(seed)
+    x, xv = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
+    concepts = lambda a: (a[:, 1:9] > 0).float()  # noqa: E731
+    classes = lambda a: (a[:, 0] > 0).long()  # noqa: E731
+    return x, concepts(x), classes(x), xv, concepts(xv), classes(xv)
+
+
+def head_accuracy(z: torch.Tensor, y: torch.Tensor, zv: torch.Tensor, yv: torch.Tensor) -> float:
+    """Validation accuracy of a logistic regression on activations (the final layer's view of them)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return float(LogisticRegression(max_iter=2000).fit(z.numpy(), y.numpy()).score(zv.numpy(), yv.numpy()))
+
+
+def test_joint_training_keeps_the_class_in_the_activations() -> None:
+    from dance.model.concept_layers import ClassTerm
+
+    x, c, y, xv, cv, yv = class_vs_concept_problem()
+    seq = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=200)
+    joint = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=200, joint=ClassTerm(y, yv, 2, 1.0, sigmoid=True))
+    with torch.no_grad():
+        acc_seq = head_accuracy(torch.sigmoid(seq.layer(x)), y, torch.sigmoid(seq.layer(xv)), yv)
+        acc_joint = head_accuracy(torch.sigmoid(joint.layer(x)), y, torch.sigmoid(joint.layer(xv)), yv)
+        concept_acc = ((joint.layer(xv) > 0).float() == cv).float().mean().item()
+        concept_acc_seq = ((seq.layer(xv) > 0).float() == cv).float().mean().item()
+    assert acc_seq < 0.7  # concepts alone carry (almost) nothing of the class
+    assert acc_joint > 0.85 and acc_joint > acc_seq + 0.2
+    # the price where the class is orthogonal to every concept (the worst case): some concept accuracy
+    assert concept_acc_seq > 0.9 and concept_acc > 0.8
+    # the validation loss it keeps the best weights by includes the class term
+    assert joint.best_val_loss > bce_loss(joint.layer(xv), cv).item()
+
+
+def test_joint_weight_zero_is_the_concepts_only_training() -> None:
+    from dance.model.concept_layers import ClassTerm
+
+    x, c, y, xv, cv, yv = class_vs_concept_problem(seed=1)
+    plain = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=50)
+    zero = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=50, joint=ClassTerm(y, yv, 2, 0.0))
+    assert torch.equal(plain.layer.weight, zero.layer.weight)
+    assert plain.history == zero.history

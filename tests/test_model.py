@@ -547,6 +547,7 @@ def test_selection_on_validation_records_every_candidate(problem) -> None:
 
     (x, y, c), (xv, yv, cv), _ = problem
     assert hidden_options("auto") == [None, 2048] and hidden_options(None) == [None] and hidden_options(8) == [8]
+    assert hidden_options("auto", views=8) == [None] and hidden_options(8, views=8) == [8]
     assert activation_options("auto", True) == ["probability", "logit"]
     assert activation_options("auto", False) == ["probability"] and activation_options("logit", True) == ["logit"]
     base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
@@ -632,3 +633,65 @@ def test_selection_falls_back_to_validation_when_a_fold_cannot_be_fit(problem, m
     assert sel.rule.startswith("best accuracy on the") and "could not fit a fold model (every concept" in sel.rule
     chosen = next(k for k in sel.candidates if k["chosen"])
     assert chosen["val_accuracy"] == max(k["val_accuracy"] for k in sel.candidates)
+
+
+def test_stack_views_repeats_labels_and_concepts_per_view() -> None:
+    from dance.model.selection import stack_views
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    y = np.array([0, 1, 1])
+    c = {"motion": ConceptTargets(["a", "b"], np.array([[1, 0], [0, 1], [1, 1]]), "bce", np.array([1, 0, 1], bool))}
+    views = np.stack([x + 100, x + 200])
+    X, Y, C = stack_views(x, y, c, views)
+    assert X.shape == (9, 4) and np.array_equal(X[3:6], x + 100) and np.array_equal(X[6:], x + 200)
+    assert Y.tolist() == [0, 1, 1] * 3
+    assert C["motion"].labels.shape == (9, 2) and np.array_equal(C["motion"].labels[6:], c["motion"].labels)
+    assert C["motion"].mask.tolist() == [True, False, True] * 3
+    assert stack_views(x, y, c, None)[0] is x
+    with pytest.raises(ModelError, match="augmented views"):
+        stack_views(x, y, c, views[:, :2])
+
+
+def test_selection_fits_on_the_training_videos_and_their_views(problem) -> None:
+    from dance.model.selection import CrossFit, fit_selected, fold_ids, stack_views
+
+    (x, y, c), (xv, yv, cv), _ = problem
+    rng = np.random.default_rng(0)
+    views = np.stack([x + rng.normal(0, 0.2, x.shape).astype(np.float32) for _ in range(2)])
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, views=views)
+    by_hand = fit_selected(base, [None], ["probability", "logit"], *stack_views(x, y, c, views), xv, yv, cv, CLASSES)
+    assert np.array_equal(sel.model.W_, by_hand.model.W_)
+    assert sel.candidates == by_hand.candidates
+    assert not np.array_equal(sel.model.W_, fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv,
+                                                         cv, CLASSES).model.W_)
+    # cross-validation fits each fold's model on its views too, and says how many training videos it scored
+    k = 3
+    cross = CrossFit(fold=fold_ids(y, k, 0), X=np.stack([x] * k), X_val=np.stack([xv] * k),
+                     views=np.stack([views] * k))
+    cv_sel = fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross,
+                          views=views)
+    assert f"on the {len(y)} training videos" in cv_sel.rule
+    assert all("cv_accuracy" in cand for cand in cv_sel.candidates)
+
+
+def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from dance.model.selection import concept_auc
+
+    (x, y, c), (xv, yv, cv), _ = problem
+    auc = concept_auc(fitted, xv, cv)
+    # by hand: the four motion concepts that vary ("still" is constant, and dropped), on their layer's outputs
+    block = next(b for b in fitted.blocks_ if b.type == "motion")
+    with torch.no_grad():
+        raw = block.layer(torch.from_numpy((xv - fitted.feature_mean_) / fitted.feature_std_).float()).numpy()
+    by_hand = [roc_auc_score(cv["motion"].labels[:, cv["motion"].names.index(n)], raw[:, j])
+               for j, n in enumerate(block.names)]
+    assert len(by_hand) == 4 and auc == pytest.approx(float(np.mean(by_hand)))
+    # the concepts are linear in the features: a layer trained on them alone (the default) ranks them almost
+    # perfectly; the joint class term (joint_weight) trades some of that for the class
+    joint = DanceModel(concept_steps=200, concept_lr=1e-2, joint_weight=3.0).fit(x, y, c, xv, yv, cv, classes=CLASSES)
+    assert auc > 0.95 and 0.75 < concept_auc(joint, xv, cv) < auc
+    no_motion = {t: c for t, c in cv.items() if t != "motion"}
+    assert concept_auc(fitted, xv, no_motion) is None

@@ -66,7 +66,8 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     settings = load_settings(None, [
         f"data.path={pose_dataset / 'annotations.csv'}", "data.format=pose", "spatial.source=none",
         "features.backbone=pose-encoder", "features.epochs=80", "features.length=32", "keyclips.n_clips=3",
-        "keyclips.clip_len=8", "train.concept_steps=100", "train.n_lambdas=5", "motion.partition=0"])
+        "keyclips.clip_len=8", "train.concept_steps=100", "train.n_lambdas=5", "motion.partition=0",
+        "features.views=2", "train.joint_weight=1"])
     run = tmp_path / "run"
     results = run_pipeline(Context(settings, RunDir(run)))
     assert all(r.status == "ran" for r in results)
@@ -81,7 +82,9 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     assert "empty" in skipped
     assert summary["n_test"] == 15
     # the encoder reads bone vectors along the layout's 4 edges
-    assert json.loads((run / "features" / "backbone.json").read_text())["edges"] == [[0, 1], [0, 2], [0, 3], [0, 4]]
+    backbone = json.loads((run / "features" / "backbone.json").read_text())
+    assert backbone["edges"] == [[0, 1], [0, 2], [0, 3], [0, 4]]
+    assert backbone["threads"] >= 1  # recorded: training is not bit-reproducible across thread counts
     # three easy classes: the trained pose encoder separates them
     assert summary["baseline_test_accuracy"] >= 0.8
     assert summary["test_accuracy"] >= 0.6
@@ -93,3 +96,30 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     layer = summary["selection"]["concept_layer"]
     assert "cross-validated" in layer["rule"]
     assert all("cv_accuracy" in c for c in layer["candidates"])
+    # the train stage fits on 2 augmented views of each training video too (features.views), the fold encoders'
+    # own views in cross-validation; with views the concept layer is linear (an MLP would cost 3× as much)
+    views = np.load(run / "features" / "views.npz")
+    assert views["x"].shape == (2, 36, 512) and np.array_equal(views["rows"], np.flatnonzero(folds["fold"] >= 0))
+    assert folds["views"].shape == (5, 2, 36, 512) and np.array_equal(folds["view_rows"], views["rows"])
+    assert json.loads((run / "train" / "training.json").read_text())["augmented_views"] == 2
+    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None]
+    assert all(0.5 < c["val_concept_auc"] <= 1.0 for c in layer["candidates"])
+
+
+def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> None:
+    from dance.errors import StageError
+    from dance.pipeline.train import SplitData, training_views
+    from dance.runs import save_arrays
+
+    class Ctx:
+        def stage_dir(self, name: str) -> Path:
+            return tmp_path / name
+
+    tr = SplitData(rows=np.array([0, 2, 3]), X=np.zeros((3, 4), np.float32), y=np.zeros(3, np.int64), concepts={})
+    assert training_views(Ctx(), tr) is None  # no views.npz: clean features only
+    (tmp_path / "features").mkdir()
+    save_arrays(tmp_path / "features" / "views.npz", x=np.ones((2, 3, 4), np.float32), rows=np.array([0, 2, 3]))
+    assert training_views(Ctx(), tr).shape == (2, 3, 4)
+    save_arrays(tmp_path / "features" / "views.npz", x=np.ones((2, 3, 4), np.float32), rows=np.array([0, 1, 3]))
+    with pytest.raises(StageError, match="run the features stage again"):
+        training_views(Ctx(), tr)

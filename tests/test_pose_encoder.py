@@ -104,3 +104,18 @@ def test_load_pose_encoder_errors(tmp_path: Path) -> None:
     (folder / "backbone.json").write_text("{broken")
     with pytest.raises(ModelError, match="cannot read"):
         load_pose_encoder(folder, 2)
+
+
+def test_augmented_views_are_seeded_training_augmentations() -> None:
+    joints = ("head", "left_hand", "right_hand")  # a left/right pair: flips are among the augmentations
+    enc = PoseEncoder(joints, 2, length=16, width=8, dim=16, seed=0, edges=((0, 1), (0, 2)))
+    seqs = [_seq(20), _seq(9), _seq(14, missing=(3, 1))]
+    views = enc.encode_augmented(seqs, 3, seed=5)
+    assert views.shape == (3, 3, enc.dim) and views.dtype == np.float32 and np.isfinite(views).all()
+    assert np.array_equal(views, enc.encode_augmented(seqs, 3, seed=5))  # same seed, same views
+    assert not np.array_equal(views, enc.encode_augmented(seqs, 3, seed=6))
+    assert not np.allclose(views[0], views[1])  # each view is another draw
+    clean = enc.encode_poses(seqs)
+    assert not np.allclose(views[0], clean)  # not the (flip-averaged) clean features
+    assert enc.encode_augmented(seqs, 0).shape == (0, 3, enc.dim)
+    assert enc.encode_augmented([], 2).shape == (2, 0, enc.dim)

@@ -109,6 +109,10 @@ class FeatureSettings(Section):
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
                                               "the run starts; dance.threads)")
+    views: int = Field(0, ge=0, description="trained backbones (pose-encoder): features of this many random "
+                       "training augmentations of each training video (crop, flip, scale, shift), which the train "
+                       "stage fits DANCE on beside the clean features (0: clean features only; README, 'Across "
+                       "camera views')")
     folds: int | Literal["auto"] = Field(
         "auto", description="trained backbones (pose-encoder): also train one backbone per fold of the training "
         "videos, each without its fold, so the train stage gets held-out features of every training video "
@@ -153,10 +157,16 @@ class DanceParams:
     concept_steps: int = _hp(1000, "full-batch Adam steps per concept layer (the weights best on validation are "
                              "kept)", ge=1)
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
-                                     auto="linear or 2048 units, whichever is more accurate on the validation split")
+                                     auto="linear or 2048 units, whichever is more accurate on the validation split "
+                                     "(linear only when the training videos have augmented views, features.views)")
     binary_activation: Literal["probability", "logit"] = _hp(
         "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
         auto="the more accurate on the validation split")
+    joint_weight: float = _hp(
+        0.0, "weight of the class term when training the binary (motion) concept layer: a temporary linear class "
+        "head on its concept probabilities is trained with it and then dropped (a joint concept bottleneck, Koh et "
+        "al. 2020); 0: concepts only, the paper's sequential training. Raises accuracy across camera views and lowers "
+        "how faithfully the concepts rank videos (README, 'Across camera views')", ge=0.0)
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
     lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6)", gt=0.0)

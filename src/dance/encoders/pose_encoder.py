@@ -216,6 +216,26 @@ class PoseEncoder:
             return np.zeros((0, self.dim), np.float32)
         return self._frozen(seqs, self.net.features).cpu().numpy().astype(np.float32)
 
+    @torch.no_grad()
+    def encode_augmented(self, seqs: list[PoseSequence], views: int, seed: int = 0) -> np.ndarray:
+        """(views, N, dim) frozen features of ``views`` random training augmentations of each sequence (crop,
+        flip, scale, shift, drawn from ``seed``; one view each, no flip averaging): the train stage fits DANCE's
+        layers on them beside the clean features, as the encoder's own head was trained (README, "Across camera
+        views")."""
+        out = np.zeros((views, len(seqs), self.dim), np.float32)
+        if not seqs or views == 0:
+            return out
+        rng = np.random.default_rng(seed)
+        self.net.eval()
+        chunk = 16 * self.forward_batch  # inputs built a chunk at a time: memory flat in the number of sequences
+        for v in range(views):
+            for start in range(0, len(seqs), chunk):
+                part = seqs[start:start + chunk]
+                xb = torch.from_numpy(np.stack([self._augment(s, rng) for s in part])).to(self.device)
+                out[v, start:start + len(part)] = in_fixed_batches(self.net.features, xb,
+                                                                   self.forward_batch).cpu().numpy()
+        return out
+
     def predict_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
         """Class indices from the encoder's own linear head (the baseline without interpretability)."""
         if not seqs:

@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from dance.config import DanceParams
 from dance.errors import ModelError
-from dance.model.concept_layers import cos_cubed_similarity, train_concept_layer
+from dance.model.concept_layers import ClassTerm, cos_cubed_similarity, train_concept_layer
 from dance.model.final_layer import ElasticNetResult, fit_elastic_net_path
 
 CONCEPT_TYPES = ("motion", "object", "scene")
@@ -248,7 +248,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         start = 0
         for ctype in [t for t in CONCEPT_TYPES if t in concepts] + [t for t in concepts if t not in CONCEPT_TYPES]:
             tgt, tgt_val = concepts[ctype], concepts_val[ctype]
-            block = self._fit_block(ctype, tgt, tgt_val, xt, xv, start, progress)
+            block = self._fit_block(ctype, tgt, tgt_val, xt, xv, start, progress, (y_idx, yv_idx))
             if block is not None:
                 self.blocks_.append(block)
                 start = block.stop
@@ -294,7 +294,8 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         return out
 
     def _fit_block(self, ctype: str, tgt: ConceptTargets, tgt_val: ConceptTargets, xt: torch.Tensor,
-                   xv: torch.Tensor, start: int, progress) -> ConceptBlock | None:
+                   xv: torch.Tensor, start: int, progress, y_pair: tuple[np.ndarray, np.ndarray]
+                   ) -> ConceptBlock | None:
         names = list(tgt.names)
         if list(tgt_val.names) != names:
             raise ModelError(f"{ctype}: validation concepts differ from training concepts")
@@ -315,10 +316,15 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         c = torch.from_numpy(labels[:, keep]).to(dev)
         cv = torch.from_numpy(labels_val[:, keep]).to(dev)
         tick = (lambda n: progress(f"{ctype} concepts", n, self.concept_steps)) if progress else None
+        # the joint class term trains binary (motion) layers only: on soft object / scene concepts it pulled their
+        # cos³ similarity under the interpretability cutoff (tests/test_model.py's problem)
+        y, y_val = y_pair  # class positions of the training and validation videos
+        joint = ClassTerm(torch.from_numpy(y[tgt.mask]), torch.from_numpy(y_val[tgt_val.mask]), len(self.classes_),
+                          self.joint_weight, sigmoid=True) if tgt.loss == "bce" else None
         fit = train_concept_layer(
             xt[torch.from_numpy(tgt.mask).to(dev)], c, xv[torch.from_numpy(tgt_val.mask).to(dev)], cv,
             tgt.loss, hidden=self.concept_hidden, lr=self.concept_lr, steps=self.concept_steps, seed=self.seed,
-            progress=tick)
+            progress=tick, joint=joint)
         kept_names = [n for n, k in zip(names, keep) if k]
         layer = fit.layer
         with torch.no_grad():

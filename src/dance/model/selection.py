@@ -84,9 +84,14 @@ class Selection:
         return {"candidates": self.candidates, "rule": self.rule}
 
 
-def hidden_options(setting: int | str | None) -> list[int | None]:
-    """Concept-layer candidates of a ``train.concept_hidden`` setting: ``auto`` → linear and :data:`MLP_WIDTH`."""
-    return [None, MLP_WIDTH] if setting == AUTO else [setting if setting else None]  # type: ignore[list-item]
+def hidden_options(setting: int | str | None, views: int = 0) -> list[int | None]:
+    """Concept-layer candidates of a ``train.concept_hidden`` setting: ``auto`` → linear and :data:`MLP_WIDTH`,
+    or linear only when the training videos come with ``views`` augmented views each: the MLP's full-batch steps
+    then cost (views + 1) times as much (Penn Action with 8 views: 1.35 CPU-s per step against 0.12 for the linear
+    layer, ~22 minutes per fit; README, "Across camera views")."""
+    if setting == AUTO:
+        return [None] if views else [None, MLP_WIDTH]
+    return [setting if setting else None]  # type: ignore[list-item]
 
 
 def activation_options(setting: str, has_binary: bool) -> list[str]:
@@ -97,20 +102,56 @@ def activation_options(setting: str, has_binary: bool) -> list[str]:
     return list(BINARY_ACTIVATIONS) if has_binary else [BINARY_ACTIVATIONS[0]]
 
 
+def concept_auc(model: DanceModel, X: np.ndarray, concepts: Mapping[str, ConceptTargets]) -> float | None:
+    """How faithfully a fitted model's binary (motion) concepts rank videos: the mean ROC AUC, over every binary
+    concept with both labels among the labelled videos of ``X``, of its activation against its label (None when
+    no concept has both). Activations are monotone in the layer's outputs, so probability and logit agree."""
+    from sklearn.metrics import roc_auc_score
+
+    z = model.concept_activations(X)
+    aucs = []
+    for block in model.blocks_:
+        if block.loss != "bce" or block.type not in concepts:
+            continue
+        tgt = concepts[block.type]
+        cols = [tgt.names.index(n) for n in block.names]
+        labels, acts = tgt.labels[tgt.mask][:, cols], z[tgt.mask, block.start:block.stop]
+        aucs += [roc_auc_score(labels[:, j], acts[:, j]) for j in range(len(cols))
+                 if 0 < labels[:, j].sum() < len(labels)]
+    return float(np.mean(aucs)) if aucs else None
+
+
 def log_loss(model: DanceModel, X: np.ndarray, y: np.ndarray) -> float:
     p = model.predict_proba(X)[np.arange(len(y)), np.asarray(y)]
     return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
+
+
+def stack_views(X: np.ndarray, y: np.ndarray, concepts: Mapping[str, ConceptTargets], views: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, ConceptTargets]]:
+    """The training videos' features followed by those of their augmented views (``views``: V × N × dim, or None
+    for none), with labels and concept targets repeated for each view: a view is the same video, so it keeps the
+    video's class and concepts."""
+    if views is None or len(views) == 0:
+        return X, y, dict(concepts)
+    if views.ndim != 3 or views.shape[1:] != X.shape:
+        raise ModelError(f"augmented views of shape {views.shape} do not match features of shape {X.shape}")
+    n = len(views) + 1
+    tiled = {t: ConceptTargets(c.names, np.tile(c.labels, (n, 1)), c.loss, np.tile(c.mask, n))
+             for t, c in concepts.items()}
+    return np.concatenate([X, *views]), np.tile(np.asarray(y), n), tiled
 
 
 @dataclass
 class CrossFit:
     """Held-out features for cross-validating on the training videos (``features.folds``): ``fold[i]`` is the fold
     of training video ``i``; ``X[k]`` the features of the training videos and ``X_val[k]`` those of the validation
-    videos, both from the backbone trained without fold ``k``."""
+    videos, both from the backbone trained without fold ``k``; ``views[k]`` (V × training videos × dim, optional)
+    that backbone's features of the training videos' augmented views."""
 
     fold: np.ndarray
     X: np.ndarray
     X_val: np.ndarray
+    views: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
@@ -141,12 +182,13 @@ def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str],
         if len(held) == 0:
             continue
         Xk = cross.X[k]
+        Xf, yf, cf = stack_views(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()},
+                                 None if cross.views is None else cross.views[k][:, fit_rows])
         model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
-        model.fit(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()},
-                  X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes)
+        model.fit(Xf, yf, cf, X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes)
         proba[activations[0]][held] = model.predict_proba(Xk[held])
         for a in activations[1:]:
-            other = model.with_binary_activation(a, Xk[fit_rows], y[fit_rows], cross.X_val[k], y_val)
+            other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val)
             proba[a][held] = other.predict_proba(Xk[held])
         if progress is not None:
             progress(f"{_layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
@@ -161,20 +203,24 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
                  y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray, y_val: np.ndarray,
                  concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str],
                  progress: Callable[[str, int, int], None] | None = None,
-                 cross: CrossFit | None = None) -> Selection:
+                 cross: CrossFit | None = None, views: np.ndarray | None = None) -> Selection:
     """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden`` and per activation
     in ``activations``, and return the best candidate: with ``cross``, the best cross-validated accuracy on the
     training videos (ties: lower cross-validated log-loss); without (or when a fold model cannot be fit, which the
-    rule then says), the best validation accuracy (ties: lower validation log-loss); then the earlier candidate."""
+    rule then says), the best validation accuracy (ties: lower validation log-loss); then the earlier candidate.
+    ``views``: features of augmented views of the training videos (V × N × dim), fit on beside ``X``
+    (:func:`stack_views`; in cross-validation, ``cross.views``)."""
     y, y_val = np.asarray(y), np.asarray(y_val)
+    n_train = len(y)
+    X_fit, y_fit, c_fit = stack_views(X, y, concepts, views)
     fitted: list[tuple[dict, DanceModel]] = []
     several = len(hidden) * len(activations) > 1
     cv_failed = ""
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
-        first.fit(X, y, concepts, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
+        first.fit(X_fit, y_fit, c_fit, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
                   progress=_labelled(progress, f"{_layer_name(h)}, {activations[0]}"))
-        models = [first] + [first.with_binary_activation(a, X, y, X_val, y_val,
+        models = [first] + [first.with_binary_activation(a, X_fit, y_fit, X_val, y_val,
                                                          _labelled(progress, f"{_layer_name(h)}, {a}"))
                             for a in activations[1:]]
         cv: dict[str, tuple[float, float]] = {}
@@ -188,6 +234,7 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
         for model in models:
             info = {"concept_hidden": h, "binary_activation": model.binary_activation,
                     "val_accuracy": model.score(X_val, y_val), "val_log_loss": log_loss(model, X_val, y_val),
+                    "val_concept_auc": concept_auc(model, X_val, concepts_val),
                     "nonzero_weights": model.nonzero_weights()}
             if model.binary_activation in cv:
                 info["cv_accuracy"], info["cv_log_loss"] = cv[model.binary_activation]
@@ -200,7 +247,7 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
     if not several:
         rule = "a single candidate (settings fixed)"
     elif by_cv:
-        rule = (f"best {cross.n_folds}-fold cross-validated accuracy on the {len(y)} training videos, each fold "
+        rule = (f"best {cross.n_folds}-fold cross-validated accuracy on the {n_train} training videos, each fold "
                 "scored with the backbone trained without it (ties: lower cross-validated log-loss)")
     else:
         rule = f"best accuracy on the {len(y_val)} validation videos (ties: lower validation log-loss)"

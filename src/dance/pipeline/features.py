@@ -62,7 +62,12 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     :data:`~dance.model.selection.CROSS_FIT_MAX_TRAIN` training videos): one more backbone per fold of the
     training videos, each trained without its fold, encodes every video too; ``folds.npz`` holds those features
     (``x``: folds × videos × dim) and each training video's fold (``fold``; -1 for other videos), from which the
-    train stage cross-validates its choices (:class:`~dance.model.selection.CrossFit`)."""
+    train stage cross-validates its choices (:class:`~dance.model.selection.CrossFit`).
+
+    Augmented views (``features.views``): ``views.npz`` holds each encoder's features of that many random training
+    augmentations of every training video (``x``: views × training videos × dim, ``rows``: their index rows), and
+    ``folds.npz`` the same from each fold's encoder (``views``, ``view_rows``); the train stage fits on them beside
+    the clean features (:func:`~dance.model.selection.stack_views`)."""
     s = ctx.settings.features
     index = run_index(ctx.stage_dir("index"))
     source = pose_source(ctx)
@@ -110,10 +115,15 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
             encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
         feats[rows] = encoder.encode_poses(present)
         head[rows] = encoder.predict_poses(present)
+        train_seqs = [seqs[i] for i in tr]
+        if s.views:
+            save_arrays(out.path("views.npz"), x=encoder.encode_augmented(train_seqs, s.views, seed=s.seed),
+                        rows=tr)
         n_folds = cross_fit_folds(s.folds, len(tr))
         if n_folds:
             fold = fold_ids(labels[tr], n_folds, s.seed)
             fold_x = np.zeros((n_folds, len(index.records), encoder.dim), dtype=np.float32)
+            fold_views = np.zeros((n_folds, s.views, len(tr), encoder.dim), dtype=np.float32)
             with ctx.reporter.task(f"cross-fitting: {n_folds} encoders, each without one fold of the "
                                    f"{len(tr)} training videos", n_folds * s.epochs) as advance:
                 for k in range(n_folds):
@@ -122,13 +132,16 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                     fold_encoder.fit([seqs[i] for i in keep], labels[keep], [seqs[i] for i in va], labels[va],
                                      progress=advance)
                     fold_x[k][rows] = fold_encoder.encode_poses(present)
+                    fold_views[k] = fold_encoder.encode_augmented(train_seqs, s.views, seed=s.seed)
             fold_of = np.full(len(index.records), -1, dtype=np.int64)
             fold_of[tr] = fold
-            save_arrays(out.path("folds.npz"), x=fold_x, fold=fold_of)
+            save_arrays(out.path("folds.npz"), x=fold_x, fold=fold_of, views=fold_views, view_rows=tr)
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     save_arrays(out.path("head_predictions.npz"), pred=head)
     save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
-    atomic_write_json(out.path("backbone.json"), encoder.fingerprint() | {"dim": encoder.dim,
+    # the thread count is recorded: training is not bit-reproducible across counts (README, "Results with the
+    # generic command"), so features.threads=<this> reproduces the encoder
+    atomic_write_json(out.path("backbone.json"), encoder.fingerprint() | {"dim": encoder.dim, "threads": n_threads,
                                                                           "history": encoder.history})
     atomic_write_json(out.path("skipped.json"), skipped)
     best = max((h["val_accuracy"] for h in encoder.history), default=float("nan"))
@@ -137,7 +150,7 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     if line:
         ctx.reporter.info(line + " — left out of training and evaluation")
     return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best,
-            "cross_fit_folds": n_folds}
+            "cross_fit_folds": n_folds, "threads": n_threads, "augmented_views": s.views}
 
 
 def run_video_backbone(ctx: Context, out: StageWriter) -> dict:

@@ -17,7 +17,7 @@ from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
-from dance.model.selection import CrossFit, activation_options, fit_selected, hidden_options
+from dance.model.selection import CrossFit, activation_options, fit_selected, hidden_options, stack_views
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
@@ -85,6 +85,25 @@ def load_split_data(ctx: Context) -> tuple[VideoIndex, dict[str, SplitData]]:
     return index, out
 
 
+def _views_of(path: Path, x: np.ndarray, rows: np.ndarray, tr: SplitData) -> np.ndarray:
+    """The training videos' augmented views (… × V × training videos × dim) out of ``x`` saved for index rows
+    ``rows``; a file whose rows differ from the run's training videos is a :class:`StageError`."""
+    if not np.array_equal(rows, tr.rows):
+        raise StageError(f"the augmented views in {path} do not match the run's training videos: run the features "
+                         "stage again")
+    return x
+
+
+def training_views(ctx: Context, tr: SplitData) -> np.ndarray | None:
+    """Features of the training videos' augmented views (V × N × dim), when the features stage made them
+    (``features/views.npz``, ``features.views``); else None."""
+    path = ctx.stage_dir("features") / "views.npz"
+    if not path.is_file():
+        return None
+    views = load_arrays(path)
+    return _views_of(path, views["x"], views["rows"], tr)
+
+
 def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
     """The held-out features of the training videos, when the features stage cross-fitted its backbone
     (``features/folds.npz``, ``features.folds``); else None."""
@@ -95,7 +114,10 @@ def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
     fold = folds["fold"][tr.rows]
     if (fold < 0).any() or folds["x"].shape[1] <= max(tr.rows.max(initial=0), va.rows.max(initial=0)):
         raise StageError(f"{path} does not match the run's training videos: run the features stage again")
-    return CrossFit(fold=fold, X=folds["x"][:, tr.rows], X_val=folds["x"][:, va.rows])
+    views = None
+    if "views" in folds and folds["views"].shape[1]:
+        views = _views_of(path, folds["views"], folds["view_rows"], tr)
+    return CrossFit(fold=fold, X=folds["x"][:, tr.rows], X_val=folds["x"][:, va.rows], views=views)
 
 
 def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit") -> DanceModel:
@@ -123,12 +145,16 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     tr, va = data["train"], data["val"]
     cs = ctx.settings.language.concepts.strip()
     targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
-    hidden = hidden_options(s.concept_hidden)
-    activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     cross = cross_fit(ctx, tr, va)
-    with torch_threads(s.threads), ctx.reporter.tracker() as progress:
+    views = training_views(ctx, tr)
+    n_views = 0 if views is None else len(views)
+    hidden = hidden_options(s.concept_hidden, n_views)
+    activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
+    if views is not None:
+        ctx.reporter.info(f"  fitting on the {len(tr.y)} training videos and {len(views)} augmented views of each")
+    with torch_threads(s.threads) as n_threads, ctx.reporter.tracker() as progress:
         selection = fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
-                                 va.concepts, index.classes, progress=progress, cross=cross)
+                                 va.concepts, index.classes, progress=progress, cross=cross, views=views)
     model = selection.model
     if len(selection.candidates) > 1:
         score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
@@ -149,8 +175,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:
             with ctx.reporter.tracker() as progress:
-                vmodel.fit(tr.X, tr.y, tgt, X_val=va.X, y_val=va.y, concepts_val=tgt_val, classes=index.classes,
-                           progress=progress)
+                vmodel.fit(*stack_views(tr.X, tr.y, tgt, views), X_val=va.X, y_val=va.y, concepts_val=tgt_val,
+                           classes=index.classes, progress=progress)
         except ModelError as e:
             raise StageError(f"{VARIANTS[name].label} ({name}): {e}") from e
         save_model(vmodel, variant_dir(out.dir, name), extra={"variant": name, "label": VARIANTS[name].label})
@@ -165,9 +191,11 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         "path": model.path_,
         "variants": variants,
         "selection": selection.to_json(),
+        "augmented_views": n_views,
     })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
-            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json()} | (
+            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json(),
+            "augmented_views": n_views, "threads": n_threads} | (
         {"variants": variants} if variants else {})
 
 

@@ -43,11 +43,11 @@ def selection_section(data: RunData) -> str:
             if cv:
                 cells += [_score(c.get("cv_accuracy")), _score(c.get("cv_log_loss"))]
             cells += [_score(c.get("val_accuracy")), _score(c.get("val_log_loss")),
-                      escape(str(c.get("nonzero_weights", "–")))]
+                      _score(c.get("val_concept_auc")), escape(str(c.get("nonzero_weights", "–")))]
             rows.append([f"<b>{v}</b>" for v in cells] if c.get("chosen") else cells)
         head = ["concept layer", "motion concepts enter as"]
         head += ["cross-validated accuracy (training videos)", "cross-validated log-loss"] if cv else []
-        head += ["validation accuracy", "validation log-loss", "non-zero weights"]
+        head += ["validation accuracy", "validation log-loss", "motion concept AUC (validation)", "non-zero weights"]
         parts.append("<h3>Concept layer and motion activation</h3>"
                      f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
                      + table(head, rows, numeric=tuple(range(2, len(head)))))
