@@ -233,3 +233,36 @@ def test_joint_weight_zero_is_the_concepts_only_training() -> None:
     zero = train_concept_layer(x, c, xv, cv, "bce", lr=5e-2, steps=50, joint=ClassTerm(y, yv, 2, 0.0))
     assert torch.equal(plain.layer.weight, zero.layer.weight)
     assert plain.history == zero.history
+
+
+def test_minibatches_cover_every_row_once_per_pass_and_are_seeded() -> None:
+    from dance.model.concept_layers import _minibatches
+
+    gen = _minibatches(10, 5, seed=3, device=torch.device("cpu"))
+    first_pass = torch.cat([next(gen), next(gen)])
+    assert sorted(first_pass.tolist()) == list(range(10))  # one pass: each row once
+    again = _minibatches(10, 5, seed=3, device=torch.device("cpu"))
+    assert torch.equal(next(again), first_pass[:5])
+    # a batch size that does not divide the rows: batches stay full, every row comes round
+    gen = _minibatches(7, 3, seed=0, device=torch.device("cpu"))
+    seen = torch.cat([next(gen) for _ in range(7)])
+    assert all(len(b) == 3 for b in seen.split(3)) and torch.bincount(seen, minlength=7).tolist() == [3] * 7
+    # 0, or a batch of at least every row: the full batch
+    assert next(_minibatches(10, 0, 0, torch.device("cpu"))) is None
+    assert next(_minibatches(10, 10, 0, torch.device("cpu"))) is None
+
+
+@pytest.mark.parametrize("loss", ["bce", "cos3"])
+def test_minibatch_training_learns_like_full_batch(loss: str) -> None:
+    x, c, xv, cv = linear_problem(seed=4, n=400)
+    if loss == "bce":
+        c, cv = (c > 0).float(), (cv > 0).float()
+    full = train_concept_layer(x, c, xv, cv, loss, lr=5e-2, steps=150)
+    mini = train_concept_layer(x, c, xv, cv, loss, lr=5e-2, steps=150, batch_size=64)
+    same = train_concept_layer(x, c, xv, cv, loss, lr=5e-2, steps=150, batch_size=64)
+    assert torch.equal(mini.layer.weight, same.layer.weight)  # seeded
+    assert not torch.equal(mini.layer.weight, full.layer.weight)  # it did take other steps
+    # as good on validation as the full batch (within a few per cent of its loss scale)
+    assert mini.best_val_loss <= full.best_val_loss + 0.05 * abs(full.best_val_loss)
+    with torch.no_grad():  # the loss it reports is the loss of the weights it kept, on all validation rows
+        assert LOSSES[loss](mini.layer(xv), cv).item() == pytest.approx(mini.best_val_loss, abs=1e-5)

@@ -548,6 +548,8 @@ def test_selection_on_validation_records_every_candidate(problem) -> None:
     (x, y, c), (xv, yv, cv), _ = problem
     assert hidden_options("auto") == [None, 2048] and hidden_options(None) == [None] and hidden_options(8) == [8]
     assert hidden_options("auto", views=8) == [None] and hidden_options(8, views=8) == [8]
+    # minibatches make the MLP affordable on the views' rows: auto tries it again
+    assert hidden_options("auto", views=8, batch_size=512) == [None, 2048]
     assert activation_options("auto", True) == ["probability", "logit"]
     assert activation_options("auto", False) == ["probability"] and activation_options("logit", True) == ["logit"]
     base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)

@@ -67,7 +67,7 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
         f"data.path={pose_dataset / 'annotations.csv'}", "data.format=pose", "spatial.source=none",
         "features.backbone=pose-encoder", "features.epochs=80", "features.length=32", "keyclips.n_clips=3",
         "keyclips.clip_len=8", "train.concept_steps=100", "train.n_lambdas=5", "motion.partition=0",
-        "features.views=2", "train.joint_weight=1"])
+        "features.views=2", "train.joint_weight=1", "train.concept_batch_size=32"])
     run = tmp_path / "run"
     results = run_pipeline(Context(settings, RunDir(run)))
     assert all(r.status == "ran" for r in results)
@@ -97,12 +97,13 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     assert "cross-validated" in layer["rule"]
     assert all("cv_accuracy" in c for c in layer["candidates"])
     # the train stage fits on 2 augmented views of each training video too (features.views), the fold encoders'
-    # own views in cross-validation; with views the concept layer is linear (an MLP would cost 3× as much)
+    # own views in cross-validation; with views and minibatches (train.concept_batch_size) both concept layers are
+    # tried (full batch, only the linear one: the MLP would cost 3× as much)
     views = np.load(run / "features" / "views.npz")
     assert views["x"].shape == (2, 36, 512) and np.array_equal(views["rows"], np.flatnonzero(folds["fold"] >= 0))
     assert folds["views"].shape == (5, 2, 36, 512) and np.array_equal(folds["view_rows"], views["rows"])
     assert json.loads((run / "train" / "training.json").read_text())["augmented_views"] == 2
-    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None]
+    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None, 2048, 2048]
     assert all(0.5 < c["val_concept_auc"] <= 1.0 for c in layer["candidates"])
 
 

@@ -154,11 +154,13 @@ class DanceParams:
     """
 
     concept_lr: float = _hp(1e-3, "Adam learning rate of the concept layers")
-    concept_steps: int = _hp(1000, "full-batch Adam steps per concept layer (the weights best on validation are "
-                             "kept)", ge=1)
+    concept_steps: int = _hp(1000, "Adam steps per concept layer (the weights best on validation are kept)", ge=1)
+    concept_batch_size: int = _hp(0, "training rows per Adam step of the concept layers (0: all of them, full "
+                                  "batch; else shuffled minibatches)", ge=0)
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
-                                     "(linear only when the training videos have augmented views, features.views)")
+                                     "(linear only when the training videos have augmented views, features.views, and "
+                                     "concept_batch_size is 0)")
     binary_activation: Literal["probability", "logit"] = _hp(
         "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
         auto="the more accurate on the validation split")

@@ -4,7 +4,8 @@ Motion dynamics concepts are binary multi-labels trained with binary cross-entro
 concepts have soft pseudo labels and are trained with the cosine-cubed similarity of Label-free CBM (Eq. 5, [38]),
 computed the way that work computes it: per concept, across the batch, after centring and cubing both the
 activations and the targets. The same per-concept similarity on validation data is the interpretability cutoff.
-Training is full batch with Adam and keeps the weights of the best validation loss.
+Training is Adam, full batch or on shuffled minibatches of ``batch_size`` rows (``train.concept_batch_size``), and
+keeps the weights of the best validation loss.
 
 Joint training (a :class:`ClassTerm` with weight > 0; ``train.joint_weight``, off by default): beside its concept
 loss, the layer is trained through a temporary linear class head on its activations (cross-entropy times the
@@ -18,7 +19,7 @@ development split DANCE gained up to 6 points and its concepts ranked validation
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -76,13 +77,31 @@ class ClassTerm:
     sigmoid: bool = False
 
 
+def _minibatches(n: int, batch_size: int, seed: int, device: torch.device) -> Iterator[torch.Tensor | None]:
+    """Row positions of each step's minibatch (None: the full batch), from a seeded shuffle of the ``n`` rows; a
+    last partial batch joins the next shuffle's rows rather than being a small batch of its own."""
+    if batch_size <= 0 or batch_size >= n:
+        while True:
+            yield None
+    gen = torch.Generator().manual_seed(seed)
+    pending = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(pending) < batch_size:
+            pending = torch.cat([pending, torch.randperm(n, generator=gen)])
+        rows, pending = pending[:batch_size], pending[batch_size:]
+        yield rows.to(device)
+
+
 def train_concept_layer(
     x: torch.Tensor, c: torch.Tensor, x_val: torch.Tensor, c_val: torch.Tensor, loss: str, *,
     hidden: int | None = None, lr: float = 1e-3, steps: int = 1000, seed: int = 0, eval_every: int = 10,
-    progress: Callable[[int], None] | None = None, joint: ClassTerm | None = None,
+    progress: Callable[[int], None] | None = None, joint: ClassTerm | None = None, batch_size: int = 0,
 ) -> ConceptFit:
-    """Full-batch Adam on one concept type, keeping the weights with the lowest validation loss (with ``joint``:
-    concept loss + its weight × the cross-entropy of a temporary linear class head, on both splits)."""
+    """``steps`` Adam steps on one concept type, keeping the weights with the lowest validation loss (with
+    ``joint``: concept loss + its weight × the cross-entropy of a temporary linear class head, on both splits).
+
+    ``batch_size`` 0 (or at least the number of rows): every step sees every training row; else each step sees
+    the next ``batch_size`` rows of a seeded shuffle, reshuffled once all have been seen."""
     concept_loss = LOSSES[loss]
     layer = make_layer(x.shape[1], c.shape[1], hidden, seed).to(x.device)
     params = list(layer.parameters())
@@ -104,9 +123,14 @@ def train_concept_layer(
     best_state = copy.deepcopy(layer.state_dict())
     best_val, best_step = float("inf"), 0
     history: list[tuple[int, float, float]] = []
+    batches = _minibatches(len(x), batch_size, seed, x.device)
     for step in range(1, steps + 1):
         opt.zero_grad()
-        train_loss = loss_fn(layer(x), c, y)
+        rows = next(batches)
+        if rows is None:
+            train_loss = loss_fn(layer(x), c, y)
+        else:
+            train_loss = loss_fn(layer(x[rows]), c[rows], None if y is None else y[rows])
         train_loss.backward()
         opt.step()
         if step % eval_every == 0 or step == steps:

@@ -324,7 +324,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         fit = train_concept_layer(
             xt[torch.from_numpy(tgt.mask).to(dev)], c, xv[torch.from_numpy(tgt_val.mask).to(dev)], cv,
             tgt.loss, hidden=self.concept_hidden, lr=self.concept_lr, steps=self.concept_steps, seed=self.seed,
-            progress=tick, joint=joint)
+            progress=tick, joint=joint, batch_size=self.concept_batch_size)
         kept_names = [n for n, k in zip(names, keep) if k]
         layer = fit.layer
         with torch.no_grad():

@@ -84,13 +84,14 @@ class Selection:
         return {"candidates": self.candidates, "rule": self.rule}
 
 
-def hidden_options(setting: int | str | None, views: int = 0) -> list[int | None]:
-    """Concept-layer candidates of a ``train.concept_hidden`` setting: ``auto`` → linear and :data:`MLP_WIDTH`,
-    or linear only when the training videos come with ``views`` augmented views each: the MLP's full-batch steps
-    then cost (views + 1) times as much (Penn Action with 8 views: 1.35 CPU-s per step against 0.12 for the linear
-    layer, ~22 minutes per fit; README, "Across camera views")."""
+def hidden_options(setting: int | str | None, views: int = 0, batch_size: int = 0) -> list[int | None]:
+    """Concept-layer candidates of a ``train.concept_hidden`` setting: ``auto`` → linear and :data:`MLP_WIDTH`;
+    linear only when the training videos come with ``views`` augmented views each and the concept layers train
+    full batch (``batch_size`` 0): the MLP's full-batch steps then cost (views + 1) times as much (Penn Action with
+    8 views: 1.35 vs 0.12 CPU-s per step for the linear layer, ~22 minutes per fit), while minibatches of 512 rows
+    fit it in ~2 minutes as well as the full batch did (README, "Across camera views")."""
     if setting == AUTO:
-        return [None] if views else [None, MLP_WIDTH]
+        return [None] if views and not batch_size else [None, MLP_WIDTH]
     return [setting if setting else None]  # type: ignore[list-item]
 
 

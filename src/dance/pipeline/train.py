@@ -148,7 +148,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     cross = cross_fit(ctx, tr, va)
     views = training_views(ctx, tr)
     n_views = 0 if views is None else len(views)
-    hidden = hidden_options(s.concept_hidden, n_views)
+    hidden = hidden_options(s.concept_hidden, n_views, s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     if views is not None:
         ctx.reporter.info(f"  fitting on the {len(tr.y)} training videos and {len(views)} augmented views of each")
