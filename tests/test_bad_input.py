@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -197,7 +198,7 @@ def bad_run(tmp_path_factory) -> dict:
     cut_until_truncated(tmp, truncated.path)
     (data / "poses_gt" / "poses" / f"{no_poses.path.stem}.npz").unlink()
     run = root / "run"
-    args = ["run", "--run", str(run), "--data", str(data / "annotations.csv"),
+    args = ["run", "--run", str(run), "--data", str(data / "annotations.csv"), "--workers", "2",
             "--set", f"poses.path={data / 'poses_gt'}", "--set", f"spatial.path={data / 'context_labels.csv'}"]
     result = runner.invoke(app, args + sum((["--set", s] for s in FAST), []))
     return {"run": run, "result": result, "truncated": truncated.video_id, "no_poses": no_poses.video_id,
@@ -210,6 +211,9 @@ def test_run_reports_truncated_and_pose_less_videos(bad_run: dict) -> None:
     out = _out(result)
     assert result.exit_code == 0, out
     t, p = bad_run["truncated"], bad_run["no_poses"]
+    # --workers 2: keyclips and poses ran on two worker processes, which report skips as one process does
+    assert "keyframes (2 worker processes)" in out and "(2 worker processes)" in out.split("poses (")[1]
+    assert yaml.safe_load((run / "config.yaml").read_text())["engine"] == {"workers": 2}
     # each stage's console line names the reason and the video
     assert f"skipped 1 video: truncated video (1: {t})" in out  # keyclips
     assert f"no poses for 1 video: no pose file (1: {p})" in out  # poses

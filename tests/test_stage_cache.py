@@ -16,7 +16,8 @@ from dance.pipeline.runner import Context
 from dance.pipeline.stage_cache import VideoStageCache, arrays_checksum
 from dance.runs import RunDir
 
-FAST = ["keyclips.n_clips=2", "keyclips.clip_len=6"]
+# engine.workers=1: these tests watch the stages' calls in this process (monkeypatch); the pool has its own test
+FAST = ["keyclips.n_clips=2", "keyclips.clip_len=6", "engine.workers=1"]
 STAGES = ["index", "keyclips", "poses"]
 N_VIDEOS = 24
 
@@ -31,6 +32,7 @@ def data(tmp_path_factory) -> Path:
 def _ctx(data: Path, run: Path, extra: tuple[str, ...] = ()) -> Context:
     settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", f"poses.path={data / 'poses_gt'}",
                                     f"spatial.path={data / 'context_labels.csv'}", *FAST, *extra])
+    # the last engine.workers given wins (a test's extra over FAST's 1)
     return Context(settings, RunDir(run))
 
 
@@ -173,3 +175,53 @@ def test_keyclips_from_poses_are_cached_under_the_pose_source(data: Path, tmp_pa
     again = run_pipeline(ctx, only=["keyclips"], force=("keyclips",))
     assert again[-1].info["reused"] == N_VIDEOS and again[-1].info["signal"] == {"poses": N_VIDEOS}
     assert json.loads((run / "keyclips" / "keyclips.json").read_text()) == kc
+
+
+def test_worker_processes_write_what_one_process_writes_and_fill_its_cache(data: Path, tmp_path: Path) -> None:
+    """engine.workers=2 (two spawned processes): the same keyclips.json, poses.npz and skip reasons as one process,
+    a corrupt video skipped with the same reason, and each engine resumes from the other's cache entries."""
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (copy / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with open(copy / "annotations.csv", "a", encoding="utf-8") as f:
+        f.write("videos/broken.mp4,bowing,test\n")
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_pipeline(_ctx(copy, one), only=STAGES)
+    results = run_pipeline(_ctx(copy, two, ("engine.workers=2",)), only=STAGES)
+    assert [r.info["workers"] for r in results[1:]] == [2, 2]
+    ref = _artifacts(one)
+    assert "videos__broken" in ref["keyclips"]["skipped"] and "videos__broken" in ref["skipped"]
+    _same(_artifacts(two), ref)
+
+    # the pool resumes from entries one process wrote: half the pose entries gone, only those are estimated
+    entries = sorted((one / ".cache" / "poses").glob("*/*.npz"))
+    for path in entries[::2]:
+        path.unlink()
+    again = run_pipeline(_ctx(copy, one, ("engine.workers=2",)), only=["poses"], force=("poses",))
+    assert again[-1].info["reused"] == len(entries) - len(entries[::2])
+    _same(_artifacts(one), ref)
+
+
+def test_worker_count() -> None:
+    from dance.pipeline.engine import MIN_ITEMS_FOR_POOL, worker_count
+
+    assert worker_count(1, 100) == 1 and worker_count(3, 100) == 3
+    assert worker_count(4, 2) == 2  # never more workers than videos
+    assert worker_count(0, MIN_ITEMS_FOR_POOL - 1) == 1  # auto: a few videos stay in this process
+    assert 1 <= worker_count(0, 1000) <= 1000
+
+
+def test_a_dead_worker_process_is_a_stage_error() -> None:
+    from dance.errors import StageError
+    from dance.pipeline.engine import run_items
+
+    with pytest.raises(StageError, match="a worker process died after 0 of 2 videos"):
+        list(run_items([1, 2], _dies, workers=2))
+
+
+def _dies():  # noqa: ANN202 - a worker factory whose worker kills its process (a crash in native code)
+    import os
+
+    return lambda item: os._exit(1)

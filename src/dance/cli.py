@@ -131,6 +131,9 @@ def run(
     overrides: SetOpt = None,
     data: Annotated[Path | None, typer.Option(help="dataset (sets data.path)")] = None,
     force: Annotated[list[str] | None, typer.Option(help="rerun this stage even if cached (repeatable)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=0, help="processes the keyclips and poses stages spread their videos over (sets engine.workers; 0: "
+        "the cores not busy; 1: this process)")] = None,
 ) -> None:
     """Run every stage of the pipeline; stages whose inputs and settings are unchanged are reused."""
     try:
@@ -139,6 +142,7 @@ def run(
             raise ConfigError(f"{run} is not a run but holds one at {inner} (a `dance demo` folder): use "
                               f"`dance run --run {inner}`")
         extra = [f"data.path={data.resolve()}"] if data else []
+        extra += [f"engine.workers={workers}"] if workers is not None else []
         _run(run, _settings(run, config, (overrides or []) + extra), None, force or [])
     except DanceError as e:
         _fail(e)

@@ -244,6 +244,15 @@ class EvaluateSettings(Section):
                                "auto (from the classes), none, KTH, 'Penn Action', HAA-100, UCF-101")
 
 
+class EngineSettings(Section):
+    """How the per-video stages spread their work (:mod:`dance.pipeline.engine`). No stage's fingerprint reads this
+    section: every engine writes the same artifacts and cache entries."""
+
+    workers: int = Field(0, ge=0, description="processes the keyclips and poses stages run their videos on (1: "
+                         "this process; 0: the cores not busy when the run starts, and this process for fewer than "
+                         "100 videos to do)")
+
+
 class Settings(Section):
     data: DataSettings = DataSettings()
     keyclips: KeyclipSettings = KeyclipSettings()
@@ -254,6 +263,7 @@ class Settings(Section):
     features: FeatureSettings = FeatureSettings()
     train: TrainSettings = TrainSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+    engine: EngineSettings = EngineSettings()
 
 
 def _parse_value(text: str) -> Any:

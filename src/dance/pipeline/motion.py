@@ -7,17 +7,21 @@ interrupted stage run again redoes only the videos it had not finished, and a gr
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from dance.config import KeyclipSettings, PoseSettings
 from dance.data.index import VideoRecord
-from dance.errors import DanceError, PoseFormatError, StageError, VideoDecodeError
+from dance.errors import PoseFormatError, StageError, VideoDecodeError
 from dance.motion.clips import KeyClips, clip_status, clip_vectors, filter_settings, keyframe_input
 from dance.motion.discovery import assignment_tensor, discover, nearest_centroid, video_labels
 from dance.motion.keyframes import uses_pixels
-from dance.motion.poses import PoseSource, Skeleton, pose_source_for
+from dance.motion.poses import PoseSequence, PoseSource, Skeleton, pose_source_for
 from dance.motion.sequences import OK
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
+from dance.pipeline.engine import run_items, worker_count
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.pipeline.stage_cache import VideoStageCache
@@ -41,63 +45,84 @@ def keyclips_cache(ctx: Context) -> VideoStageCache:
     return VideoStageCache(folder, "keyclips")
 
 
+@dataclass(frozen=True)
+class KeyclipWork:
+    """The keyclips stage's worker factory (:mod:`dance.pipeline.engine`): a video record → its key clips and the
+    signal they were found in (``keyclips.signal``; pose motion reads the video's pose file)."""
+
+    keyclips: KeyclipSettings
+    poses: PoseSettings
+    data_path: str
+
+    def __call__(self) -> Callable[[VideoRecord], dict[str, np.ndarray]]:
+        source: PoseSource | None = None
+
+        def sequence(rec: VideoRecord) -> PoseSequence:
+            nonlocal source
+            source = source or pose_source_for(self.poses, self.data_path)
+            if not hasattr(source, "sequence"):
+                raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not '{source.name}'")
+            return source.sequence(rec)
+
+        return lambda rec: video_key_clips(rec, self.keyclips, sequence)
+
+
+def video_key_clips(rec: VideoRecord, s: KeyclipSettings, sequence: Callable[[VideoRecord], PoseSequence]
+                    ) -> dict[str, np.ndarray]:
+    """One video's key clips as its cache entry stores them; a video without frames is a skip
+    (:class:`~dance.errors.VideoDecodeError`, as one that cannot be decoded)."""
+    given = keyframe_input(rec.path, s, lambda: sequence(rec))
+    if given.n_frames == 0:
+        raise VideoDecodeError("no frames")
+    clips = given.key_clips(s)
+    return {"n_frames": np.int64(clips.n_frames), "keyframes": clips.keyframes.astype(np.int64),
+            "centres": clips.centres.astype(np.int64), "signal": np.asarray(given.signal)}
+
+
 def run_keyclips(ctx: Context, out: StageWriter) -> dict:
+    """Key clips of every video (:func:`video_key_clips`), the videos not in the per-video cache spread over
+    ``engine.workers`` processes; a video that cannot be decoded (or whose pose file cannot be read, for
+    ``keyclips.signal=poses``) is skipped with the reason."""
     s = ctx.settings.keyclips
     index = run_index(ctx.stage_dir("index"))
-    videos: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    source = None
-    signals = Counter()
     cache = keyclips_cache(ctx)
-    reused = 0
-
-    def sequence(rec):  # noqa: ANN001, ANN202 - the video's pose sequence, for keyclips.signal=poses
-        nonlocal source
-        source = source or pose_source(ctx)
-        if not hasattr(source, "sequence"):
-            raise StageError(f"keyclips.signal=poses needs a pose source that reads files, not '{source.name}'")
-        return source.sequence(rec)
-
+    work = KeyclipWork(s, ctx.settings.poses, ctx.settings.data.path)
     pose_detail = ""
 
     def detail(rec) -> str:  # noqa: ANN001 - what the video's entry depends on besides the settings
-        nonlocal source, pose_detail
+        nonlocal pose_detail
         if uses_pixels(s.signal, rec.path):
             return ""
         if not pose_detail:  # once: a file source's fingerprint stats every pose file
-            source = source or pose_source(ctx)
-            pose_detail = "poses" + stable_hash(source.fingerprint())[:8]
+            pose_detail = "poses" + stable_hash(pose_source(ctx).fingerprint())[:8]
         return pose_detail
 
-    with ctx.reporter.task("keyframes", len(index.records)) as advance:
-        for rec in index.records:
-            key = cache.key(rec, detail(rec))
-            hit = cache.load(key)
-            if hit is not None:
-                videos[rec.video_id] = {"n_frames": int(hit["n_frames"]), "keyframes": hit["keyframes"].tolist(),
-                                        "centres": hit["centres"].tolist()}
-                signals[str(hit["signal"])] += 1
-                reused += 1
-                advance()
-                continue
-            try:
-                given = keyframe_input(rec.path, s, lambda r=rec: sequence(r))
-            except (VideoDecodeError, PoseFormatError) as e:
-                skipped[rec.video_id] = str(e)
-                advance()
-                continue
-            signals[given.signal] += 1
-            if given.n_frames == 0:
-                skipped[rec.video_id] = "no frames"
-                advance()
-                continue
-            clips = given.key_clips(s)
-            videos[rec.video_id] = {"n_frames": clips.n_frames, "keyframes": clips.keyframes.tolist(),
-                                    "centres": clips.centres.tolist()}
-            cache.save(key, {"n_frames": np.int64(clips.n_frames), "keyframes": clips.keyframes.astype(np.int64),
-                             "centres": clips.centres.astype(np.int64), "signal": np.asarray(given.signal)})
+    keys = [cache.key(rec, detail(rec)) for rec in index.records]
+    entries: dict[int, dict[str, np.ndarray]] = {}
+    for i, key in enumerate(keys):
+        hit = cache.load(key)
+        if hit is not None:
+            entries[i] = hit
+    reused = len(entries)
+    todo = [i for i in range(len(index.records)) if i not in entries]
+    n_workers = worker_count(ctx.settings.engine.workers, len(todo))
+    with ctx.reporter.task(_with_workers("keyframes", n_workers), len(index.records)) as advance:
+        advance(reused)
+        for outcome in run_items([index.records[i] for i in todo], work, n_workers,
+                                 skips=(VideoDecodeError, PoseFormatError)):
+            i = todo[outcome.position]
+            if outcome.skip is not None:
+                skipped[index.records[i].video_id] = outcome.skip
+            else:
+                entries[i] = outcome.value
+                cache.save(keys[i], outcome.value)
             advance()
     cache.report()
+    videos = {index.records[i].video_id: {"n_frames": int(e["n_frames"]), "keyframes": e["keyframes"].tolist(),
+                                          "centres": e["centres"].tolist()} for i, e in sorted(entries.items())}
+    skipped = {r.video_id: skipped[r.video_id] for r in index.records if r.video_id in skipped}  # index order
+    signals = Counter(str(entries[i]["signal"]) for i in sorted(entries))
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
     line = skip_line(skipped, where="keyclips/keyclips.json")
@@ -107,7 +132,11 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
         ctx.reporter.info(f"  {reused} of {len(index.records)} videos' key clips reused from {cache.folder}")
     return {"videos": len(videos), "skipped": len(skipped), "skipped_by_reason": reason_counts(skipped),
             "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values())),
-            "reused": reused}
+            "reused": reused, "workers": n_workers}
+
+
+def _with_workers(what: str, n_workers: int) -> str:
+    return f"{what} ({n_workers} worker processes)" if n_workers > 1 else what
 
 
 # ---------------------------------------------------------------------------------------------- poses
@@ -140,47 +169,69 @@ def video_poses(source: PoseSource, rec: VideoRecord, windows: list[np.ndarray])
     return np.stack([q.keypoints for q in seqs]), np.stack([q.scores for q in seqs])
 
 
+@dataclass(frozen=True)
+class PoseWork:
+    """The poses stage's worker factory (:mod:`dance.pipeline.engine`): (video record, key-clip windows) → the
+    video's poses (:func:`video_poses`), from a pose source built once per worker."""
+
+    poses: PoseSettings
+    data_path: str
+
+    def __call__(self) -> Callable[[tuple[VideoRecord, list[np.ndarray]]], tuple[np.ndarray, np.ndarray]]:
+        source = pose_source_for(self.poses, self.data_path)
+        return lambda item: video_poses(source, *item)
+
+
 def run_poses(ctx: Context, out: StageWriter) -> dict:
-    """Poses of every key clip, one video at a time; each video's poses go to the per-video cache as soon as they
-    are estimated, so a stage interrupted half-way and run again estimates only the videos not yet cached. A video
-    on which the pose source fails (any clip) is skipped whole, with the reason."""
+    """Poses of every key clip, the videos not in the per-video cache spread over ``engine.workers`` processes;
+    each video's poses go to the cache as soon as they are estimated, so a stage interrupted half-way and run again
+    estimates only the videos not yet cached. A video on which the pose source fails (any clip) is skipped whole,
+    with the reason."""
     source = pose_source(ctx)
     index = run_index(ctx.stage_dir("index"))
     kc = read_json(ctx.stage_dir("keyclips") / "keyclips.json")
     clip_len = int(kc["clip_len"])
     cache = poses_cache(ctx, source, clip_len)
-    kps, scs, vids, slots, centres = [], [], [], [], []
     skipped: dict[str, str] = dict(kc["skipped"])
-    reused = 0
-    with ctx.reporter.task(f"poses ({source.name})", len(kc["videos"])) as advance:
-        for i, rec in enumerate(index.records):
-            info = kc["videos"].get(rec.video_id)
-            if info is None:
-                continue
-            clips = KeyClips(info["n_frames"], np.asarray(info["keyframes"], np.int64),
-                             np.asarray(info["centres"], np.int64))
-            key = cache.key(rec, stable_hash({"n_frames": int(info["n_frames"]),
-                                              "centres": [int(c) for c in info["centres"]]})[:10])
-            hit = cache.load(key)
-            if hit is not None:
-                kp, sc = hit["keypoints"], hit["scores"]
-                reused += 1
+    rows = [i for i, rec in enumerate(index.records) if rec.video_id in kc["videos"]]
+    keys, windows, entries = {}, {}, {}
+    for i in rows:
+        info = kc["videos"][index.records[i].video_id]
+        clips = KeyClips(info["n_frames"], np.asarray(info["keyframes"], np.int64),
+                         np.asarray(info["centres"], np.int64))
+        windows[i] = clips.windows(clip_len)
+        keys[i] = cache.key(index.records[i], stable_hash({"n_frames": int(info["n_frames"]),
+                                                           "centres": [int(c) for c in info["centres"]]})[:10])
+        hit = cache.load(keys[i])
+        if hit is not None:
+            entries[i] = (hit["keypoints"], hit["scores"])
+    reused = len(entries)
+    todo = [i for i in rows if i not in entries]
+    n_workers = worker_count(ctx.settings.engine.workers, len(todo))
+    with ctx.reporter.task(_with_workers(f"poses ({source.name})", n_workers), len(rows)) as advance:
+        advance(reused)
+        items = [(index.records[i], windows[i]) for i in todo]
+        for outcome in run_items(items, PoseWork(ctx.settings.poses, ctx.settings.data.path), n_workers,
+                                 local=lambda item: video_poses(source, *item)):
+            i = todo[outcome.position]
+            if outcome.skip is not None:
+                skipped[index.records[i].video_id] = outcome.skip
             else:
-                try:
-                    kp, sc = video_poses(source, rec, clips.windows(clip_len))
-                except DanceError as e:
-                    skipped[rec.video_id] = str(e)
-                    advance()
-                    continue
-                cache.save(key, {"keypoints": kp, "scores": sc})
-            for slot, c in enumerate(info["centres"]):
-                kps.append(kp[slot])
-                scs.append(sc[slot])
-                vids.append(i)
-                slots.append(slot)
-                centres.append(c)
+                entries[i] = outcome.value
+                kp, sc = outcome.value
+                cache.save(keys[i], {"keypoints": kp, "scores": sc})
             advance()
     cache.report()
+    kps, scs, vids, slots, centres = [], [], [], [], []
+    for i in sorted(entries):
+        kp, sc = entries[i]
+        for slot, c in enumerate(kc["videos"][index.records[i].video_id]["centres"]):
+            kps.append(kp[slot])
+            scs.append(sc[slot])
+            vids.append(i)
+            slots.append(slot)
+            centres.append(c)
+    skipped = {r.video_id: skipped[r.video_id] for r in index.records if r.video_id in skipped}  # index order
     j = source.skeleton.n_joints
     save_arrays(out.path("poses.npz"),
                 keypoints=np.stack(kps) if kps else np.zeros((0, clip_len, j, 2), np.float32),
@@ -194,9 +245,9 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
     if line:
         ctx.reporter.info(line + " — no motion label: left out of motion-concept training")
     if reused:
-        ctx.reporter.info(f"  {reused} of {len(kc['videos'])} videos' poses reused from {cache.folder}")
+        ctx.reporter.info(f"  {reused} of {len(rows)} videos' poses reused from {cache.folder}")
     return {"clips": len(kps), "skipped_videos": len(skipped), "skipped_by_reason": reason_counts(skipped),
-            "reused": reused}
+            "reused": reused, "workers": n_workers}
 
 
 # ---------------------------------------------------------------------------------------------- motion

@@ -1,0 +1,124 @@
+"""The keyclips and poses stages in one process vs a pool of worker processes (``engine.workers``; issue 13 item 3).
+
+    python benchmarks/engines.py [--copies 4] [--repeats 3] [--workers 1 2] [--clips ../shared/data/clips]
+
+A dataset is made of the real clips (each copied ``--copies`` times under other names into a temporary folder,
+so the stages see that many distinct videos), and the ``keyclips`` and ``poses`` stages (MediaPipe poses,
+``poses.source=mediapipe``) run on it from an empty cache once per worker count and repeat, interleaved
+(1, 2, 1, 2, ...) so that every count sees the same machine load. Each row gives the median wall seconds, the
+median CPU seconds (this process and its worker processes together), videos per wall second, and the speed-up
+over one process; the script checks that every run wrote the same ``keyclips.json``, ``poses.npz`` and skips, and
+prints the load average before and after.
+Without the clips folder, or without MediaPipe (``pip install 'dance-xai[pose]'``), it says so and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CLIPS = ROOT.parent / "shared" / "data" / "clips"
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def make_dataset(clips: Path, out: Path, copies: int) -> int:
+    """``out/annotations.csv`` listing ``copies`` copies of each clip (labels: the clip's name; copies, not links:
+    the index refuses a path that resolves outside the dataset's folder); the video count."""
+    videos = sorted(p for p in clips.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    (out / "videos").mkdir(parents=True)
+    rows = ["path,label,split"]
+    for k in range(copies):
+        for clip in videos:
+            name = f"c{k}_{clip.stem}{clip.suffix}"
+            shutil.copyfile(clip, out / "videos" / name)
+            rows.append(f"videos/{name},{clip.stem},{'train' if k % 2 == 0 else 'test'}")
+    (out / "annotations.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows) - 1
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished child processes (the pool's workers, once shut down)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_once(data: Path, run: Path, workers: int) -> tuple[float, float, dict]:
+    from dance.config import load_settings
+    from dance.pipeline import run_pipeline
+    from dance.pipeline.runner import Context
+    from dance.progress import Reporter
+    from dance.runs import RunDir
+
+    settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", "poses.source=mediapipe",
+                                    "spatial.source=none", f"engine.workers={workers}"])
+    ctx = Context(settings, RunDir(run), Reporter())
+    run_pipeline(ctx, only=["index"])
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    run_pipeline(ctx, only=["keyclips", "poses"])
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    with np.load(run / "poses" / "poses.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return wall, cpu, {"poses": arrays, "keyclips": (run / "keyclips" / "keyclips.json").read_text(),
+                       "skipped": (run / "poses" / "skipped.json").read_text()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return (a["keyclips"] == b["keyclips"] and a["skipped"] == b["skipped"] and a["poses"].keys() == b["poses"].keys()
+            and all(np.array_equal(a["poses"][k], b["poses"][k]) for k in a["poses"]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    ap.add_argument("--copies", type=int, default=4, help="copies of each clip (distinct videos to the stages)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    if not args.clips.is_dir():
+        print(f"no clips folder at {args.clips}: nothing to measure")
+        return 0
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        print("MediaPipe is not installed (pip install 'dance-xai[pose]'): nothing to measure")
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="dance-engines-"))
+    try:
+        n = make_dataset(args.clips, tmp / "data", args.copies)
+        print(f"{n} videos ({args.copies} copies of each clip in {args.clips}); load average before: "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
+        walls: dict[int, list[float]] = {w: [] for w in args.workers}
+        cpus: dict[int, list[float]] = {w: [] for w in args.workers}
+        reference, identical = None, True
+        for r in range(args.repeats):
+            for w in args.workers:
+                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{w}_{r}", w)
+                walls[w].append(wall)
+                cpus[w].append(cpu)
+                reference = reference or out
+                identical &= same(reference, out)
+                print(f"  repeat {r + 1}, {w} worker{'s' * (w > 1)}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+        base = statistics.median(walls[args.workers[0]])
+        print(f"\n| workers | wall s (median) | CPU s (median) | videos / s | speed-up vs {args.workers[0]} |")
+        print("| --- | --- | --- | --- | --- |")
+        for w in args.workers:
+            wall = statistics.median(walls[w])
+            print(f"| {w} | {wall:.1f} | {statistics.median(cpus[w]):.1f} | {n / wall:.2f} | {base / wall:.2f}× |")
+        print(f"\nidentical artifacts across worker counts: {identical}; load average after: {os.getloadavg()[0]:.2f}")
+        return 0 if identical else 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

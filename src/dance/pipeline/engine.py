@@ -1,0 +1,107 @@
+"""Per-video work of the extraction stages, in this process or spread over worker processes (``engine.workers``).
+
+A stage hands :func:`run_items` the videos it still has to do (those not in its per-video cache,
+:mod:`dance.pipeline.stage_cache`) and a picklable *worker factory*. Each worker process calls the factory once —
+so a model (MediaPipe's graph, a pose source's files) is loaded once per process, not once per video — and then
+its worker on video after video. Outcomes come back as videos finish, in any order: the stage writes each to its
+cache as it arrives and assembles its artifact in index order at the end, so every worker count writes the same
+bytes, and a stage stopped half-way keeps what finished. The engine is not a setting any stage fingerprint reads.
+
+An item whose worker raises one of the stage's *skip* errors (by default any :class:`~dance.errors.DanceError`)
+comes back as a skip with the error's message (the stage reports it); any other exception stops the stage. Worker
+processes are started with ``spawn`` (forking a process that holds torch's or MediaPipe's threads is unsafe) and
+run torch on one thread each: the pool, not torch, uses the cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from dance.errors import DanceError, StageError
+from dance.threads import resolve_threads
+
+__all__ = ["Outcome", "run_items", "worker_count"]
+
+#: Below this many videos to do, ``engine.workers=0`` (auto) stays in this process: starting a worker (a fresh
+#: interpreter importing the package and its model) costs seconds, more than a few videos' work.
+MIN_ITEMS_FOR_POOL = 100
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One item's result: its position in the items handed in, and its value or the reason it was skipped."""
+
+    position: int
+    value: Any = None
+    skip: str | None = None
+
+
+def worker_count(setting: int, n_items: int) -> int:
+    """Worker processes for ``n_items`` videos under an ``engine.workers`` setting: 1 means this process.
+    0 (auto): the cores not busy when the run started (:func:`dance.threads.auto_threads`), and this process when
+    there are fewer than :data:`MIN_ITEMS_FOR_POOL` videos; never more workers than videos."""
+    if setting <= 0 and n_items < MIN_ITEMS_FOR_POOL:
+        return 1
+    return max(1, min(resolve_threads(setting), n_items))
+
+
+def _call(worker: Callable[[Any], Any], position: int, item: Any, skips: tuple[type[Exception], ...]) -> Outcome:
+    try:
+        return Outcome(position, worker(item))
+    except skips as e:
+        return Outcome(position, skip=str(e))
+
+
+_WORKER: Callable[[Any], Any] | None = None
+_SKIPS: tuple[type[Exception], ...] = (DanceError,)
+
+
+def _start_worker(factory: Callable[[], Callable[[Any], Any]], skips: tuple[type[Exception], ...]) -> None:
+    global _WORKER, _SKIPS
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    _WORKER, _SKIPS = factory(), skips
+
+
+def _work(position: int, item: Any) -> Outcome:
+    assert _WORKER is not None, "worker process started without its factory"
+    return _call(_WORKER, position, item, _SKIPS)
+
+
+def run_items(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any]], workers: int,
+              local: Callable[[Any], Any] | None = None,
+              skips: tuple[type[Exception], ...] = (DanceError,)) -> Iterator[Outcome]:
+    """Outcomes of every item, as they finish: in this process when ``workers`` is 1 (with ``local``, a worker the
+    caller already holds, else ``factory()``), else over ``workers`` spawned processes, each holding
+    ``factory()``. A worker process that dies (a crash in native code) is a :class:`~dance.errors.StageError`
+    naming how many items had finished; leaving the loop early (an exception, ^C) cancels the items not started."""
+    if not items:
+        return
+    if workers <= 1:
+        worker = local if local is not None else factory()
+        for position, item in enumerate(items):
+            yield _call(worker, position, item, skips)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(factory, skips))
+    finished = 0
+    try:
+        pending: set[Future] = {pool.submit(_work, i, item) for i, item in enumerate(items)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                finished += 1
+                yield outcome
+    except BrokenProcessPool as e:
+        raise StageError(f"a worker process died after {finished} of {len(items)} videos (finished ones are "
+                         f"cached; engine.workers=1 runs in this process and shows the error): {e}") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
