@@ -109,10 +109,14 @@ class FeatureSettings(Section):
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
                                               "the run starts; dance.threads)")
+    yaw: float = Field(0.0, ge=0.0, le=89.0, description="pose-encoder: training augmentations turn the camera "
+                       "by up to this many degrees around the person (x foreshortened by cos yaw; 0: off)")
+    roll: float = Field(0.0, ge=0.0, le=180.0, description="pose-encoder: training augmentations rotate the pose "
+                        "in the image plane by up to this many degrees (0: off)")
     views: int = Field(0, ge=0, description="trained backbones (pose-encoder): features of this many random "
-                       "training augmentations of each training video (crop, flip, scale, shift), which the train "
-                       "stage fits DANCE on beside the clean features (0: clean features only; README, 'Across "
-                       "camera views')")
+                       "training augmentations of each training video (crop, flip, scale, shift, camera turn), which "
+                       "the train stage fits DANCE on beside the clean features (0: clean features only; README, "
+                       "'Across camera views')")
     folds: int | Literal["auto"] = Field(
         "auto", description="trained backbones (pose-encoder): also train one backbone per fold of the training "
         "videos, each without its fold, so the train stage gets held-out features of every training video "
@@ -155,8 +159,8 @@ class DanceParams:
 
     concept_lr: float = _hp(1e-3, "Adam learning rate of the concept layers")
     concept_steps: int = _hp(1000, "Adam steps per concept layer (the weights best on validation are kept)", ge=1)
-    concept_batch_size: int = _hp(0, "training rows per Adam step of the concept layers (0: all of them, full "
-                                  "batch; else shuffled minibatches)", ge=0)
+    concept_batch_size: int = _hp(0, "training rows per Adam step of the concept layers (shuffled minibatches; "
+                                  "0, or at least the training rows: every row each step, full batch)", ge=0)
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
                                      "(linear only when the training videos have augmented views, features.views, and "
@@ -248,9 +252,14 @@ class EngineSettings(Section):
     """How the per-video stages spread their work (:mod:`dance.pipeline.engine`). No stage's fingerprint reads this
     section: every engine writes the same artifacts and cache entries."""
 
-    workers: int = Field(0, ge=0, description="processes the keyclips and poses stages run their videos on (1: "
-                         "this process; 0: the cores not busy when the run starts, and this process for fewer than "
-                         "100 videos to do)")
+    name: Literal["local", "ray"] = Field(
+        "local", description="local: worker processes on this machine; ray: Ray actors on a Ray cluster "
+        "(pip install 'dance-xai[ray]'; README 'Running the stages')")
+    workers: int = Field(0, ge=0, description="processes (local) or Ray actors (ray) the keyclips and poses stages "
+                         "run their videos on (local 1: this process; 0: the cores not busy when the run starts, and "
+                         "for the local engine this process for fewer than 100 videos to do)")
+    ray_address: str = Field("", description="engine.name=ray: the cluster to join (auto, ray://host:10001); empty: "
+                             "a Ray instance started on this machine for the stage")
 
 
 class Settings(Section):

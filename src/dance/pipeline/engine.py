@@ -42,11 +42,12 @@ class Outcome:
     skip: str | None = None
 
 
-def worker_count(setting: int, n_items: int) -> int:
-    """Worker processes for ``n_items`` videos under an ``engine.workers`` setting: 1 means this process.
-    0 (auto): the cores not busy when the run started (:func:`dance.threads.auto_threads`), and this process when
-    there are fewer than :data:`MIN_ITEMS_FOR_POOL` videos; never more workers than videos."""
-    if setting <= 0 and n_items < MIN_ITEMS_FOR_POOL:
+def worker_count(setting: int, n_items: int, engine: str = "local") -> int:
+    """Workers for ``n_items`` videos under an ``engine.workers`` setting: for the local engine 1 means this
+    process; 0 (auto): the cores not busy when the run started (:func:`dance.threads.auto_threads`), and for the
+    local engine this process when there are fewer than :data:`MIN_ITEMS_FOR_POOL` videos (Ray was asked for:
+    its actors); never more workers than videos."""
+    if setting <= 0 and n_items < MIN_ITEMS_FOR_POOL and engine == "local":
         return 1
     return max(1, min(resolve_threads(setting), n_items))
 
@@ -76,13 +77,21 @@ def _work(position: int, item: Any) -> Outcome:
 
 
 def run_items(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any]], workers: int,
-              local: Callable[[Any], Any] | None = None,
-              skips: tuple[type[Exception], ...] = (DanceError,)) -> Iterator[Outcome]:
-    """Outcomes of every item, as they finish: in this process when ``workers`` is 1 (with ``local``, a worker the
-    caller already holds, else ``factory()``), else over ``workers`` spawned processes, each holding
-    ``factory()``. A worker process that dies (a crash in native code) is a :class:`~dance.errors.StageError`
-    naming how many items had finished; leaving the loop early (an exception, ^C) cancels the items not started."""
+              local: Callable[[Any], Any] | None = None, skips: tuple[type[Exception], ...] = (DanceError,),
+              engine: str = "local", address: str = "") -> Iterator[Outcome]:
+    """Outcomes of every item, as they finish. ``engine="local"``: in this process when ``workers`` is 1 (with
+    ``local``, a worker the caller already holds, else ``factory()``), else over ``workers`` spawned processes,
+    each holding ``factory()``; ``engine="ray"``: over ``workers`` Ray actors (:mod:`dance.pipeline.ray_engine`;
+    ``address``: the cluster, empty for a local instance). A worker that dies (a crash in native code) is a
+    :class:`~dance.errors.StageError` naming how many items had finished; leaving the loop early (an exception,
+    ^C) cancels the items not started."""
     if not items:
+        return
+    if engine == "ray":
+        from dance.pipeline.ray_engine import ray_outcomes
+
+        for position, value, skip in ray_outcomes(items, factory, workers, skips, address):
+            yield Outcome(position, value, skip)
         return
     if workers <= 1:
         worker = local if local is not None else factory()

@@ -106,11 +106,13 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
             entries[i] = hit
     reused = len(entries)
     todo = [i for i in range(len(index.records)) if i not in entries]
-    n_workers = worker_count(ctx.settings.engine.workers, len(todo))
-    with ctx.reporter.task(_with_workers("keyframes", n_workers), len(index.records)) as advance:
+    engine = ctx.settings.engine
+    n_workers = worker_count(engine.workers, len(todo), engine.name)
+    with ctx.reporter.task(_with_workers("keyframes", n_workers, engine.name), len(index.records)) as advance:
         advance(reused)
         for outcome in run_items([index.records[i] for i in todo], work, n_workers,
-                                 skips=(VideoDecodeError, PoseFormatError)):
+                                 skips=(VideoDecodeError, PoseFormatError), engine=engine.name,
+                                 address=engine.ray_address):
             i = todo[outcome.position]
             if outcome.skip is not None:
                 skipped[index.records[i].video_id] = outcome.skip
@@ -132,10 +134,12 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
         ctx.reporter.info(f"  {reused} of {len(index.records)} videos' key clips reused from {cache.folder}")
     return {"videos": len(videos), "skipped": len(skipped), "skipped_by_reason": reason_counts(skipped),
             "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values())),
-            "reused": reused, "workers": n_workers}
+            "reused": reused, "workers": n_workers, "engine": engine.name}
 
 
-def _with_workers(what: str, n_workers: int) -> str:
+def _with_workers(what: str, n_workers: int, engine: str) -> str:
+    if engine == "ray":
+        return f"{what} ({n_workers} Ray actor{'s' * (n_workers > 1)})"
     return f"{what} ({n_workers} worker processes)" if n_workers > 1 else what
 
 
@@ -207,12 +211,14 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
             entries[i] = (hit["keypoints"], hit["scores"])
     reused = len(entries)
     todo = [i for i in rows if i not in entries]
-    n_workers = worker_count(ctx.settings.engine.workers, len(todo))
-    with ctx.reporter.task(_with_workers(f"poses ({source.name})", n_workers), len(rows)) as advance:
+    engine = ctx.settings.engine
+    n_workers = worker_count(engine.workers, len(todo), engine.name)
+    with ctx.reporter.task(_with_workers(f"poses ({source.name})", n_workers, engine.name), len(rows)) as advance:
         advance(reused)
         items = [(index.records[i], windows[i]) for i in todo]
         for outcome in run_items(items, PoseWork(ctx.settings.poses, ctx.settings.data.path), n_workers,
-                                 local=lambda item: video_poses(source, *item)):
+                                 local=lambda item: video_poses(source, *item), engine=engine.name,
+                                 address=engine.ray_address):
             i = todo[outcome.position]
             if outcome.skip is not None:
                 skipped[index.records[i].video_id] = outcome.skip
@@ -247,7 +253,7 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
     if reused:
         ctx.reporter.info(f"  {reused} of {len(rows)} videos' poses reused from {cache.folder}")
     return {"clips": len(kps), "skipped_videos": len(skipped), "skipped_by_reason": reason_counts(skipped),
-            "reused": reused, "workers": n_workers}
+            "reused": reused, "workers": n_workers, "engine": engine.name}
 
 
 # ---------------------------------------------------------------------------------------------- motion

@@ -1,0 +1,68 @@
+"""The keyclips and poses stages on Ray (``engine.name=ray``, issue 13 item 3): a local Ray instance with two CPUs
+writes exactly what the local engine writes, a corrupt video's skip included. Skips when Ray is not installed
+(``pip install 'dance-xai[ray]'``; CI installs it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dance.config import load_settings
+from dance.data.synthetic import generate
+from dance.pipeline import run_pipeline
+from dance.pipeline.runner import Context
+from dance.runs import RunDir
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dance-xai[ray]')")
+pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'dance-xai[ray]')")
+
+STAGES = ["index", "keyclips", "poses"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():  # noqa: ANN201 - one Ray instance for the module (starting one costs seconds)
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _ctx(data: Path, run: Path, *extra: str) -> Context:
+    return Context(load_settings(None, [
+        f"data.path={data / 'annotations.csv'}", f"poses.path={data / 'poses_gt'}", "spatial.source=none",
+        "keyclips.n_clips=2", "keyclips.clip_len=6", *extra]), RunDir(run))
+
+
+def _artifacts(run: Path) -> tuple[str, str, dict[str, np.ndarray]]:
+    with np.load(run / "poses" / "poses.npz") as z:
+        poses = {k: z[k] for k in z.files}
+    return (run / "keyclips" / "keyclips.json").read_text(), (run / "poses" / "skipped.json").read_text(), poses
+
+
+@pytest.mark.slow
+def test_ray_writes_what_the_local_engine_writes(local_ray, tmp_path: Path) -> None:  # noqa: ANN001
+    data = tmp_path / "data"
+    generate(data, n_videos=12, seed=5, size=48, n_frames=16)
+    (data / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with open(data / "annotations.csv", "a", encoding="utf-8") as f:
+        f.write("videos/broken.mp4,bowing,test\n")
+    (data / "poses_gt" / "poses" / "v00002.npz").unlink(missing_ok=True)  # a video without poses: a skip
+
+    run_pipeline(_ctx(data, tmp_path / "local", "engine.workers=1"), only=STAGES)
+    results = run_pipeline(_ctx(data, tmp_path / "ray", "engine.name=ray", "engine.workers=2"), only=STAGES)
+    assert [(r.info["engine"], r.info["workers"]) for r in results[1:]] == [("ray", 2), ("ray", 2)]
+    kc_local, skip_local, poses_local = _artifacts(tmp_path / "local")
+    kc_ray, skip_ray, poses_ray = _artifacts(tmp_path / "ray")
+    assert kc_ray == kc_local and skip_ray == skip_local
+    skipped = json.loads(skip_local)
+    assert "videos__broken" in skipped and "videos__v00002" in skipped
+    assert poses_ray.keys() == poses_local.keys()
+    for k in poses_local:
+        np.testing.assert_array_equal(poses_ray[k], poses_local[k])
+    # the local engine resumes from the entries Ray's driver wrote: nothing left to estimate
+    again = run_pipeline(_ctx(data, tmp_path / "ray", "engine.workers=1"), only=["poses"], force=("poses",))
+    assert again[-1].info["reused"] == len(json.loads(kc_local)["videos"]) - 1  # all but the pose-less video
