@@ -119,3 +119,39 @@ def test_augmented_views_are_seeded_training_augmentations() -> None:
     assert not np.allclose(views[0], clean)  # not the (flip-averaged) clean features
     assert enc.encode_augmented(seqs, 0).shape == (0, 3, enc.dim)
     assert enc.encode_augmented([], 2).shape == (2, 0, enc.dim)
+
+
+def test_camera_turn() -> None:
+    from dance.encoders.pose_encoder import camera_turn
+
+    np.testing.assert_allclose(camera_turn(0, 0), np.eye(2), atol=1e-7)
+    np.testing.assert_allclose(camera_turn(60, 0), np.diag([0.5, 1.0]), atol=1e-6)  # x foreshortened by cos 60°
+    np.testing.assert_allclose(camera_turn(0, 90) @ [1.0, 0.0], [0.0, 1.0], atol=1e-6)  # a quarter turn in-plane
+    np.testing.assert_allclose(camera_turn(-30, 0), camera_turn(30, 0), atol=1e-7)  # yaw either way: the same
+
+
+def test_turned_augmentations_keep_the_other_draws_and_the_height() -> None:
+    """With yaw / roll 0 the augmentation draws what earlier versions drew (so their encoders retrain bit for
+    bit); with a yaw only, x shrinks and y stays: the same crop, flip, scale and shift, then the turn."""
+    plain = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16)
+    turned = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16, yaw=80.0)
+    a = plain._augment(_seq(20), np.random.default_rng(4))
+    b = turned._augment(_seq(20), np.random.default_rng(4))
+    j = len(JOINTS)
+    x, y = slice(0, 2 * j, 2), slice(1, 2 * j, 2)  # coordinate channels: x, y per joint
+    np.testing.assert_allclose(b[y], a[y], atol=1e-6)  # heights unchanged by a yaw
+    assert np.abs(b[x]).max() < np.abs(a[x]).max()  # widths foreshortened
+    assert plain.fingerprint()["yaw"] == 0.0 and turned.fingerprint()["yaw"] == 80.0
+    rng = np.random.default_rng(4)
+    plain._augment(_seq(20), rng)
+    ref = np.random.default_rng(4)
+    ref.uniform(0.6, 1.0), ref.uniform(0.0, 0.4)  # crop
+    assert plain.mirror is not None  # l_ / r_ names: a flip is drawn
+    ref.random(), ref.uniform(0.85, 1.15), ref.normal(0, 0.05, 2)  # flip, scale, shift
+    assert rng.random() == ref.random()  # no draw for a turn when there is none
+
+
+def test_a_turned_encoder_reloads_with_its_turn(tmp_path: Path) -> None:
+    enc = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16, yaw=45.0, roll=5.0)
+    loaded = load_pose_encoder(_save(enc, tmp_path / "features"), 2)
+    assert (loaded.yaw, loaded.roll) == (45.0, 5.0)

@@ -13,7 +13,10 @@ velocities, and joint scores; and, when the layout has edges, the bone vectors (
 when either end is missing) and their velocities — the "bone stream" of two-stream skeleton models (2s-AGCN, Shi et
 al., CVPR 2019), which makes limb directions and lengths explicit (what they did on Penn Action: README). The
 sequence is resampled to ``length`` frames. Augmentations while training:
-horizontal flip with left/right joint swap, random scale, small shift, random temporal crop (60–100 %).
+horizontal flip with left/right joint swap, random scale, small shift, random temporal crop (60–100 %), and a
+random camera turn: yaw (the x axis foreshortened by the cosine of an angle up to ``yaw`` degrees, a camera moved
+around the person, to first order for a 2D projection) and roll (an in-plane rotation up to ``roll`` degrees),
+standing in for the viewpoints the training videos lack (README, "Across camera views").
 """
 
 from __future__ import annotations
@@ -48,11 +51,20 @@ def resample(x: np.ndarray, length: int, start: float = 0.0, stop: float = 1.0) 
     return (x[lo] * (1 - w) + x[hi] * w).astype(np.float32)
 
 
+def camera_turn(yaw: float, roll: float) -> np.ndarray:
+    """The 2 × 2 map of a camera turned by ``yaw`` degrees around the person (x foreshortened by cos yaw: the
+    first-order effect on a 2D projection, depth being unknown) and rolled by ``roll`` degrees (in-plane)."""
+    a, r = np.deg2rad(yaw), np.deg2rad(roll)
+    rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+    return (rot @ np.diag([np.cos(a), 1.0])).astype(np.float32)
+
+
 def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0, 1.0), mirror: np.ndarray | None = None,
                scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), edges: np.ndarray | None = None,
-               ) -> np.ndarray:
+               turn: np.ndarray | None = None) -> np.ndarray:
     """Network input (channels = J·5 + E·4, length): normalised x, y, their velocities, scores, and for each of
-    the E ``edges`` (pairs of joint indices) the bone vector and its velocity."""
+    the E ``edges`` (pairs of joint indices) the bone vector and its velocity. ``turn``: a 2 × 2 matrix applied to
+    the normalised coordinates before scale and shift (:func:`camera_turn`)."""
     kp = resample(seq.keypoints.astype(np.float32), length, *crop)
     sc = resample(seq.scores.astype(np.float32), length, *crop)
     w = (sc > 0).astype(np.float32)
@@ -66,6 +78,8 @@ def pose_input(seq: PoseSequence, length: int, crop: tuple[float, float] = (0.0,
     if mirror is not None:
         kp = kp[:, mirror] * np.array([-1.0, 1.0], np.float32)
         sc = sc[:, mirror]
+    if turn is not None:
+        kp = kp @ np.asarray(turn, np.float32).T
     kp = kp * scale + np.asarray(shift, np.float32)
     vel = np.diff(kp, axis=0, prepend=kp[:1])
     parts = [kp.reshape(length, -1), vel.reshape(length, -1) * 4.0, sc]
@@ -121,8 +135,9 @@ class PoseEncoder:
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
                  seed: int = 0, device: str = "cpu", flip_average: bool = True,
                  edges: tuple[tuple[int, int], ...] | list | None = None,
-                 mirror: tuple[tuple[int, int], ...] | list | None = None):
+                 mirror: tuple[tuple[int, int], ...] | list | None = None, yaw: float = 0.0, roll: float = 0.0):
         self.joints, self.n_classes, self.length = tuple(joints), n_classes, length
+        self.yaw, self.roll = float(yaw), float(roll)
         self.edges = tuple((int(a), int(b)) for a, b in (edges or ()))
         bad = [e for e in self.edges if not (0 <= min(e) and max(e) < len(self.joints))]
         if bad:
@@ -145,14 +160,19 @@ class PoseEncoder:
         return {"name": self.name, "joints": list(self.joints), "length": self.length, "width": self.width,
                 "dim": self.feat_dim, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average,
-                "edges": [list(e) for e in self.edges], "mirror": [list(p) for p in self.mirror_pairs]}
+                "edges": [list(e) for e in self.edges], "mirror": [list(p) for p in self.mirror_pairs],
+                "yaw": self.yaw, "roll": self.roll}
 
     def _augment(self, seq: PoseSequence, rng: np.random.Generator) -> np.ndarray:
         frac = rng.uniform(0.6, 1.0)
         start = rng.uniform(0.0, 1.0 - frac)
         flip = self.mirror is not None and rng.random() < 0.5
+        scale, shift = float(rng.uniform(0.85, 1.15)), tuple(rng.normal(0, 0.05, 2))
+        turn = None
+        if self.yaw or self.roll:  # drawn after the others: without a turn, the draws of earlier versions
+            turn = camera_turn(rng.uniform(-self.yaw, self.yaw), rng.uniform(-self.roll, self.roll))
         return pose_input(seq, self.length, (start, start + frac), self.mirror if flip else None,
-                          scale=float(rng.uniform(0.85, 1.15)), shift=tuple(rng.normal(0, 0.05, 2)), edges=self._edges)
+                          scale=scale, shift=shift, edges=self._edges, turn=turn)
 
     def _batch_inputs(self, seqs: list[PoseSequence], mirrored: bool = False) -> torch.Tensor:
         m = self.mirror if mirrored else None
@@ -268,7 +288,7 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
     encoder = PoseEncoder(meta["joints"], n_classes, length=meta["length"], width=meta["width"],
                           dim=meta["dim"] // 2, seed=meta["seed"], device=device,
                           flip_average=meta.get("flip_average", True), edges=meta.get("edges", ()),
-                          mirror=meta.get("mirror"))
+                          mirror=meta.get("mirror"), yaw=meta.get("yaw", 0.0), roll=meta.get("roll", 0.0))
     try:
         encoder.load_state_dict(load_file(str(weights)))
     except (RuntimeError, OSError, ValueError) as e:
@@ -280,6 +300,6 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
                    pretrained=False, input="poses", load=load_pose_encoder)
 def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
           device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True,
-          mirror: tuple[tuple[int, int], ...] = ()) -> PoseEncoder:
+          mirror: tuple[tuple[int, int], ...] = (), yaw: float = 0.0, roll: float = 0.0) -> PoseEncoder:
     return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device,
-                       edges=edges if bones else (), mirror=mirror)
+                       edges=edges if bones else (), mirror=mirror, yaw=yaw, roll=roll)

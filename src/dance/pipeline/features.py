@@ -95,7 +95,8 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     def new_encoder(seed: int):  # noqa: ANN202 - a pose backbone of the registry
         return make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
                              length=s.length, epochs=s.epochs, seed=seed, device=s.device,
-                             edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror)
+                             edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror,
+                             yaw=s.yaw, roll=s.roll)
 
     encoder = new_encoder(s.seed)
     if encoder.mirror is None:
