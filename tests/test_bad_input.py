@@ -213,7 +213,7 @@ def test_run_reports_truncated_and_pose_less_videos(bad_run: dict) -> None:
     t, p = bad_run["truncated"], bad_run["no_poses"]
     # --workers 2: keyclips and poses ran on two worker processes, which report skips as one process does
     assert "keyframes (2 worker processes)" in out and "(2 worker processes)" in out.split("poses (")[1]
-    assert yaml.safe_load((run / "config.yaml").read_text())["engine"] == {"workers": 2}
+    assert yaml.safe_load((run / "config.yaml").read_text())["engine"]["workers"] == 2
     # each stage's console line names the reason and the video
     assert f"skipped 1 video: truncated video (1: {t})" in out  # keyclips
     assert f"no poses for 1 video: no pose file (1: {p})" in out  # poses

@@ -23,10 +23,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from dance.config import EngineSettings
 from dance.errors import DanceError, StageError
+from dance.progress import Reporter
 from dance.threads import resolve_threads
 
-__all__ = ["Outcome", "run_items", "worker_count"]
+__all__ = ["Outcome", "run_items", "run_uncached", "worker_count"]
 
 #: Below this many videos to do, ``engine.workers=0`` (auto) stays in this process: starting a worker (a fresh
 #: interpreter importing the package and its model) costs seconds, more than a few videos' work.
@@ -114,3 +116,32 @@ def run_items(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any]],
                          f"cached; engine.workers=1 runs in this process and shows the error): {e}") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_uncached(engine: EngineSettings, reporter: Reporter, what: str, rows: Sequence[int], items: Sequence[Any],
+                 factory: Callable[[], Callable[[Any], Any]], save: Callable[[int, Any], None], total: int,
+                 done_before: int, local: Callable[[Any], Any] | None = None,
+                 skips: tuple[type[Exception], ...] = (DanceError,)) -> tuple[dict[int, Any], dict[int, str], int]:
+    """A stage's videos not yet cached (``rows``, with their ``items``) on the run's engine, under a progress bar
+    ``what`` of ``total`` videos of which ``done_before`` came from the cache; ``save(row, value)`` writes each
+    finished video's cache entry as it arrives. Returns the values and the skip reasons by row, and the worker
+    count."""
+    n_workers = worker_count(engine.workers, len(rows), engine.name)
+    if engine.name == "ray":
+        what = f"{what} ({n_workers} Ray actor{'s' * (n_workers > 1)})"
+    elif n_workers > 1:
+        what = f"{what} ({n_workers} worker processes)"
+    values: dict[int, Any] = {}
+    skipped: dict[int, str] = {}
+    with reporter.task(what, total) as advance:
+        advance(done_before)
+        for outcome in run_items(items, factory, n_workers, local=local, skips=skips, engine=engine.name,
+                                 address=engine.ray_address):
+            row = rows[outcome.position]
+            if outcome.skip is not None:
+                skipped[row] = outcome.skip
+            else:
+                values[row] = outcome.value
+                save(row, outcome.value)
+            advance()
+    return values, skipped, n_workers

@@ -21,7 +21,7 @@ from dance.motion.keyframes import uses_pixels
 from dance.motion.poses import PoseSequence, PoseSource, Skeleton, pose_source_for
 from dance.motion.sequences import OK
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
-from dance.pipeline.engine import run_items, worker_count
+from dance.pipeline.engine import run_uncached
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.pipeline.stage_cache import VideoStageCache
@@ -85,7 +85,6 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     ``keyclips.signal=poses``) is skipped with the reason."""
     s = ctx.settings.keyclips
     index = run_index(ctx.stage_dir("index"))
-    skipped: dict[str, str] = {}
     cache = keyclips_cache(ctx)
     work = KeyclipWork(s, ctx.settings.poses, ctx.settings.data.path)
     pose_detail = ""
@@ -107,23 +106,15 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     reused = len(entries)
     todo = [i for i in range(len(index.records)) if i not in entries]
     engine = ctx.settings.engine
-    n_workers = worker_count(engine.workers, len(todo), engine.name)
-    with ctx.reporter.task(_with_workers("keyframes", n_workers, engine.name), len(index.records)) as advance:
-        advance(reused)
-        for outcome in run_items([index.records[i] for i in todo], work, n_workers,
-                                 skips=(VideoDecodeError, PoseFormatError), engine=engine.name,
-                                 address=engine.ray_address):
-            i = todo[outcome.position]
-            if outcome.skip is not None:
-                skipped[index.records[i].video_id] = outcome.skip
-            else:
-                entries[i] = outcome.value
-                cache.save(keys[i], outcome.value)
-            advance()
+    found, failed, n_workers = run_uncached(
+        engine, ctx.reporter, "keyframes", todo, [index.records[i] for i in todo], work,
+        lambda i, entry: cache.save(keys[i], entry), len(index.records), reused,
+        skips=(VideoDecodeError, PoseFormatError))
+    entries |= found
+    skipped = {index.records[i].video_id: failed[i] for i in sorted(failed)}  # index order
     cache.report()
     videos = {index.records[i].video_id: {"n_frames": int(e["n_frames"]), "keyframes": e["keyframes"].tolist(),
                                           "centres": e["centres"].tolist()} for i, e in sorted(entries.items())}
-    skipped = {r.video_id: skipped[r.video_id] for r in index.records if r.video_id in skipped}  # index order
     signals = Counter(str(entries[i]["signal"]) for i in sorted(entries))
     atomic_write_json(out.path("keyclips.json"), {"n_clips": s.n_clips, "clip_len": s.clip_len,
                                                   "videos": videos, "skipped": skipped})
@@ -135,12 +126,6 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     return {"videos": len(videos), "skipped": len(skipped), "skipped_by_reason": reason_counts(skipped),
             "signal": dict(signals), "clips": int(sum(len(v["centres"]) for v in videos.values())),
             "reused": reused, "workers": n_workers, "engine": engine.name}
-
-
-def _with_workers(what: str, n_workers: int, engine: str) -> str:
-    if engine == "ray":
-        return f"{what} ({n_workers} Ray actor{'s' * (n_workers > 1)})"
-    return f"{what} ({n_workers} worker processes)" if n_workers > 1 else what
 
 
 # ---------------------------------------------------------------------------------------------- poses
@@ -212,21 +197,13 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
     reused = len(entries)
     todo = [i for i in rows if i not in entries]
     engine = ctx.settings.engine
-    n_workers = worker_count(engine.workers, len(todo), engine.name)
-    with ctx.reporter.task(_with_workers(f"poses ({source.name})", n_workers, engine.name), len(rows)) as advance:
-        advance(reused)
-        items = [(index.records[i], windows[i]) for i in todo]
-        for outcome in run_items(items, PoseWork(ctx.settings.poses, ctx.settings.data.path), n_workers,
-                                 local=lambda item: video_poses(source, *item), engine=engine.name,
-                                 address=engine.ray_address):
-            i = todo[outcome.position]
-            if outcome.skip is not None:
-                skipped[index.records[i].video_id] = outcome.skip
-            else:
-                entries[i] = outcome.value
-                kp, sc = outcome.value
-                cache.save(keys[i], {"keypoints": kp, "scores": sc})
-            advance()
+    found, failed, n_workers = run_uncached(
+        engine, ctx.reporter, f"poses ({source.name})", todo, [(index.records[i], windows[i]) for i in todo],
+        PoseWork(ctx.settings.poses, ctx.settings.data.path),
+        lambda i, kp_sc: cache.save(keys[i], {"keypoints": kp_sc[0], "scores": kp_sc[1]}), len(rows), reused,
+        local=lambda item: video_poses(source, *item))
+    entries |= found
+    skipped |= {index.records[i].video_id: why for i, why in failed.items()}
     cache.report()
     kps, scs, vids, slots, centres = [], [], [], [], []
     for i in sorted(entries):
