@@ -109,11 +109,11 @@ class FeatureSettings(Section):
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
                                               "the run starts; dance.threads)")
-    yaw: float = Field(0.0, ge=0.0, le=89.0, description="pose-encoder: training augmentations turn the camera "
+    yaw: float = Field(60.0, ge=0.0, le=89.0, description="pose-encoder: training augmentations turn the camera "
                        "by up to this many degrees around the person (x foreshortened by cos yaw; 0: off)")
-    roll: float = Field(0.0, ge=0.0, le=180.0, description="pose-encoder: training augmentations rotate the pose "
+    roll: float = Field(10.0, ge=0.0, le=180.0, description="pose-encoder: training augmentations rotate the pose "
                         "in the image plane by up to this many degrees (0: off)")
-    views: int = Field(0, ge=0, description="trained backbones (pose-encoder): features of this many random "
+    views: int = Field(8, ge=0, description="trained backbones (pose-encoder): features of this many random "
                        "training augmentations of each training video (crop, flip, scale, shift, camera turn), which "
                        "the train stage fits DANCE on beside the clean features (0: clean features only; README, "
                        "'Across camera views')")
@@ -159,7 +159,7 @@ class DanceParams:
 
     concept_lr: float = _hp(1e-3, "Adam learning rate of the concept layers")
     concept_steps: int = _hp(1000, "Adam steps per concept layer (the weights best on validation are kept)", ge=1)
-    concept_batch_size: int = _hp(0, "training rows per Adam step of the concept layers (shuffled minibatches; "
+    concept_batch_size: int = _hp(512, "training rows per Adam step of the concept layers (shuffled minibatches; "
                                   "0, or at least the training rows: every row each step, full batch)", ge=0)
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
