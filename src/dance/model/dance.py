@@ -142,8 +142,9 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
     """Disentangled concept bottleneck over frozen video features, a scikit-learn classifier.
 
     Parameters (declared once, with their descriptions and bounds, in :class:`dance.config.DanceParams`, which also
-    gives the ``train.*`` settings): concept layers trained with Adam (``concept_lr``, ``concept_steps``
-    full-batch steps, best validation weights kept; ``concept_hidden`` hidden units or None for linear);
+    gives the ``train.*`` settings): concept layers trained with Adam (``concept_lr``, ``concept_steps`` steps
+    on ``concept_batch_size``-row minibatches, best validation weights kept; ``concept_hidden`` hidden units or
+    None for linear);
     object/scene concepts dropped before training when the mean of their top-5 labels is ``<= clip_cutoff`` and
     after training when their validation cos³ similarity is ``< interpretability_cutoff``; binary concepts enter
     the final layer as ``binary_activation``; final layer = elastic net (``lam``, ``alpha``) solved along a

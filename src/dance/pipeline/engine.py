@@ -1,4 +1,4 @@
-"""Per-video work of the extraction stages, in this process or spread over worker processes (``engine.workers``).
+"""Per-video work of the extraction stages: in this process, over worker processes (``engine.workers``) or on Ray.
 
 A stage hands :func:`run_items` the videos it still has to do (those not in its per-video cache,
 :mod:`dance.pipeline.stage_cache`) and a picklable *worker factory*. Each worker process calls the factory once —
