@@ -74,7 +74,7 @@ def ray_outcomes(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the stage's own bar counts the videos
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution-plan lines between the stage's
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution-plan lines among the stage's
         rows = [{"position": i, "item": pickle.dumps(item)} for i, item in enumerate(items)]
         ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * workers)))
         mapped = ds.map_batches(_Actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
@@ -84,10 +84,6 @@ def ray_outcomes(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any
             finished += 1
             skip = str(row["skip"])
             yield int(row["position"]), None if skip else pickle.loads(row["value"]), skip or None
-    except (KeyboardInterrupt, GeneratorExit):
-        raise
     except Exception as e:  # noqa: BLE001 - a failed actor or task surfaces as one of Ray's exception types
-        if isinstance(e, StageError):
-            raise
         raise StageError(f"the Ray job stopped after {finished} of {len(items)} videos (finished ones are "
                          f"cached): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
