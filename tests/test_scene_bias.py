@@ -50,9 +50,10 @@ def test_masks_are_exactly_the_actor() -> None:
     s = DataSettings(size=48, n_frames=6)
     sets = plan(s)
     for i in range(3):
-        seen, mask = render_clip(sets["seen"][i], s)
-        swapped, mask_sw = render_clip(sets["swapped"][i], s)
-        empty, mask_e = render_clip(sets["scene_only"][i], s)
+        seen, mask, joints = render_clip(sets["seen"][i], s)
+        swapped, mask_sw, joints_sw = render_clip(sets["swapped"][i], s)
+        empty, mask_e, joints_e = render_clip(sets["scene_only"][i], s)
+        assert joints_e is None and np.array_equal(joints, joints_sw)  # the same actor, joint for joint
         assert mask.any() and (mask == mask_sw).all() and not mask_e.any()
         m = mask[..., None]
         # inside the mask the pixels do not depend on the background (the actor), outside they are the background
@@ -89,7 +90,7 @@ def test_written_dataset_is_a_dance_index(tiny: tuple[Path, dict]) -> None:
     assert (sets["train"].action >= 0).all() and (sets["train"].scene >= 0).all()
     # the stored masks are the rendered ones
     spec = plan(TINY)["unseen"][0]
-    _, mask = render_clip(spec, TINY)
+    _, mask, _ = render_clip(spec, TINY)
     with np.load(root / "masks" / "unseen" / f"{spec.clip_id}.npz") as z:
         assert np.array_equal(z["mask"], mask)
 

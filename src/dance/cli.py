@@ -421,8 +421,8 @@ _register_inspect_commands()
 
 
 def _register_scene_bias_commands() -> None:
-    """``scene-bias`` (data, train, evaluate) lives in :mod:`dance.scene_bias.cli`."""
-    from dance.scene_bias.cli import register
+    """``scene-bias`` (data, train, evaluate, dance, demo) lives in :mod:`dance.cli_scene_bias`."""
+    from dance.cli_scene_bias import register
 
     register(app)
 

@@ -207,6 +207,56 @@ def _intervene_weight(run: Path, cls: str, concept: str, weight: float, split: s
                                                                           "the trained model is unchanged"))
 
 
+def _intervene_search(run: Path, split: str, pattern: str | None, weight: float, max_edits: int,
+                      version: str | None, dry_run: bool) -> None:
+    from fnmatch import fnmatchcase
+
+    import numpy as np
+
+    from dance.explain.edit_search import search_edits
+    from dance.model.versions import save_edit
+    from dance.run_view import RunView
+
+    view = RunView(run)
+    model, v = view.load_version(version)
+    data = view.videos
+    mask = data.split_mask(split)
+    if pattern is not None:
+        example = data.video_ids[int(np.flatnonzero(mask)[0])]
+        mask &= np.array([fnmatchcase(vid, pattern) for vid in data.video_ids], bool)
+        if not mask.any():
+            raise DanceError(f"no video of split '{split}' matches --videos '{pattern}' (ids look like "
+                             f"'{example}')")
+    ids = [vid for vid, m in zip(data.video_ids, mask) if m]
+    edited, res = search_edits(model, model.concept_activations(data.X[mask]), data.targets(model)[mask],
+                               weight=weight, max_edits=max_edits, ids=ids)
+    where = f"split {split}" + (f", videos '{pattern}'" if pattern else "")
+    console.print(escape(f"model {v.name}; {where}: searched on {len(res.search_ids)} videos, checked on the "
+                         f"other {len(res.check_ids)}; each edit sets a zero weight to {res.weight:+.4g}"))
+    t = Table(title="edits (greedy, in order)")
+    for col in ("class", "concept", "fixed", "broken"):
+        t.add_column(col, justify="right" if col in ("fixed", "broken") else "left")
+    for e in res.edits:
+        t.add_row(escape(e.cls), escape(e.concept), f"[green]{e.fixed}[/green]", f"[red]{e.broken}[/red]")
+    console.print(t if res.edits else "no zero weight gains a video on the search part: nothing to edit")
+    t = Table()
+    for col in ("part", "videos", "accuracy before", "accuracy after", "fixed", "broken"):
+        t.add_column(col, justify="left" if col == "part" else "right")
+    for part, eff, n in (("search", res.search, len(res.search_ids)), ("check (held out)", res.check,
+                                                                       len(res.check_ids))):
+        t.add_row(part, str(n), f"{eff.accuracy_before:.4f}", f"{eff.accuracy_after:.4f}",
+                  f"[green]{eff.fixed}[/green]", f"[red]{eff.broken}[/red]")
+    console.print(t)
+    if not res.edits:
+        return
+    if dry_run:
+        console.print("[dim]--dry-run: not saved[/dim]")
+    else:
+        new = save_edit(run, v, edited, res.record(split))
+        console.print(f"saved as [bold]{escape(new.name)}[/bold] " + escape(f"({new.path.parent}); parent {v.name}; "
+                                                                          "the trained model is unchanged"))
+
+
 def _list_versions(run: Path) -> None:
     from dance.run_view import RunView
 
@@ -230,22 +280,34 @@ def intervene(
     cls: Annotated[str | None, typer.Option("--class", help="class whose weight to change (with --concept)")] = None,
     concept: Annotated[str | None, typer.Option(help="concept whose weight for --class to change")] = None,
     weight: Annotated[float | None, typer.Option(help="the new weight W[class, concept]")] = None,
-    split: Annotated[str, typer.Option(help="split on which a weight edit is measured")] = "test",
+    split: Annotated[str, typer.Option(help="split on which a weight edit is measured (or searched)")] = "test",
     version: VersionOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="list the model versions")] = False,
+    search: Annotated[bool, typer.Option(help="search the zero weights whose change to --weight (default 1.0, as "
+                                              "in the paper's Fig. 10) fixes the most videos of --split on one "
+                                              "part, and report the edits' effect on the other part")] = False,
+    videos: Annotated[str | None, typer.Option(help="with --search: only the videos of --split whose id matches "
+                                                    "this shell pattern, e.g. '*swapped*'")] = None,
+    max_edits: Annotated[int, typer.Option(help="with --search: at most this many edits")] = 5,
     dry_run: Annotated[bool, typer.Option(help="show a weight edit's effect without saving it")] = False,
     k: Annotated[int, typer.Option("-k", help="concepts per type shown")] = 3,
 ) -> None:
-    """Edit the model (paper Fig. 9, 10): switch concepts off for one video, or change a class-concept weight
-    (saved as a new version RUN/edits/vNNN, never over the trained model), or --list the versions."""
-    weight_mode = cls is not None or concept is not None or weight is not None
-    modes = [bool(list_), sample is not None, weight_mode]
+    """Edit the model (paper Fig. 9, 10): switch concepts off for one video, change a class-concept weight, or
+    --search the zero weights that repair a shifted split (saved as a new version RUN/edits/vNNN, never over the
+    trained model), or --list the versions."""
+    weight_mode = cls is not None or concept is not None or (weight is not None and not search)
+    modes = [bool(list_), sample is not None, weight_mode, search]
     try:
         run = _run_dir(run)
         if sum(modes) != 1:
-            raise DanceError("choose one: --sample ID --off CONCEPT, --class C --concept K --weight W, or --list")
+            raise DanceError("choose one: --sample ID --off CONCEPT, --class C --concept K --weight W, --search, "
+                             "or --list")
+        if videos is not None and not search:
+            raise DanceError("--videos selects the videos of an edit --search")
         if list_:
             _list_versions(run)
+        elif search:
+            _intervene_search(run, split, videos, 1.0 if weight is None else weight, max_edits, version, dry_run)
         elif sample is not None:
             if not off:
                 raise DanceError("--sample needs at least one --off CONCEPT to switch off")

@@ -367,6 +367,17 @@ class RunView:
         p = self.sanity_path
         return read_json(p) if p.is_file() else None
 
+    @cached_property
+    def scene_bias(self) -> dict[str, Any] | None:
+        """``scene_bias.json`` of the ``dance scene-bias demo`` whose DANCE run this is (beside the run, naming it
+        as ``dance_run``), or None."""
+        p = self.root.resolve().parent / "scene_bias.json"
+        try:
+            d = read_json(p) if p.is_file() else None
+        except (OSError, ValueError, DanceError):
+            return None
+        return d if isinstance(d, dict) and d.get("dance_run") == self.root.resolve().name else None
+
     # ------------------------------------------------------------------ models
     @cached_property
     def trained_model(self) -> DanceModel:

@@ -24,9 +24,9 @@ from dance.model.dance import DanceModel
 from dance.run_view import RunVideos, RunView, near_matches
 from dance.run_view import unknown_message as _unknown
 
-__all__ = ["EditEffect", "RunVideos", "SampleIntervention", "WeightEdit", "check_weight", "intervene_sample",
-           "load_run_videos", "near_matches", "resolve_class", "resolve_concept", "switch_off", "weight_edit",
-           "with_weight"]
+__all__ = ["EditEffect", "RunVideos", "SampleIntervention", "WeightEdit", "check_weight", "edit_effect",
+           "intervene_sample", "load_run_videos", "near_matches", "resolve_class", "resolve_concept", "switch_off",
+           "weight_edit", "with_weight"]
 
 
 def check_weight(weight: float) -> float:
@@ -61,6 +61,16 @@ class EditEffect:
     fixed: int  # wrong before, right after
     broken: int  # right before, wrong after
     changed: int  # predictions that changed at all
+
+
+def edit_effect(before: np.ndarray, after: np.ndarray, y: np.ndarray) -> EditEffect:
+    """What changing the predictions ``before`` → ``after`` (class indices) does against labels ``y``."""
+    before, after, y = np.asarray(before), np.asarray(after), np.asarray(y)
+    n = len(y)
+    return EditEffect(float((before == y).mean()) if n else float("nan"),
+                      float((after == y).mean()) if n else float("nan"),
+                      int(((before != y) & (after == y)).sum()), int(((before == y) & (after != y)).sum()),
+                      int((before != after).sum()))
 
 
 # ---------------------------------------------------------------------------------------------- run-level edits
@@ -158,9 +168,6 @@ def weight_edit(model: DanceModel, z: np.ndarray, y: np.ndarray, cls: str, conce
     p1 = edited.logits_from_concepts(z).argmax(axis=1)
     fixed, broken = (p0 != y) & (p1 == y), (p0 == y) & (p1 != y)
     ids = list(ids) if ids is not None else [str(i) for i in range(len(y))]
-    n = len(y)
-    effect = EditEffect(float((p0 == y).mean()) if n else float("nan"), float((p1 == y).mean()) if n else float("nan"),
-                        int(fixed.sum()), int(broken.sum()), int((p0 != p1).sum()))
     return edited, WeightEdit(model.classes_[c], model.concept_names_[j], float(model.W_[c, j]), float(weight), split,
-                              n, effect, [ids[i] for i in np.flatnonzero(fixed)],
+                              len(y), edit_effect(p0, p1, y), [ids[i] for i in np.flatnonzero(fixed)],
                               [ids[i] for i in np.flatnonzero(broken)])

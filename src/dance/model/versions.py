@@ -58,6 +58,12 @@ class Version:
         if not self.edit:
             return "trained model (train stage)"
         e = self.edit
+        if isinstance(e.get("edits"), list):  # a searched set of edits (dance.explain.edit_search)
+            try:
+                return f"{len(e['edits'])} searched edits: " + "; ".join(
+                    f"W[{x['class']}, {x['concept']}] → {float(x['new_weight']):+.4g}" for x in e["edits"])
+            except (KeyError, TypeError, ValueError):
+                return "searched edits (edit.json lacks class, concept or weights)"
         try:
             return f"W[{e['class']}, {e['concept']}]: {float(e['old_weight']):+.4g} → {float(e['new_weight']):+.4g}"
         except (KeyError, TypeError, ValueError):
@@ -138,9 +144,10 @@ def load_version(run: Path | str, name: str | None = None) -> tuple[DanceModel, 
 
 
 def save_edit(run: Path | str, parent: Version, model: DanceModel, edit: dict[str, Any]) -> Version:
-    """Save ``model`` (``parent`` with one weight changed) as the next version; ``edit`` describes the change.
+    """Save ``model`` (``parent`` with weights changed) as the next version; ``edit`` describes the change.
 
-    ``edit`` should hold ``class``, ``concept``, ``old_weight``, ``new_weight`` and optionally ``effect``; the
+    ``edit`` should hold ``class``, ``concept``, ``old_weight``, ``new_weight`` (or ``edits``, a list of such
+    records, for a searched set: :mod:`dance.explain.edit_search`) and optionally ``effect``; the
     version name, parent, time, package version and training fingerprint are added here.
     """
     run = Path(run)

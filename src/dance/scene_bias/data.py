@@ -23,6 +23,12 @@ On disk (``generate``)::
     scene_only.csv             path,label,split,scene,mask,source with split scene_only and an empty label
     videos/<set>/<id>.mp4      H.264 clips
     masks/<set>/<id>.npz       ``mask``: bool (T,H,W), exactly the actor's pixels (all False for scene_only)
+    annotations_dance.csv      train + every test set with an action (seen, unseen, swapped) as test: one DANCE
+                               run scores all three (:mod:`dance.scene_bias.dance_shift`)
+    poses_gt/                  the actors' exact 2D joints in the generic pose format (``poses/<id>.npz``,
+                               ``skeleton.json``, ``annotations.csv``): DANCE's motion concepts
+    context_labels.csv         ``video_id,object,scene`` of every clip with a scene from the vocabulary (not the
+    concepts.json              stripes): DANCE's scene concepts; the vocabulary is the scenes, no objects
     scene_bias.json            actions, scenes, seen / unseen pairs, settings, counts
 
 Every clip has its own seed (from ``seed``, its set and its number): the same settings give the same clips.
@@ -43,7 +49,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dance.data.synthetic import random_style, render_actor
-from dance.data.synthetic.body import MOTIONS
+from dance.data.synthetic.body import EDGES, JOINTS, MOTIONS
 from dance.data.synthetic.scene import OBJECTS, SCENES, draw_object, render_background
 from dance.data.video import read_video, write_video
 from dance.errors import ConfigError, IndexFormatError
@@ -241,8 +247,9 @@ def stripes_background(size: int, rng: np.random.Generator, render_size: int = 2
     return np.asarray(small, np.uint8)
 
 
-def render_clip(spec: ClipSpec, settings: DataSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Frames uint8 (T,H,W,3) and the exact actor mask bool (T,H,W) of ``spec``.
+def render_clip(spec: ClipSpec, settings: DataSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Frames uint8 (T,H,W,3), the exact actor mask bool (T,H,W) and the actor's joints float32 (T,J,2) in
+    pixels (``None`` without an actor) of ``spec``.
 
     The actor (motion, style, scale, shift, period, phase) and the per-frame noise come from the clip's seed
     only, so a ``seen`` clip and its ``swapped`` / ``scene_only`` copies share them; the scene background is
@@ -261,14 +268,14 @@ def render_clip(spec: ClipSpec, settings: DataSettings) -> tuple[np.ndarray, np.
         bg = scene_background(spec.scene if spec.background == "scene" else spec.background, s.size, scene_rng,
                               colour_jitter=s.colour_jitter, texture=s.texture, clutter=s.clutter)
     if spec.actor:
-        actor, mask, _ = render_actor(spec.action, size=s.size, n_frames=s.n_frames, scale=scale, shift=shift,
-                                      period=period, phase0=phase0, style=style)
+        actor, mask, keypoints = render_actor(spec.action, size=s.size, n_frames=s.n_frames, scale=scale,
+                                              shift=shift, period=period, phase0=phase0, style=style)
         frames = np.where(mask[..., None], actor, bg[None])
     else:
-        mask = np.zeros((s.n_frames, s.size, s.size), bool)
+        mask, keypoints = np.zeros((s.n_frames, s.size, s.size), bool), None
         frames = np.broadcast_to(bg, (s.n_frames, s.size, s.size, 3))
     frames = np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return frames, mask
+    return frames, mask, keypoints
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -281,12 +288,21 @@ def _write_bytes(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _write_csv(path: Path, rows: list[list[str]]) -> None:
+def _write_csv(path: Path, rows: list[list[str]], columns: Sequence[str] = _COLUMNS) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     _write_bytes(path, buf.getvalue().encode("utf-8"))
+
+
+def _save_pose(path: Path, keypoints: np.ndarray, size: int) -> None:
+    """One clip's joints in the generic pose format: keypoints (T,J,2), scores (1 inside the frame), size."""
+    inside = ((keypoints >= 0) & (keypoints <= size - 1)).all(axis=-1)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, keypoints=keypoints.astype(np.float32), scores=inside.astype(np.float32),
+                        size=np.array([size, size], np.int64))
+    _write_bytes(path, buf.getvalue())
 
 
 def _save_mask(path: Path, mask: np.ndarray) -> None:
@@ -303,11 +319,13 @@ def generate(out: Path | str, settings: DataSettings | None = None,
     sets = plan(s)
     total = sum(len(v) for v in sets.values())
     rows: dict[str, list[list[str]]] = {}
+    pose_rows: list[list[str]] = []
+    context_rows: list[list[str]] = []
     done = 0
     for name, specs in sets.items():
         rows[name] = []
         for spec in specs:
-            frames, mask = render_clip(spec, s)
+            frames, mask, keypoints = render_clip(spec, s)
             video, mask_path = f"videos/{name}/{spec.clip_id}.mp4", f"masks/{name}/{spec.clip_id}.npz"
             write_video(out / video, frames, s.fps)
             _save_mask(out / mask_path, mask)
@@ -315,6 +333,11 @@ def generate(out: Path | str, settings: DataSettings | None = None,
             split = {"train": "train", "seen": "test", "unseen": "test", "swapped": "test"}.get(name, name)
             source = f"videos/seen/{spec.source}.mp4" if spec.source else ""
             rows[name].append([video, label, split, spec.scene, mask_path, source])
+            if keypoints is not None:
+                _save_pose(out / "poses_gt" / "poses" / f"{spec.clip_id}.npz", keypoints, s.size)
+                pose_rows.append([spec.clip_id, label, split])
+            if spec.scene in s.scenes:
+                context_rows.append([spec.clip_id, "", spec.scene])
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -322,6 +345,12 @@ def generate(out: Path | str, settings: DataSettings | None = None,
     _write_csv(out / "annotations_unseen.csv", rows["train"] + rows["unseen"])
     _write_csv(out / "annotations_swapped.csv", rows["train"] + rows["swapped"])
     _write_csv(out / "scene_only.csv", rows["scene_only"])
+    _write_csv(out / "annotations_dance.csv", rows["train"] + rows["seen"] + rows["unseen"] + rows["swapped"])
+    _write_csv(out / "poses_gt" / "annotations.csv", pose_rows, ("video_id", "label", "split"))
+    _write_bytes(out / "poses_gt" / "skeleton.json",
+                 (json.dumps({"joints": list(JOINTS), "edges": [list(e) for e in EDGES]}) + "\n").encode())
+    _write_csv(out / "context_labels.csv", context_rows, ("video_id", "object", "scene"))
+    _write_bytes(out / "concepts.json", (json.dumps({"object": [], "scene": list(s.scenes)}) + "\n").encode())
     p = pairs(s.actions, s.scenes)
     manifest = {
         "actions": list(s.actions),
@@ -329,7 +358,8 @@ def generate(out: Path | str, settings: DataSettings | None = None,
         "pairs": {k: [list(x) for x in v] for k, v in p.items()},
         "counts": {name: len(v) for name, v in sets.items()},
         "files": {"train": "annotations.csv", "seen": "annotations.csv", "unseen": "annotations_unseen.csv",
-                  "swapped": "annotations_swapped.csv", "scene_only": "scene_only.csv"},
+                  "swapped": "annotations_swapped.csv", "scene_only": "scene_only.csv",
+                  "dance": "annotations_dance.csv", "poses": "poses_gt", "context_labels": "context_labels.csv"},
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()},
     }
     _write_bytes(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))

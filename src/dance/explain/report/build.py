@@ -14,6 +14,7 @@ from dance.explain.report.data import RunData
 from dance.explain.report.figure import choose_samples, medoid, sample_figure
 from dance.explain.report.html import escape, file_uri, img, page
 from dance.explain.report.sanity import sanity_section
+from dance.explain.report.scene_bias import scene_bias_section
 from dance.explain.report.selection import selection_section
 from dance.explain.sankey import sankey_figure, save_sankey
 from dance.motion.render import save_strip
@@ -132,6 +133,9 @@ def build_report(run: Path | str, out: Path | str | None = None, *, pairs: int =
         ("catalogue", "Concept catalogue", catalogue),
         ("sanity", "Sanity check", sanity_section(data)),
     ]
+    scene_bias = scene_bias_section(data)
+    if scene_bias is not None:
+        sections.insert(3, ("scene-bias", "Action vs scene", scene_bias))
     html = page(f"DANCE report — {data.root.name}", sections, head_script=get_plotlyjs(), intro=intro)
     atomic_write_text(out, html)
     out.chmod(0o644)  # a report is for sharing (the atomic write's temporary file is private)
