@@ -305,6 +305,39 @@ def demo(
     console.print(f"wrote {escape(str(out / 'scene_bias.json'))}; report: dance report {escape(str(out / 'run'))}")
 
 
+def swap(
+    index: Annotated[Path, typer.Argument(help="a video index (any format `dance run` reads: csv, folders, lists)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the swapped videos and their index")],
+    background: Annotated[str, typer.Option(help="stripes (SCUBA's Sin.), scenes (procedural) or videos (a frame "
+                                                 "of another video of the index)")] = "stripes",
+    min_area: Annotated[float, typer.Option(help="a frame has the actor when the mask covers this share")] = 0.03,
+    min_frames: Annotated[float, typer.Option(help="keep a video when this share of frames has the actor")] = 0.9,
+    dilate: Annotated[int, typer.Option(help="dilate the person mask by this many pixels")] = 2,
+    max_frames: Annotated[int | None, typer.Option(help="only the first frames of each video")] = None,
+    seed: Annotated[int, typer.Option(help="background seed")] = 0,
+) -> None:
+    """Background-swapped copies of a video index (SCUBA-style): the actor kept (MediaPipe person mask, or a
+    scene-bias data set's exact masks), the scene replaced; same labels; skips reported with their reason."""
+    from dance.data.formats import load_index
+    from dance.progress import RichReporter
+    from dance.scene_bias.swap import SwapSettings, swap_index
+
+    try:
+        settings = SwapSettings(background=background, min_area=min_area, min_frames=min_frames, dilate=dilate,
+                                max_frames=max_frames, seed=seed).check()
+        records = load_index(index, required_splits=()).records
+        with RichReporter(err).tracker() as progress:
+            summary = swap_index(records, out, settings, index_csv=index if index.is_file() else None,
+                                 progress=lambda done, total: progress("swapping backgrounds", 1, total))
+    except DanceError as e:
+        _fail(e)
+    for vid, why in summary["skipped_videos"].items():
+        err.print(f"[yellow]skipped[/yellow] {escape(vid)}: {escape(why)}")
+    console.print(f"wrote {escape(str(out / 'annotations.csv'))}: {summary['kept']} kept, {summary['skipped']} "
+                  f"skipped (masks: {summary['mask_source']}; details in {escape(str(out / 'swap.json'))})")
+
+
 def register(main_app: typer.Typer) -> None:
-    """Add ``scene-bias`` to the main app."""
+    """Add ``scene-bias`` and ``swap`` to the main app."""
     main_app.add_typer(app, name="scene-bias")
+    main_app.command()(swap)

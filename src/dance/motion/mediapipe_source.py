@@ -315,12 +315,38 @@ class MediaPipePoseSource:
 
     # ------------------------------------------------------------------------------------------------ internals
 
-    def _new_pose(self) -> Any:
+    def person_masks(self, frames: np.ndarray, where: str = "frames") -> np.ndarray:
+        """MediaPipe's person segmentation of every frame, from the pose graph itself (``enable_segmentation``:
+        no other weights): float32 (T, H, W) in [0, 1] at the frames' size, 0 on frames without a tracked person.
+        One person (the most prominent); a frame MediaPipe fails on counts as no person."""
+        frames = _as_rgb_frames(frames)
+        out = np.zeros(frames.shape[:3], np.float32)
+        try:
+            with _native_stderr_silenced(self.quiet):
+                pose = self._new_pose(segmentation=True)
+        except Exception as e:  # noqa: BLE001
+            raise PoseFormatError(self._start_failure(e, where)) from None
+        try:
+            for t in range(len(frames)):
+                try:
+                    with _native_stderr_silenced(self.quiet and t == 0):
+                        mask = pose.process(np.ascontiguousarray(frames[t])).segmentation_mask
+                except Exception:  # noqa: BLE001 - one bad frame is "no person"; rebuild the graph
+                    _close_quietly(pose)
+                    pose = self._new_pose(segmentation=True)
+                    continue
+                if mask is not None and mask.shape == out.shape[1:]:
+                    out[t] = np.clip(np.nan_to_num(np.asarray(mask, np.float32)), 0.0, 1.0)
+        finally:
+            _close_quietly(pose)
+        return out
+
+    def _new_pose(self, segmentation: bool = False) -> Any:
         return self._mp_pose.Pose(
             static_image_mode=False,
             model_complexity=self.model_complexity,
             smooth_landmarks=self.smooth_landmarks,
-            enable_segmentation=False,
+            enable_segmentation=segmentation,
             min_detection_confidence=self.min_detection_confidence,
             min_tracking_confidence=self.min_tracking_confidence,
         )
