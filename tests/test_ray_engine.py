@@ -1,5 +1,5 @@
-"""The keyclips and poses stages on Ray (``engine.name=ray``, issue 13 item 3): a local Ray instance with two CPUs
-writes exactly what the local engine writes, a corrupt video's skip included. Skips when Ray is not installed
+"""The keyclips, poses and features stages on Ray (``engine.name=ray``, issue 13 item 3): a local Ray instance with
+two CPUs writes exactly what the local engine writes, a corrupt video's skip included. Skips when Ray is not installed
 (``pip install 'dance-xai[ray]'``; CI installs it)."""
 
 from __future__ import annotations
@@ -66,3 +66,23 @@ def test_ray_writes_what_the_local_engine_writes(local_ray, tmp_path: Path) -> N
     # the local engine resumes from the entries Ray's driver wrote: nothing left to estimate
     again = run_pipeline(_ctx(data, tmp_path / "ray", "engine.workers=1"), only=["poses"], force=("poses",))
     assert again[-1].info["reused"] == len(json.loads(kc_local)["videos"]) - 1  # all but the pose-less video
+
+    # the features stage: chunks of 3 videos on 2 actors holding the backbone, the same vectors as this process
+    # on one torch thread (the actors' count), the corrupt video skipped alike
+    feats = ("features.backbone=random-3dconv", "features.n_frames=8", "features.size=32", "features.batch_size=3")
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_pipeline(_ctx(data, tmp_path / "local", "engine.workers=1", *feats), only=["features"])
+    finally:
+        torch.set_num_threads(previous)
+    res = run_pipeline(_ctx(data, tmp_path / "ray", "engine.name=ray", "engine.workers=2", *feats), only=["features"])
+    assert (res[-1].info["engine"], res[-1].info["workers"]) == ("ray", 2)
+    with np.load(tmp_path / "local" / "features" / "features.npz") as a, \
+            np.load(tmp_path / "ray" / "features" / "features.npz") as b:
+        np.testing.assert_array_equal(a["x"], b["x"])
+        np.testing.assert_array_equal(a["ok"], b["ok"])
+    assert (tmp_path / "local" / "features" / "skipped.json").read_text() == \
+        (tmp_path / "ray" / "features" / "skipped.json").read_text()

@@ -204,6 +204,38 @@ def test_worker_processes_write_what_one_process_writes_and_fill_its_cache(data:
     _same(_artifacts(one), ref)
 
 
+FEATURES = ("features.backbone=random-3dconv", "features.n_frames=8", "features.size=32", "features.batch_size=3")
+
+
+def _features(run: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    with np.load(run / "features" / "features.npz") as z:
+        return z["x"], z["ok"], (run / "features" / "skipped.json").read_text()
+
+
+def test_features_on_worker_processes_equal_one_process(data: Path, tmp_path: Path, single_thread) -> None:  # noqa: ANN001
+    """The features stage's chunks (features.batch_size videos per encode call) on 2 spawned workers, each holding
+    the backbone: the same vectors (torch on one thread in both) and the same skip of a corrupt video."""
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (copy / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with open(copy / "annotations.csv", "a", encoding="utf-8") as f:
+        f.write("videos/broken.mp4,bowing,test\n")
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_pipeline(_ctx(copy, one, FEATURES), only=["index", "features"])
+    results = run_pipeline(_ctx(copy, two, (*FEATURES, "engine.workers=2")), only=["index", "features"])
+    assert results[-1].info["workers"] == 2 and results[-1].info["encoded"] == N_VIDEOS
+    x1, ok1, skip1 = _features(one)
+    x2, ok2, skip2 = _features(two)
+    np.testing.assert_array_equal(x1, x2)
+    assert (ok1 == ok2).all() and skip1 == skip2 and "videos__broken" in json.loads(skip1)
+    # one process reuses every vector the workers cached
+    again = run_pipeline(_ctx(copy, two, FEATURES), only=["features"], force=("features",))
+    assert again[-1].info["reused"] == N_VIDEOS and again[-1].info["encoded"] == 0
+    np.testing.assert_array_equal(_features(two)[0], x1)
+
+
 def test_worker_count() -> None:
     from dance.pipeline.engine import MIN_ITEMS_FOR_POOL, worker_count
 

@@ -22,7 +22,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,34 @@ def _remove(path: Path) -> None:
         pass
 
 
+ChunkResult = list  # per video of a chunk: its vector (dim,) float32, or the reason it was skipped (str)
+
+
+def encode_chunk(records: Sequence[VideoRecord], read: Callable[[VideoRecord], np.ndarray],
+                 encode: Callable[[list[np.ndarray]], np.ndarray], what: str) -> ChunkResult:
+    """Read and encode one chunk of videos in one ``encode`` call: per video its float32 vector, or the reason it
+    was skipped (a read that raises a DanceError or OSError; NaN / inf values). What a worker of the features stage
+    runs (:mod:`dance.pipeline.features`), and what this process runs without one."""
+    out: ChunkResult = [None] * len(records)
+    frames, where = [], []
+    for j, rec in enumerate(records):
+        try:
+            frames.append(read(rec))
+            where.append(j)
+        except (DanceError, OSError) as e:
+            out[j] = str(e)
+    if frames:
+        x = np.asarray(encode(frames), dtype=np.float32)
+        for j, row in zip(where, x):
+            out[j] = row if np.isfinite(row).all() else f"{what} produced NaN/inf values"
+    return out
+
+
+#: ``map_chunks(chunks)`` → ``(chunk position, ChunkResult)`` as chunks finish, in any order: how a caller spreads
+#: the chunks over workers (:func:`dance.pipeline.engine.run_items`); None: :func:`encode_chunk` here, in order.
+MapChunks = Callable[[list[list[VideoRecord]]], Iterator[tuple[int, ChunkResult]]]
+
+
 def encode_videos_cached(
     records: Sequence[VideoRecord],
     read: Callable[[VideoRecord], np.ndarray],
@@ -113,11 +141,15 @@ def encode_videos_cached(
     reporter: Reporter,
     what: str,
     load: Callable[[], None] | None = None,
+    map_chunks: MapChunks | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str], int]:
     """``(vectors (N, dim), ok (N,), skipped {video id: reason}, reused)`` for ``records``.
 
-    ``read`` decodes one video into the frames ``encode`` takes (a batch of them at a time); ``load`` (the
-    model's weights) is called before anything is decoded, and only when some video is not cached.
+    ``read`` decodes one video into the frames ``encode`` takes; the videos not cached are cut, in index order,
+    into chunks of ``batch_size`` (one ``encode`` call each, whatever worker runs it, so every engine batches the
+    same videos together). ``load`` (the model's weights) is called before anything is decoded, and only when some
+    video is not cached. ``map_chunks``: run the chunks elsewhere (worker processes, Ray); each video's entry is
+    written as its chunk comes back.
     """
     out = np.zeros((len(records), dim), dtype=np.float32)
     ok = np.zeros(len(records), dtype=bool)
@@ -146,39 +178,26 @@ def encode_videos_cached(
         log.warning("%s: %d cached vectors in %s failed their check and are encoded again: %s%s", what,
                     len(invalid), cache_dir, shown, more)
     reused = int(ok.sum())
-    if todo and load is not None:
-        load()  # fail on missing weights before decoding anything
-
-    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
-        x = np.asarray(encode([v for _, v in batch]), dtype=np.float32)
-        for (i, _), row in zip(batch, x):
-            if not np.isfinite(row).all():
-                skipped[records[i].video_id] = f"{what} produced NaN/inf values"
-                continue
-            out[i], ok[i] = row, True
-            if cache_dir is not None:
-                row = np.ascontiguousarray(row, dtype="<f4")
-                buf = io.BytesIO()
-                np.save(buf, row)
-                atomic_write_bytes(cache_dir / video_cache_name(keys[i], row), buf.getvalue())
-
+    if todo and load is not None and map_chunks is None:
+        load()  # fail on missing weights before decoding anything (workers load their own)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    batch: list[tuple[int, np.ndarray]] = []
+    chunks = [todo[k:k + batch_size] for k in range(0, len(todo), max(1, batch_size))]
+    chunk_records = [[records[i] for i in c] for c in chunks]
+    results = (map_chunks(chunk_records) if map_chunks is not None
+               else ((n, encode_chunk(c, read, encode, what)) for n, c in enumerate(chunk_records)))
     with reporter.task(what, len(todo)) as advance:
-        for i in todo:
-            try:
-                frames = read(records[i])
-            except (DanceError, OSError) as e:
-                skipped[records[i].video_id] = str(e)
-                advance()
-                continue
-            batch.append((i, frames))
-            if len(batch) == batch_size:
-                flush(batch)
-                advance(len(batch))
-                batch = []
-        if batch:
-            flush(batch)
-            advance(len(batch))
+        for n, result in results:
+            for i, value in zip(chunks[n], result):
+                if isinstance(value, str):
+                    skipped[records[i].video_id] = value
+                    continue
+                row = np.ascontiguousarray(value, dtype="<f4")
+                out[i], ok[i] = row, True
+                if cache_dir is not None:
+                    buf = io.BytesIO()
+                    np.save(buf, row)
+                    atomic_write_bytes(cache_dir / video_cache_name(keys[i], row), buf.getvalue())
+            advance(len(chunks[n]))
+    skipped = {r.video_id: skipped[r.video_id] for r in records if r.video_id in skipped}  # index order
     return out, ok, skipped, reused

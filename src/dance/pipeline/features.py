@@ -1,7 +1,9 @@
 """Stage ``features``: one feature vector per video from a frozen backbone, cached per video.
 
 Per-video features are kept in ``RUN/.cache/features/<backbone fingerprint>/`` so an interrupted extraction
-resumes where it stopped, and a dataset that grows only encodes its new videos.
+resumes where it stopped, and a dataset that grows only encodes its new videos. The videos not cached are encoded
+in chunks of ``features.batch_size`` on the run's engine (:mod:`dance.pipeline.engine`): in this process, over
+worker processes each holding the backbone once (``engine.workers``), or on Ray actors.
 
 Three kinds of backbone (``BackboneEntry.input``, :mod:`dance.encoders.registry`): ``video`` backbones encode
 decoded frames, read at the backbone's own ``n_frames`` / ``size`` (which a pretrained model such as VideoMAE
@@ -11,16 +13,22 @@ features from a file by video id, with nothing decoded.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 import numpy as np
 from safetensors.torch import save_file
 
+from dance.config import FeatureSettings
+from dance.data.index import VideoRecord
 from dance.data.video import read_clip
 from dance.encoders.registry import backbone_entry, make_backbone, make_video_backbone
-from dance.encoders.video_cache import encode_videos_cached
+from dance.encoders.video_cache import ChunkResult, encode_chunk, encode_videos_cached
 from dance.errors import PoseFormatError, StageError
 from dance.model.selection import cross_fit_folds, fold_ids
 from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
+from dance.pipeline.engine import run_items, worker_count
 from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
@@ -154,14 +162,53 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
             "cross_fit_folds": n_folds, "threads": n_threads, "augmented_views": s.views}
 
 
+def _chunk_encoder(backbone, name: str) -> Callable[[list[VideoRecord]], ChunkResult]:  # noqa: ANN001
+    def read(rec: VideoRecord) -> np.ndarray:
+        return read_clip(rec.path, backbone.n_frames, backbone.size)
+
+    return lambda chunk: encode_chunk(chunk, read, backbone.encode, f"features ({name})")
+
+
+@dataclass(frozen=True)
+class FeatureWork:
+    """The features stage's worker factory (:mod:`dance.pipeline.engine`): a chunk of video records → their
+    vectors (or skip reasons), from a backbone built and loaded once per worker."""
+
+    features: FeatureSettings
+
+    def __call__(self) -> Callable[[list[VideoRecord]], ChunkResult]:
+        backbone = make_video_backbone(self.features)
+        load = getattr(backbone, "load", None)
+        if load is not None:
+            load()
+        return _chunk_encoder(backbone, self.features.backbone)
+
+
 def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.features
+    engine = ctx.settings.engine
     index = run_index(ctx.stage_dir("index"))
     backbone = make_video_backbone(s)
     cache = ctx.run.root / ".cache" / "features" / stable_hash(backbone.fingerprint())[:16]
+    workers = 1
+
+    def map_chunks(chunks: list[list[VideoRecord]]) -> Iterator[tuple[int, ChunkResult]]:
+        nonlocal workers
+        workers = worker_count(engine.workers, sum(len(c) for c in chunks), engine.name)
+        local = None
+        if workers <= 1 and engine.name == "local":
+            load = getattr(backbone, "load", None)
+            if load is not None:
+                load()  # fail on missing weights before decoding anything
+            local = _chunk_encoder(backbone, s.backbone)
+        for outcome in run_items(chunks, FeatureWork(s), workers, local=local, skips=(), engine=engine.name,
+                                 address=engine.ray_address):
+            yield outcome.position, outcome.value
+
+    what = f"features ({s.backbone})"
     feats, ok, skipped, reused = encode_videos_cached(
         index.records, lambda rec: read_clip(rec.path, backbone.n_frames, backbone.size), backbone.encode,
-        backbone.dim, cache, s.batch_size, ctx.reporter, f"features ({s.backbone})", getattr(backbone, "load", None))
+        backbone.dim, cache, s.batch_size, ctx.reporter, what, getattr(backbone, "load", None), map_chunks)
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
     atomic_write_json(out.path("skipped.json"), skipped)
@@ -169,4 +216,4 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     if line:
         ctx.reporter.info(line + " — left out of training and evaluation")
     return {"dim": backbone.dim, "encoded": int(ok.sum()) - reused, "reused": reused, "skipped": len(skipped),
-            "skipped_by_reason": reason_counts(skipped)}
+            "skipped_by_reason": reason_counts(skipped), "workers": workers, "engine": engine.name}
