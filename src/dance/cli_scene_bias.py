@@ -252,6 +252,7 @@ def demo(
     import time
 
     from dance.explain.scene_shift import score_scene_shift
+    from dance.progress import RichReporter
     from dance.runs import atomic_write_json
     from dance.scene_bias.data import SETS, DataSettings, generate
     from dance.scene_bias.model import ModelSettings
@@ -267,8 +268,6 @@ def demo(
                           sort_keys=True)
         if not (marker.is_file() and marker.read_text(encoding="utf-8") == want):
             err.print(f"[bold]▶ data[/bold]: rendering the scene-bias clips into {escape(str(data_dir))}")
-            from dance.progress import RichReporter
-
             with RichReporter(err).tracker() as progress:
                 generate(data_dir, settings, progress=lambda done, total: progress("rendering clips", 1, total))
             marker.write_text(want, encoding="utf-8")
