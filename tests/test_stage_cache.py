@@ -177,16 +177,21 @@ def test_keyclips_from_poses_are_cached_under_the_pose_source(data: Path, tmp_pa
     assert json.loads((run / "keyclips" / "keyclips.json").read_text()) == kc
 
 
-def test_worker_processes_write_what_one_process_writes_and_fill_its_cache(data: Path, tmp_path: Path) -> None:
-    """engine.workers=2 (two spawned processes): the same keyclips.json, poses.npz and skip reasons as one process,
-    a corrupt video skipped with the same reason, and each engine resumes from the other's cache entries."""
+def _with_broken_video(data: Path, copy: Path) -> Path:
+    """A copy of the data set with one more test video that is no video at all."""
     import shutil
 
-    copy = tmp_path / "data"
     shutil.copytree(data, copy)
     (copy / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     with open(copy / "annotations.csv", "a", encoding="utf-8") as f:
         f.write("videos/broken.mp4,bowing,test\n")
+    return copy
+
+
+def test_worker_processes_write_what_one_process_writes_and_fill_its_cache(data: Path, tmp_path: Path) -> None:
+    """engine.workers=2 (two spawned processes): the same keyclips.json, poses.npz and skip reasons as one process,
+    a corrupt video skipped with the same reason, and each engine resumes from the other's cache entries."""
+    copy = _with_broken_video(data, tmp_path / "data")
     one, two = tmp_path / "one", tmp_path / "two"
     run_pipeline(_ctx(copy, one), only=STAGES)
     results = run_pipeline(_ctx(copy, two, ("engine.workers=2",)), only=STAGES)
@@ -215,13 +220,7 @@ def _features(run: Path) -> tuple[np.ndarray, np.ndarray, str]:
 def test_features_on_worker_processes_equal_one_process(data: Path, tmp_path: Path, single_thread) -> None:  # noqa: ANN001
     """The features stage's chunks (features.batch_size videos per encode call) on 2 spawned workers, each holding
     the backbone: the same vectors (torch on one thread in both) and the same skip of a corrupt video."""
-    import shutil
-
-    copy = tmp_path / "data"
-    shutil.copytree(data, copy)
-    (copy / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
-    with open(copy / "annotations.csv", "a", encoding="utf-8") as f:
-        f.write("videos/broken.mp4,bowing,test\n")
+    copy = _with_broken_video(data, tmp_path / "data")
     one, two = tmp_path / "one", tmp_path / "two"
     run_pipeline(_ctx(copy, one, FEATURES), only=["index", "features"])
     results = run_pipeline(_ctx(copy, two, (*FEATURES, "engine.workers=2")), only=["index", "features"])

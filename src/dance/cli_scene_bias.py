@@ -29,6 +29,11 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
 DataArg = Annotated[Path, typer.Argument(help="a scene-bias data set (after `dance scene-bias data`)")]
 ThreadsOpt = Annotated[int, typer.Option(help="torch threads (0: the cores not busy)")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="DANCE setting override key=value (repeatable)")]
+TrainOpt = Annotated[int, typer.Option(help="train clips")]
+SeenOpt = Annotated[int, typer.Option(help="test clips of seen pairs (also the swapped and scene-only sizes)")]
+UnseenOpt = Annotated[int, typer.Option(help="test clips of unseen pairs")]
+SizeOpt = Annotated[int, typer.Option(help="frame size in pixels")]
+FramesOpt = Annotated[int, typer.Option(help="frames per clip")]
 DEMO_MODELS = {"baseline": "one_token", "devias": "devias"}  # scene_bias.json name -> model kind
 METRICS = (("action_seen", "action seen"), ("action_unseen", "action unseen"), ("action_swapped", "action stripes"),
            ("scene_seen", "scene seen"), ("scene_unseen", "scene unseen"), ("scene_only", "scene only"),
@@ -45,11 +50,11 @@ def data(
     out: Annotated[Path, typer.Argument(help="output folder")],
     seed: Annotated[int, typer.Option(help="random seed (same seed and settings, same clips)")] = 0,
     correlation: Annotated[float, typer.Option(help="share of an action's train clips in its own scene")] = 0.9,
-    train: Annotated[int, typer.Option(help="train clips")] = 2400,
-    seen: Annotated[int, typer.Option(help="test clips of seen pairs (also the swapped and scene-only sizes)")] = 360,
-    unseen: Annotated[int, typer.Option(help="test clips of unseen pairs")] = 720,
-    size: Annotated[int, typer.Option(help="frame size in pixels")] = 64,
-    frames: Annotated[int, typer.Option(help="frames per clip")] = 16,
+    train: TrainOpt = 2400,
+    seen: SeenOpt = 360,
+    unseen: UnseenOpt = 720,
+    size: SizeOpt = 64,
+    frames: FramesOpt = 16,
     colour_jitter: Annotated[float, typer.Option(help="scene colour gain per channel in [1 - j, 1 + j]")] = 0.3,
     texture: Annotated[float, typer.Option(help="amplitude of the scenes' smooth shading field")] = 0.25,
     clutter: Annotated[int, typer.Option(help="at most this many patches of other scenes (and clutter - 1 "
@@ -239,11 +244,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="data and model seed")] = 0,
     threads: ThreadsOpt = 0,
     max_edits: Annotated[int, typer.Option(help="at most this many weight edits in the intervention search")] = 5,
-    train: Annotated[int, typer.Option(help="train clips")] = 2400,
-    seen: Annotated[int, typer.Option(help="test clips of seen pairs (also the swapped and scene-only sizes)")] = 360,
-    unseen: Annotated[int, typer.Option(help="test clips of unseen pairs")] = 720,
-    size: Annotated[int, typer.Option(help="frame size in pixels")] = 64,
-    frames: Annotated[int, typer.Option(help="frames per clip")] = 16,
+    train: TrainOpt = 2400,
+    seen: SeenOpt = 360,
+    unseen: UnseenOpt = 720,
+    size: SizeOpt = 64,
+    frames: FramesOpt = 16,
     epochs: Annotated[int, typer.Option(help="training epochs of the baseline and DEVIAS")] = 12,
 ) -> None:
     """Everything in one command: the scene-bias data set, the one-token baseline and DEVIAS, DANCE, DEVIAS's
