@@ -1,6 +1,12 @@
-"""The keyclips and poses stages in one process vs a pool of worker processes (``engine.workers``; issue 13 item 3).
+"""The keyclips and poses stages, or the features stage, in one process vs a pool of worker processes
+(``engine.workers``; issue 13 items 3, 5).
 
     python benchmarks/engines.py [--copies 4] [--repeats 3] [--workers 1 2] [--clips ../shared/data/clips]
+                                 [--stage poses|features] [--torch-threads 1]
+
+``--stage features`` times the features stage instead (``random-3dconv``, 16 frames at 112 px, chunks of
+``features.batch_size`` = 8 videos), this process's torch on ``--torch-threads`` threads (each worker uses one; with
+1 the vectors are bit-identical across worker counts, which the script checks); it needs no MediaPipe.
 
 A dataset is made of the real clips (each copied ``--copies`` times under other names into a temporary folder,
 so the stages see that many distinct videos), and the ``keyclips`` and ``poses`` stages (MediaPipe poses,
@@ -52,7 +58,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_once(data: Path, run: Path, workers: int) -> tuple[float, float, dict]:
+def run_once(data: Path, run: Path, workers: int, stage: str = "poses") -> tuple[float, float, dict]:
     from dance.config import load_settings
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
@@ -60,21 +66,24 @@ def run_once(data: Path, run: Path, workers: int) -> tuple[float, float, dict]:
     from dance.runs import RunDir
 
     settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", "poses.source=mediapipe",
-                                    "spatial.source=none", f"engine.workers={workers}"])
+                                    "spatial.source=none", "features.backbone=random-3dconv",
+                                    f"engine.workers={workers}"])
     ctx = Context(settings, RunDir(run), Reporter())
     run_pipeline(ctx, only=["index"])
+    stages = ["keyclips", "poses"] if stage == "poses" else ["features"]
     t0, c0 = time.perf_counter(), cpu_seconds()
-    run_pipeline(ctx, only=["keyclips", "poses"])
+    run_pipeline(ctx, only=stages)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
-    with np.load(run / "poses" / "poses.npz") as z:
+    name = "poses" if stage == "poses" else "features"
+    with np.load(run / name / f"{name}.npz") as z:
         arrays = {k: z[k] for k in z.files}
-    return wall, cpu, {"poses": arrays, "keyclips": (run / "keyclips" / "keyclips.json").read_text(),
-                       "skipped": (run / "poses" / "skipped.json").read_text()}
+    keyclips = (run / "keyclips" / "keyclips.json").read_text() if stage == "poses" else ""
+    return wall, cpu, {"arrays": arrays, "keyclips": keyclips, "skipped": (run / name / "skipped.json").read_text()}
 
 
 def same(a: dict, b: dict) -> bool:
-    return (a["keyclips"] == b["keyclips"] and a["skipped"] == b["skipped"] and a["poses"].keys() == b["poses"].keys()
-            and all(np.array_equal(a["poses"][k], b["poses"][k]) for k in a["poses"]))
+    return (a["keyclips"] == b["keyclips"] and a["skipped"] == b["skipped"] and a["arrays"].keys() == b["arrays"].keys()
+            and all(np.array_equal(a["arrays"][k], b["arrays"][k]) for k in a["arrays"]))
 
 
 def main() -> int:
@@ -83,26 +92,33 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=4, help="copies of each clip (distinct videos to the stages)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--stage", choices=("poses", "features"), default="poses")
+    ap.add_argument("--torch-threads", type=int, default=1, help="this process's torch threads (features)")
     args = ap.parse_args()
     if not args.clips.is_dir():
         print(f"no clips folder at {args.clips}: nothing to measure")
         return 0
-    try:
-        import mediapipe  # noqa: F401
-    except ImportError:
-        print("MediaPipe is not installed (pip install 'dance-xai[pose]'): nothing to measure")
-        return 0
+    if args.stage == "features":
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    else:
+        try:
+            import mediapipe  # noqa: F401
+        except ImportError:
+            print("MediaPipe is not installed (pip install 'dance-xai[pose]'): nothing to measure")
+            return 0
     tmp = Path(tempfile.mkdtemp(prefix="dance-engines-"))
     try:
         n = make_dataset(args.clips, tmp / "data", args.copies)
-        print(f"{n} videos ({args.copies} copies of each clip in {args.clips}); load average before: "
-              f"{os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{args.stage} stage, {n} videos ({args.copies} copies of each clip in {args.clips}); load average "
+              f"before: {os.getloadavg()[0]:.2f}", flush=True)
         walls: dict[int, list[float]] = {w: [] for w in args.workers}
         cpus: dict[int, list[float]] = {w: [] for w in args.workers}
         reference, identical = None, True
         for r in range(args.repeats):
             for w in args.workers:
-                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{w}_{r}", w)
+                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{w}_{r}", w, args.stage)
                 walls[w].append(wall)
                 cpus[w].append(cpu)
                 reference = reference or out
