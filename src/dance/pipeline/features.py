@@ -208,7 +208,7 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     what = f"features ({s.backbone})"
     feats, ok, skipped, reused = encode_videos_cached(
         index.records, lambda rec: read_clip(rec.path, backbone.n_frames, backbone.size), backbone.encode,
-        backbone.dim, cache, s.batch_size, ctx.reporter, what, getattr(backbone, "load", None), map_chunks)
+        backbone.dim, cache, s.batch_size, ctx.reporter, what, map_chunks=map_chunks)  # map_chunks loads it
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
     atomic_write_json(out.path("backbone.json"), backbone.fingerprint() | {"dim": backbone.dim})
     atomic_write_json(out.path("skipped.json"), skipped)

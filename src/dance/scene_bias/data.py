@@ -24,7 +24,7 @@ On disk (``generate``)::
     videos/<set>/<id>.mp4      H.264 clips
     masks/<set>/<id>.npz       ``mask``: bool (T,H,W), exactly the actor's pixels (all False for scene_only)
     annotations_dance.csv      train + every test set with an action (seen, unseen, swapped) as test: one DANCE
-                               run scores all three (:mod:`dance.scene_bias.dance_shift`)
+                               run scores all three (:mod:`dance.explain.scene_shift`)
     poses_gt/                  the actors' exact 2D joints in the generic pose format (``poses/<id>.npz``,
                                ``skeleton.json``, ``annotations.csv``): DANCE's motion concepts
     context_labels.csv         ``video_id,object,scene`` of every clip with a scene from the vocabulary (not the

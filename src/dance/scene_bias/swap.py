@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import maximum_filter
 
 from dance.data.index import VideoRecord
 from dance.data.synthetic.scene import SCENES
@@ -67,23 +68,12 @@ class SwapSettings:
         return self
 
 
-def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Binary dilation of every frame (T,H,W) by a (2r+1) square (a max filter, separable)."""
-    if r <= 0:
-        return mask
-    out = mask.copy()
-    for axis in (1, 2):
-        shifted = out.copy()
-        for d in range(1, r + 1):
-            shifted[(slice(None),) * axis + (slice(d, None),)] |= out[(slice(None),) * axis + (slice(None, -d),)]
-            shifted[(slice(None),) * axis + (slice(None, -d),)] |= out[(slice(None),) * axis + (slice(d, None),)]
-        out = shifted
-    return out
-
-
 def actor_masks(soft: np.ndarray, settings: SwapSettings) -> np.ndarray:
     """The spec's recipe on soft person masks (T,H,W) in [0, 1]: threshold, dilate, OR over ±1 frame."""
-    m = _dilate(np.asarray(soft) >= settings.threshold, settings.dilate)
+    m = np.asarray(soft) >= settings.threshold
+    if settings.dilate > 0:  # a (2r+1)-pixel square in each frame, not across frames
+        side = 2 * settings.dilate + 1
+        m = maximum_filter(m, size=(1, side, side), mode="constant", cval=False)
     out = m.copy()
     out[1:] |= m[:-1]
     out[:-1] |= m[1:]
