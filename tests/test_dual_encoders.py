@@ -18,7 +18,7 @@ from dance.data.video import write_video
 from dance.encoders import hf
 from dance.encoders.dual_encoders import list_dual_encoders, make_dual_encoder, soft_labels
 from dance.errors import ConfigError, ModelError
-from dance.spatial.dual_labels import DualEncoderLabelSource, make_dual_label_source
+from dance.spatial.dual_labels import DualEncoderLabelSource, EmbedWork, make_dual_label_source
 from dance.spatial.labels import TYPES
 
 pytest.importorskip("transformers")
@@ -287,6 +287,34 @@ def test_label_source_resumes_an_interrupted_run(tiny, videos_dir: Path, tmp_pat
     second = Counting(enc)
     out = DualEncoderLabelSource(second, CONCEPTS, cache_dir=tmp_path / "cache", batch_size=2).labels(records)
     assert second.videos == 3 and out.mask.sum() == 5  # only the 3 videos not cached before the interruption
+
+
+@pytest.mark.slow
+def test_label_source_on_worker_processes_equals_this_process(tiny, videos_dir: Path, tmp_path: Path) -> None:
+    """The uncached batches on 2 spawned workers, each building the encoder from EmbedWork (issue 13 item 2): the
+    same labels and skip reasons as this process on one torch thread (the workers' count), and their cache entries
+    serve this process afterwards."""
+    from dance.config import EngineSettings
+    from dance.pipeline.engine import ChunkMap
+
+    enc = make_dual_encoder("xclip", model=str(tiny["xclip"]))
+    records = _records(videos_dir)
+    here = DualEncoderLabelSource(enc, CONCEPTS, cache_dir=tmp_path / "here", batch_size=2)
+    want = here.labels(records)
+    chunk_map = ChunkMap(EngineSettings(workers=2), EmbedWork("xclip", model=str(tiny["xclip"])))
+    pool = DualEncoderLabelSource(enc, CONCEPTS, cache_dir=tmp_path / "pool", batch_size=2, map_chunks=chunk_map)
+    got = pool.labels(records)
+    assert chunk_map.workers == 2
+    assert pool.skipped == here.skipped and list(pool.skipped) == ["broken"]
+    np.testing.assert_array_equal(got.mask, want.mask)
+    for t in TYPES:
+        np.testing.assert_array_equal(got.labels[t], want.labels[t])
+    counting = Counting(enc)
+    again = DualEncoderLabelSource(counting, CONCEPTS, cache_dir=tmp_path / "pool", batch_size=2).labels(records)
+    assert counting.videos == 0 and again.mask.sum() == 5
+    with pytest.raises(ConfigError, match="read_frames"):
+        DualEncoderLabelSource(enc, CONCEPTS, read_frames=lambda rec: np.zeros((1, 8, 8, 3), np.uint8),
+                               map_chunks=chunk_map)
 
 
 def test_label_source_skips_nan_embeddings(tiny, videos_dir: Path) -> None:

@@ -86,3 +86,41 @@ def test_ray_writes_what_the_local_engine_writes(local_ray, tmp_path: Path) -> N
         np.testing.assert_array_equal(a["ok"], b["ok"])
     assert (tmp_path / "local" / "features" / "skipped.json").read_text() == \
         (tmp_path / "ray" / "features" / "skipped.json").read_text()
+
+
+@pytest.mark.slow
+def test_ray_video_embeddings_equal_this_process(local_ray, tmp_path: Path) -> None:  # noqa: ANN001
+    """The dual encoder's video embeddings (spatial stage) on 2 Ray actors, each building a tiny X-CLIP from
+    EmbedWork: the same labels and skips as this process on one torch thread."""
+    pytest.importorskip("transformers")
+    import torch
+    from tiny_models import save_tiny_xclip
+
+    from dance.config import EngineSettings
+    from dance.data.index import VideoRecord
+    from dance.encoders.dual_encoders import make_dual_encoder
+    from dance.pipeline.engine import ChunkMap
+    from dance.spatial.dual_labels import DualEncoderLabelSource, EmbedWork
+
+    data = tmp_path / "data"
+    generate(data, n_videos=6, seed=2, size=40, n_frames=8)
+    (data / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    records = [VideoRecord(p.stem, p, "a", "train") for p in sorted((data / "videos").glob("*.mp4"))]
+    model = str(save_tiny_xclip(tmp_path / "xclip"))
+    concepts = {"object": ["ball", "dog"], "scene": ["grass field"]}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # the actors' count, for the videos and the concept texts (embedded here) alike
+    try:
+        enc = make_dual_encoder("xclip", model=model)
+        here = DualEncoderLabelSource(enc, concepts, cache_dir=tmp_path / "here", batch_size=2)
+        want = here.labels(records)
+        chunk_map = ChunkMap(EngineSettings(name="ray", workers=2), EmbedWork("xclip", model=model))
+        ray_source = DualEncoderLabelSource(enc, concepts, cache_dir=tmp_path / "ray", batch_size=2,
+                                            map_chunks=chunk_map)
+        got = ray_source.labels(records)
+    finally:
+        torch.set_num_threads(previous)
+    assert chunk_map.workers == 2 and ray_source.skipped == here.skipped and "broken" in here.skipped
+    np.testing.assert_array_equal(got.mask, want.mask)
+    for t in ("object", "scene"):
+        np.testing.assert_array_equal(got.labels[t], want.labels[t])

@@ -255,9 +255,10 @@ class EngineSettings(Section):
     name: Literal["local", "ray"] = Field(
         "local", description="local: worker processes on this machine; ray: Ray actors on a Ray cluster "
         "(pip install 'dance-xai[ray]'; README 'Running the stages')")
-    workers: int = Field(0, ge=0, description="processes (local) or Ray actors (ray) the keyclips and poses stages "
-                         "run their videos on (local 1: this process; 0: the cores not busy when the run starts, and "
-                         "for the local engine this process for fewer than 100 videos to do)")
+    workers: int = Field(0, ge=0, description="processes (local) or Ray actors (ray) the keyclips, poses and "
+                         "features stages and the spatial stage's video embeddings run their videos on (local 1: this "
+                         "process; 0: the cores not busy when the run starts, and for the local engine this process "
+                         "for fewer than 100 videos to do)")
     ray_address: str = Field("", description="engine.name=ray: the cluster to join (auto, ray://host:10001); empty: "
                              "a Ray instance started on this machine for the stage")
 

@@ -28,7 +28,7 @@ from dance.errors import DanceError, StageError
 from dance.progress import Reporter
 from dance.threads import resolve_threads
 
-__all__ = ["Outcome", "run_items", "run_uncached", "worker_count"]
+__all__ = ["ChunkMap", "Outcome", "run_items", "run_uncached", "worker_count"]
 
 #: Below this many videos to do, ``engine.workers=0`` (auto) stays in this process: starting a worker (a fresh
 #: interpreter importing the package and its model) costs seconds, more than a few videos' work.
@@ -145,3 +145,25 @@ def run_uncached(engine: EngineSettings, reporter: Reporter, what: str, rows: Se
                 save(row, outcome.value)
             advance()
     return values, skipped, n_workers
+
+
+class ChunkMap:
+    """``map_chunks`` of :func:`dance.encoders.video_cache.encode_videos_cached` on the run's engine: chunks of
+    videos → ``(chunk position, result)`` as they finish. ``factory`` builds a worker (a model loaded once) in each
+    worker process or Ray actor; ``local``, when given, builds the worker this process runs when one worker is
+    enough (e.g. from a model the caller already holds). Every chunk is one call of the worker, whatever runs it,
+    so every engine batches the same videos together. :attr:`workers`: how many ran the last call."""
+
+    def __init__(self, engine: EngineSettings, factory: Callable[[], Callable[[Any], Any]],
+                 local: Callable[[], Callable[[Any], Any]] | None = None):
+        self.engine, self.factory, self.local = engine, factory, local
+        self.workers = 1
+
+    def __call__(self, chunks: Sequence[Sequence[Any]]) -> Iterator[tuple[int, Any]]:
+        self.workers = worker_count(self.engine.workers, sum(len(c) for c in chunks), self.engine.name)
+        local = None
+        if self.workers <= 1 and self.engine.name == "local" and self.local is not None:
+            local = self.local()
+        for outcome in run_items(chunks, self.factory, self.workers, local=local, skips=(), engine=self.engine.name,
+                                 address=self.engine.ray_address):
+            yield outcome.position, outcome.value

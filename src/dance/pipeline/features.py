@@ -13,7 +13,7 @@ features from a file by video id, with nothing decoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ from dance.errors import PoseFormatError, StageError
 from dance.model.selection import cross_fit_folds, fold_ids
 from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
-from dance.pipeline.engine import run_items, worker_count
+from dance.pipeline.engine import ChunkMap
 from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
@@ -190,21 +190,14 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     index = run_index(ctx.stage_dir("index"))
     backbone = make_video_backbone(s)
     cache = ctx.run.root / ".cache" / "features" / stable_hash(backbone.fingerprint())[:16]
-    workers = 1
 
-    def map_chunks(chunks: list[list[VideoRecord]]) -> Iterator[tuple[int, ChunkResult]]:
-        nonlocal workers
-        workers = worker_count(engine.workers, sum(len(c) for c in chunks), engine.name)
-        local = None
-        if workers <= 1 and engine.name == "local":
-            load = getattr(backbone, "load", None)
-            if load is not None:
-                load()  # fail on missing weights before decoding anything
-            local = _chunk_encoder(backbone, s.backbone)
-        for outcome in run_items(chunks, FeatureWork(s), workers, local=local, skips=(), engine=engine.name,
-                                 address=engine.ray_address):
-            yield outcome.position, outcome.value
+    def local() -> Callable[[list[VideoRecord]], ChunkResult]:
+        load = getattr(backbone, "load", None)
+        if load is not None:
+            load()  # fail on missing weights before decoding anything
+        return _chunk_encoder(backbone, s.backbone)
 
+    map_chunks = ChunkMap(engine, FeatureWork(s), local=local)
     what = f"features ({s.backbone})"
     feats, ok, skipped, reused = encode_videos_cached(
         index.records, lambda rec: read_clip(rec.path, backbone.n_frames, backbone.size), backbone.encode,
@@ -216,4 +209,4 @@ def run_video_backbone(ctx: Context, out: StageWriter) -> dict:
     if line:
         ctx.reporter.info(line + " — left out of training and evaluation")
     return {"dim": backbone.dim, "encoded": int(ok.sum()) - reused, "reused": reused, "skipped": len(skipped),
-            "skipped_by_reason": reason_counts(skipped), "workers": workers, "engine": engine.name}
+            "skipped_by_reason": reason_counts(skipped), "workers": map_chunks.workers, "engine": engine.name}

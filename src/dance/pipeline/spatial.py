@@ -2,7 +2,8 @@
 
 * ``annotations``: ground-truth tags from ``context_labels.csv`` (0/1 labels);
 * a dual encoder (``xclip``, ``clip``, ``precomputed``): soft labels (Eq. 3) of the concepts the ``language``
-  stage produced, video embeddings cached per video in ``RUN/.cache/spatial/``;
+  stage produced, video embeddings cached per video in ``RUN/.cache/spatial/`` and computed on the run's engine
+  (:mod:`dance.pipeline.engine`: this process, worker processes each holding the encoder, or Ray actors);
 * ``none``: no object or scene concepts (motion concepts only).
 
 A dual encoder labels every text concept type of the run's concept set: ``object`` and ``scene``, and ``temporal``
@@ -13,16 +14,19 @@ each type to its concept names (``object`` and ``scene`` always there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from dance.encoders.dual_encoders import DUAL_ENCODERS, make_dual_encoder
 from dance.errors import StageError
 from dance.pipeline.artifacts import run_index, save_arrays
+from dance.pipeline.engine import ChunkMap
 from dance.pipeline.language import run_concepts
 from dance.pipeline.runner import Context
 from dance.registry import unknown_name
 from dance.runs import StageWriter, atomic_write_json, stable_hash
-from dance.spatial.dual_labels import DualEncoderLabelSource
+from dance.spatial.dual_labels import DualEncoderLabelSource, EmbedWork, chunk_embedder
 from dance.spatial.labels import LABEL_SOURCES, TYPES, ContextLabels, LabelSource
 
 
@@ -50,9 +54,18 @@ def label_source(ctx: Context) -> LabelSource | None:
                              "set language.concepts to a shipped set (kth, penn_action, ucf101), a concept-set "
                              "file, or llm")
         encoder = make_dual_encoder(s.source, model=s.model, device=s.device)
+
+        def local() -> Callable:
+            load = getattr(encoder, "load", None)
+            if load is not None:
+                load()  # fail on missing weights before decoding anything
+            return chunk_embedder(encoder)
+
         return DualEncoderLabelSource(encoder, {t: cs.names(t) for t in cs.types()},
                                       cache_dir=ctx.run.root / ".cache" / "spatial", batch_size=s.batch_size,
-                                      prompt=s.prompt, reporter=ctx.reporter)
+                                      prompt=s.prompt, reporter=ctx.reporter,
+                                      map_chunks=ChunkMap(ctx.settings.engine, EmbedWork(s.source, s.model, s.device),
+                                                          local=local))
     return LABEL_SOURCES.get(s.source)(s, ctx.settings.data.path)
 
 
@@ -90,5 +103,10 @@ def run(ctx: Context, out: StageWriter) -> dict:
     if len(types) > len(TYPES):
         ctx.reporter.info("  also labelled for the LF-CBM baselines: "
                           + ", ".join(f"{len(result.names[t])} {t}" for t in types[len(TYPES):]) + " concepts")
+    engine = {}
+    chunk_map = getattr(source, "map_chunks", None)
+    if isinstance(chunk_map, ChunkMap):
+        engine = {"workers": chunk_map.workers, "engine": ctx.settings.engine.name}
     return {t: len(result.names[t]) for t in types} | {"videos_without_label": missing, "skipped": len(skipped),
-                                                       "positives": {t: int(np.sum(result.labels[t])) for t in types}}
+                                                       "positives": {t: int(np.sum(result.labels[t])) for t in types}
+                                                       } | engine

@@ -9,8 +9,10 @@ embedded once; every concept text is embedded once; the label of concept m for v
 
 Video embeddings are cached per video in ``cache_dir/<encoder fingerprint>/`` (the file name carries the video
 file's size and mtime, like the features cache), written as each batch finishes, so an interrupted run resumes
-and a grown dataset only encodes its new videos. A video that cannot be decoded, or whose embedding has
-NaN / inf, gets ``mask`` False and its reason in :attr:`DualEncoderLabelSource.skipped`.
+and a grown dataset only encodes its new videos. The batches not cached can run elsewhere (``map_chunks``: worker
+processes or Ray actors, each building the encoder once from :class:`EmbedWork`), with the same batches and bytes.
+A video that cannot be decoded, or whose embedding has NaN / inf, gets ``mask`` False and its reason in
+:attr:`DualEncoderLabelSource.skipped`.
 
 Precomputed dual encoders (``encoder.input == "precomputed"``) look their video embeddings up by id instead.
 """
@@ -18,6 +20,7 @@ Precomputed dual encoders (``encoder.input == "precomputed"``) look their video 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +29,39 @@ import numpy as np
 from dance.data.index import VideoRecord
 from dance.data.video import read_clip
 from dance.encoders.dual_encoders import DualEncoder, make_dual_encoder, soft_labels
-from dance.encoders.video_cache import encode_videos_cached
+from dance.encoders.video_cache import ChunkResult, MapChunks, encode_chunk, encode_videos_cached
 from dance.errors import ConfigError, ModelError
 from dance.progress import Reporter
 from dance.runs import stable_hash
 from dance.spatial.labels import TEXT_TYPES, TYPES, ContextLabels
 
-__all__ = ["DualEncoderLabelSource", "make_dual_encoder"]
+__all__ = ["DualEncoderLabelSource", "EmbedWork", "chunk_embedder", "make_dual_encoder"]
+
+
+def chunk_embedder(encoder: DualEncoder) -> Callable[[list[VideoRecord]], ChunkResult]:
+    """A chunk of videos → per video its embedding, or the reason it was skipped; frames read as
+    :class:`DualEncoderLabelSource` reads them by default (``encoder.n_frames`` spread over the video, at
+    ``encoder.size``), the chunk embedded in one call."""
+    what = f"video embeddings ({encoder.name})"
+    return lambda chunk: encode_chunk(chunk, lambda rec: read_clip(rec.path, encoder.n_frames, encoder.size),
+                                      encoder.encode_videos, what)
+
+
+@dataclass(frozen=True)
+class EmbedWork:
+    """Worker factory of the video embeddings on an engine (:class:`dance.pipeline.engine.ChunkMap`): each worker
+    process or Ray actor builds the dual encoder once and loads its weights, then embeds chunk after chunk."""
+
+    encoder: str
+    model: str = ""
+    device: str = "cpu"
+
+    def __call__(self) -> Callable[[list[VideoRecord]], ChunkResult]:
+        encoder = make_dual_encoder(self.encoder, model=self.model, device=self.device)
+        load = getattr(encoder, "load", None)
+        if load is not None:
+            load()
+        return chunk_embedder(encoder)
 
 
 class DualEncoderLabelSource:
@@ -48,6 +77,8 @@ class DualEncoderLabelSource:
         batch_size: videos per encoder call.
         prompt: format string turning a concept into the text that is embedded (default: the concept itself).
         reporter: progress bars (default: silent).
+        map_chunks: run the uncached batches elsewhere (:class:`dance.pipeline.engine.ChunkMap` over
+            :class:`EmbedWork`); its workers read frames the default way, so not with ``read_frames``.
 
     After :meth:`labels`, :attr:`skipped` maps the video id of every video left without labels to the reason.
     """
@@ -56,7 +87,7 @@ class DualEncoderLabelSource:
 
     def __init__(self, encoder: DualEncoder, concepts: dict[str, list[str]], cache_dir: Path | str | None = None,
                  read_frames: Callable[[VideoRecord], np.ndarray] | None = None, batch_size: int = 8,
-                 prompt: str = "{}", reporter: Reporter | None = None):
+                 prompt: str = "{}", reporter: Reporter | None = None, map_chunks: MapChunks | None = None):
         unknown = sorted(set(concepts) - set(TEXT_TYPES))
         if unknown:
             raise ConfigError(f"concept types must be among {', '.join(TEXT_TYPES)}; got {', '.join(unknown)}")
@@ -70,6 +101,8 @@ class DualEncoderLabelSource:
             raise ConfigError(f"prompt '{prompt}' must contain '{{}}' where the concept goes")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if map_chunks is not None and read_frames is not None:
+            raise ConfigError("map_chunks runs workers that read frames the default way; it cannot take read_frames")
         self.encoder = encoder
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.custom_reader = read_frames is not None
@@ -77,6 +110,7 @@ class DualEncoderLabelSource:
         self.batch_size = batch_size
         self.prompt = prompt
         self.reporter = reporter or Reporter()
+        self.map_chunks = map_chunks
         self.skipped: dict[str, str] = {}
 
     def _default_frames(self, rec: VideoRecord) -> np.ndarray:
@@ -124,7 +158,7 @@ class DualEncoderLabelSource:
         emb, ok, skipped, _ = encode_videos_cached(
             records, self.read_frames, self.encoder.encode_videos, int(self.encoder.dim), self._cache_folder(),
             self.batch_size, self.reporter, f"video embeddings ({self.encoder.name})",
-            getattr(self.encoder, "load", None))
+            getattr(self.encoder, "load", None), map_chunks=self.map_chunks)
         self.skipped.update(skipped)
         return emb, ok
 
