@@ -155,3 +155,41 @@ def test_a_turned_encoder_reloads_with_its_turn(tmp_path: Path) -> None:
     enc = PoseEncoder(JOINTS, 2, length=16, width=8, dim=16, yaw=45.0, roll=5.0)
     loaded = load_pose_encoder(_save(enc, tmp_path / "features"), 2)
     assert (loaded.yaw, loaded.roll) == (45.0, 5.0)
+
+
+def test_training_keeps_the_last_or_the_best_validation_epoch(tmp_path: Path, single_thread) -> None:  # noqa: ANN001
+    """keep="last" (the default) ends with the last epoch's weights; keep="best" with those of the epoch of best
+    validation accuracy (ties: the later epoch). The validation accuracies are scripted (the 2nd and 4th epochs tie
+    for best); the same seed trains both along the same trajectory."""
+    import torch
+
+    script = [0.25, 0.75, 0.5, 0.75, 0.25, 0.5]  # validation accuracy per epoch: epochs 2 and 4 tie for best
+
+    class Scripted(PoseEncoder):
+        def predict_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
+            right = int(script[len(self.history)] * len(seqs))
+            return np.array([0] * right + [1] * (len(seqs) - right))  # validation labels are all 0
+
+    rng = np.random.default_rng(0)
+    seqs = [PoseSequence(rng.normal(50, 10, (12, 3, 2)).astype(np.float32), np.ones((12, 3), np.float32))
+            for _ in range(12)]
+    snapshots: dict[str, list[dict]] = {"last": [], "best": []}
+    encoders = {}
+    for keep in ("last", "best"):
+        enc = Scripted(JOINTS, 2, length=8, width=4, dim=8, epochs=len(script), batch_size=4, keep=keep)
+        enc.fit(seqs[:8], np.arange(8) % 2, seqs[8:], np.zeros(4, int),
+                progress=lambda _, k=keep, e=enc: snapshots[k].append(
+                    {n: v.clone() for n, v in e.net.state_dict().items()}))
+        encoders[keep] = enc
+        assert [h["val_accuracy"] for h in enc.history] == script
+    for n, value in snapshots["last"][-1].items():  # one trajectory, and the epochs' weights differ
+        torch.testing.assert_close(snapshots["best"][-1][n], value, rtol=0, atol=0)
+    assert not torch.equal(snapshots["last"][3]["head.weight"], snapshots["last"][5]["head.weight"])
+    for keep, epoch in (("last", 5), ("best", 3)):
+        kept = encoders[keep].net.state_dict()
+        for n, value in snapshots[keep][epoch].items():
+            torch.testing.assert_close(kept[n], value, rtol=0, atol=0)
+    assert encoders["last"].fingerprint()["keep"] == "last"
+    assert load_pose_encoder(_save(encoders["best"], tmp_path / "features"), 2).keep == "best"
+    with pytest.raises(ModelError, match="keep must be"):
+        PoseEncoder(JOINTS, 2, keep="first")

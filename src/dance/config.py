@@ -105,6 +105,10 @@ class FeatureSettings(Section):
     device: str = "cpu"
     epochs: int = Field(60, ge=1, description="training epochs of a trainable backbone (pose-encoder)")
     length: int = Field(64, ge=4, description="frames a pose sequence is resampled to (pose-encoder)")
+    keep: Literal["last", "best"] = Field(
+        "last", description="pose-encoder: the weights kept after training: the last epoch's (the one-cycle "
+        "schedule ends near zero learning rate) or the best validation accuracy's (noisy on small validation "
+        "splits: README 'Settings chosen inside the run')")
     bones: bool = Field(True, description="pose-encoder: also feed bone vectors along the skeleton's edges (none "
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "

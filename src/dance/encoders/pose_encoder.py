@@ -122,6 +122,12 @@ class TCN(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+#: which epoch's weights training keeps: the last (the one-cycle schedule has annealed the learning rate to ~0), or
+#: the best validation accuracy's (a noisy choice on small validation splits: README, "Settings chosen inside the
+#: run")
+KEEP = ("last", "best")
+
+
 class PoseEncoder:
     """Train a TCN on pose sequences with action labels, then use it frozen as a feature extractor."""
 
@@ -135,7 +141,11 @@ class PoseEncoder:
                  dim: int = 256, epochs: int = 120, lr: float = 2e-3, weight_decay: float = 1e-3, batch_size: int = 64,
                  seed: int = 0, device: str = "cpu", flip_average: bool = True,
                  edges: tuple[tuple[int, int], ...] | list | None = None,
-                 mirror: tuple[tuple[int, int], ...] | list | None = None, yaw: float = 0.0, roll: float = 0.0):
+                 mirror: tuple[tuple[int, int], ...] | list | None = None, yaw: float = 0.0, roll: float = 0.0,
+                 keep: str = "last"):
+        if keep not in KEEP:
+            raise ModelError(f"keep must be one of {', '.join(KEEP)}, got '{keep}'")
+        self.keep = keep
         self.joints, self.n_classes, self.length = tuple(joints), n_classes, length
         self.yaw, self.roll = float(yaw), float(roll)
         self.edges = tuple((int(a), int(b)) for a, b in (edges or ()))
@@ -161,7 +171,7 @@ class PoseEncoder:
                 "dim": self.feat_dim, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "seed": self.seed, "flip_average": self.flip_average,
                 "edges": [list(e) for e in self.edges], "mirror": [list(p) for p in self.mirror_pairs],
-                "yaw": self.yaw, "roll": self.roll}
+                "yaw": self.yaw, "roll": self.roll, "keep": self.keep}
 
     def _augment(self, seq: PoseSequence, rng: np.random.Generator) -> np.ndarray:
         frac = rng.uniform(0.6, 1.0)
@@ -193,7 +203,9 @@ class PoseEncoder:
 
     def fit(self, seqs: list[PoseSequence], y: np.ndarray, val_seqs: list[PoseSequence], y_val: np.ndarray,
             progress: Callable[[int], None] | None = None) -> PoseEncoder:
-        """Train with cross-entropy, AdamW and a cosine schedule; keeps the best validation-accuracy weights."""
+        """Train with cross-entropy (label smoothing 0.1), AdamW and a one-cycle schedule; keeps the last epoch's
+        weights (``keep="last"``) or those of the best validation accuracy (``"best"``). Validation accuracy is
+        recorded every epoch in :attr:`history` either way."""
         if len(seqs) == 0:
             raise ModelError("the pose encoder needs training sequences")
         rng = np.random.default_rng(self.seed)
@@ -203,7 +215,7 @@ class PoseEncoder:
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         steps = self.epochs * int(np.ceil(len(seqs) / self.batch_size))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=steps, pct_start=0.15)
-        best, best_state = -1.0, copy.deepcopy(self.net.state_dict())
+        best, best_state = -1.0, None
         for epoch in range(self.epochs):
             self.net.train()
             order = rng.permutation(len(seqs))
@@ -222,11 +234,12 @@ class PoseEncoder:
             self.net.eval()
             val_acc = float((self.predict_poses(val_seqs) == y_val).mean()) if len(val_seqs) else 0.0
             self.history.append({"epoch": epoch + 1, "loss": total / len(seqs), "val_accuracy": val_acc})
-            if val_acc >= best:
+            if self.keep == "best" and val_acc >= best:
                 best, best_state = val_acc, copy.deepcopy(self.net.state_dict())
             if progress is not None:
                 progress(1)
-        self.net.load_state_dict(best_state)
+        if self.keep == "best":
+            self.net.load_state_dict(best_state)
         self.net.eval()
         return self
 
@@ -288,7 +301,8 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
     encoder = PoseEncoder(meta["joints"], n_classes, length=meta["length"], width=meta["width"],
                           dim=meta["dim"] // 2, seed=meta["seed"], device=device,
                           flip_average=meta.get("flip_average", True), edges=meta.get("edges", ()),
-                          mirror=meta.get("mirror"), yaw=meta.get("yaw", 0.0), roll=meta.get("roll", 0.0))
+                          mirror=meta.get("mirror"), yaw=meta.get("yaw", 0.0), roll=meta.get("roll", 0.0),
+                          keep=meta.get("keep", "best"))  # runs from before the setting kept the best epoch
     try:
         encoder.load_state_dict(load_file(str(weights)))
     except (RuntimeError, OSError, ValueError) as e:
@@ -300,6 +314,7 @@ def load_pose_encoder(folder: Path, n_classes: int, device: str = "cpu") -> Pose
                    pretrained=False, input="poses", load=load_pose_encoder)
 def _make(joints: tuple[str, ...], n_classes: int, length: int = 64, epochs: int = 60, seed: int = 0,
           device: str = "cpu", edges: tuple[tuple[int, int], ...] = (), bones: bool = True,
-          mirror: tuple[tuple[int, int], ...] = (), yaw: float = 0.0, roll: float = 0.0) -> PoseEncoder:
+          mirror: tuple[tuple[int, int], ...] = (), yaw: float = 0.0, roll: float = 0.0,
+          keep: str = "last") -> PoseEncoder:
     return PoseEncoder(joints, n_classes, length=length, epochs=epochs, seed=seed, device=device,
-                       edges=edges if bones else (), mirror=mirror, yaw=yaw, roll=roll)
+                       edges=edges if bones else (), mirror=mirror, yaw=yaw, roll=roll, keep=keep)

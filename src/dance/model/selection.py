@@ -10,8 +10,8 @@ candidate's scores.
 
 Which held-out evidence: a trainable backbone (the pose encoder) is fit on the training videos, so their own
 features separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %.
-The validation videos are unseen by the backbone's weights (they only pick its best epoch), so by default the
-choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on which the
+The validation videos are unseen by the backbone's weights (with ``features.keep=best`` they only pick its
+epoch), so by default the choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on which the
 encoder is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos the
 features stage cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every
 training video features it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds

@@ -104,7 +104,7 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
         return make_backbone(s.backbone, joints=source.skeleton.joints, n_classes=len(index.classes),
                              length=s.length, epochs=s.epochs, seed=seed, device=s.device,
                              edges=source.skeleton.edges, bones=s.bones, mirror=source.skeleton.mirror,
-                             yaw=s.yaw, roll=s.roll)
+                             yaw=s.yaw, roll=s.roll, keep=s.keep)
 
     encoder = new_encoder(s.seed)
     if encoder.mirror is None:
@@ -154,12 +154,15 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                                                                           "history": encoder.history})
     atomic_write_json(out.path("skipped.json"), skipped)
     best = max((h["val_accuracy"] for h in encoder.history), default=float("nan"))
-    ctx.reporter.info(f"  {s.backbone}: best validation accuracy {best:.3f}")
+    last = encoder.history[-1]["val_accuracy"] if encoder.history else float("nan")
+    ctx.reporter.info(f"  {s.backbone}: validation accuracy {last:.3f} at the last epoch (best {best:.3f}; "
+                      f"weights kept: {s.keep})")
     line = skip_line(skipped, what="no pose sequence for", where="features/skipped.json")
     if line:
         ctx.reporter.info(line + " — left out of training and evaluation")
     return {"dim": encoder.dim, "encoded": int(ok.sum()), "skipped": len(skipped), "best_val_accuracy": best,
-            "cross_fit_folds": n_folds, "threads": n_threads, "augmented_views": s.views}
+            "last_val_accuracy": last, "weights_kept": s.keep, "cross_fit_folds": n_folds, "threads": n_threads,
+            "augmented_views": s.views}
 
 
 def _chunk_encoder(backbone, name: str) -> Callable[[list[VideoRecord]], ChunkResult]:  # noqa: ANN001
