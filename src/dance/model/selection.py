@@ -9,19 +9,19 @@ a linear one. So a run tries the candidates, keeps the best on held-out data (be
 candidate's scores.
 
 Which held-out evidence: a trainable backbone (the pose encoder) is fit on the training videos, so their own
-features separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %.
-The validation videos are unseen by the backbone's weights (with ``features.keep=best`` they only pick its
-epoch), so by default the choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on which the
-encoder is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos the
-features stage cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every
-training video features it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds
-and scored on the held-out one, and the best cross-validated accuracy over all training videos chooses (ties: the
-lower cross-validated log-loss). The chosen candidate is the one fit on all training videos with the run's own
-backbone, as without cross-fitting. On MSR Action3D's development split (README) this chose candidates 0.9 and
-6.2 points under the baseline where the validation split's choices had been 1.7 and 23.7 under (encoder seeds 0
-and 2). Fitting the final layer on the held-out concept activations instead (stacking) was measured in the same
-runs: against the ordinary final layer it lost 0.9–18.5 points on seven of the eight candidates and gained 2.6 on
-one, so it is not done.
+features separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %. The
+validation videos are unseen by the backbone's weights (with ``features.keep=best`` they only pick its epoch), so by
+default the choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on
+which the encoder is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos
+the features stage cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every
+training video features it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds and
+scored on the held-out one, and the best cross-validated accuracy over all training videos chooses (ties: the lower
+cross-validated log-loss). The chosen candidate is the one fit on all training videos with the run's own backbone,
+as without cross-fitting. On MSR Action3D's development split (README) this chose candidates 0.9 and 6.2 points
+under the baseline where the validation split's choices had been 1.7 and 23.7 under (encoder seeds 0 and 2). Fitting
+the final layer on the held-out concept activations instead (stacking) was measured in the same runs: against the
+ordinary final layer it lost 0.9–18.5 points on seven of the eight candidates and gained 2.6 on one, so it is not
+done.
 
 Trying both activations costs one extra final-layer fit, not a second concept-layer fit: the BCE concept layer
 does not depend on the activation (:meth:`DanceModel.with_binary_activation`).
