@@ -11,8 +11,9 @@ timed, interleaved (old, new, old, new, ...) so that both see the same machine l
   inside the windows, then the same graphs on the same frames;
 * **decode old / decode new**: the decoding alone (every frame converted vs only the window frames), since
   MediaPipe's own time is the same in both paths and dominates;
-* **whole video**: what ``dance explain`` runs today for its poses (every frame decoded, then one graph over all
-  of them, :meth:`MediaPipePoseSource.estimate`), for scale.
+* **whole video**: every frame decoded, then one graph over all of them (:meth:`MediaPipePoseSource.estimate`):
+  what ``dance explain`` runs for a pose backbone or pose-motion key clips (with a video backbone and pixel key
+  clips it runs **new**), for scale.
 
 Each row gives the median wall and CPU seconds (CPU of this process, MediaPipe's and the decoder's threads included)
 of ``--repeats`` runs; the script checks that old and new give bit-identical poses and prints the load average

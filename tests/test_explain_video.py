@@ -62,3 +62,39 @@ def test_explain_needs_a_finished_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["explain", str(video), "--run", str(tmp_path / "nothing")])
     assert result.exit_code == 2
     assert "not a finished run" in result.output
+
+
+def test_explain_estimates_poses_only_inside_the_key_clips(tiny_run, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Key clips from pixel differences and a video backbone: poses are asked for the key-clip windows only
+    (issue 13 item 4), one window at a time as the poses stage asks, and they are the poses stage's own: the
+    key clips equal the run's, and the clips' motion concepts are those of the run's stored poses of that video."""
+    import dance.explain.video as ev
+    from dance.motion.clips import filter_settings, label_clips
+    from dance.motion.poses import PoseSequence
+    from dance.run_view import RunView
+
+    data, run = tiny_run
+    asked: list[np.ndarray] = []
+    real = ev._pose_source
+
+    class Recording:
+        def __init__(self, source) -> None:  # noqa: ANN001
+            self.source, self.skeleton, self.name = source, source.skeleton, source.name
+
+        def poses(self, record, frame_indices):  # noqa: ANN001, ANN202
+            asked.append(np.asarray(frame_indices))
+            return self.source.poses(record, frame_indices)
+
+    monkeypatch.setattr(ev, "_pose_source", lambda *a: Recording(real(*a)))
+    result = ev.explain_video(data / "videos" / "v00007.mp4", run, tmp_path / "x", pose_source="annotations")
+    kc = json.loads((run / "keyclips" / "keyclips.json").read_text())["videos"]["videos__v00007"]
+    assert result.pose_frames == "key clips" and result.keyframes == kc["centres"]
+    assert len(asked) == len(kc["centres"]) and all(len(a) == 8 for a in asked)  # one window each, never all frames
+    view = RunView(run)
+    row = [r.video_id for r in view.index.records].index("videos__v00007")
+    with np.load(run / "poses" / "poses.npz") as z:
+        mine = z["clip_video"] == row
+        stored = [PoseSequence(k, s) for k, s in zip(z["keypoints"][mine], z["scores"][mine])]
+    want = label_clips(stored, filter_settings(view.settings.motion), view.motion["centroids"])
+    assert len(stored) == len(asked) and result.clip_concepts == [int(j) for j in want]
+    assert json.loads((tmp_path / "x" / "explanation.json").read_text())["pose_frames"] == "key clips"

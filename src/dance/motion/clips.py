@@ -8,6 +8,7 @@ is just a reversed input (:meth:`KeyframeInput.reversed`, a reversed pose sequen
   uses_pixels`): the grey frames at ``keyclips.size``, scaled by the decoder (pixel differences), or the video's
   pose sequence (pose motion);
 * :meth:`KeyframeInput.key_clips` → :class:`KeyClips`: keyframes, clip centres and each clip's frame window;
+* :func:`key_clip_poses`: the poses of a video's key clips from a pose source;
 * :func:`clip_status` / :func:`clip_vectors`: the quality filters and the normalised, flattened clips;
 * :func:`label_clips`: filters + normalisation + the nearest motion-concept centroid of each clip, and
   :func:`video_concepts`, the video's motion labels (paper Eq. 2) from its clips' concepts.
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dance.config import KeyclipSettings, MotionSettings
+from dance.data.index import VideoRecord
 from dance.data.video import read_video
 from dance.motion.discovery import nearest_centroid
 from dance.motion.keyframes import (
@@ -32,7 +34,7 @@ from dance.motion.keyframes import (
     pose_motion_signal,
     uses_pixels,
 )
-from dance.motion.poses import PoseSequence
+from dance.motion.poses import PoseSequence, PoseSource
 from dance.motion.sequences import OK, FilterSettings, check_clip, normalise
 
 
@@ -103,6 +105,14 @@ def reverse_sequence(seq: PoseSequence) -> PoseSequence:
 def frames_of(seq: PoseSequence, frames: np.ndarray) -> PoseSequence:
     """The poses of some frames of a sequence (e.g. a key clip's window)."""
     return PoseSequence(seq.keypoints[frames], seq.scores[frames])
+
+
+def key_clip_poses(source: PoseSource, record: VideoRecord, windows: list[np.ndarray]) -> list[PoseSequence]:
+    """The poses of each key clip (frame ``windows``) of one video, as the poses stage estimates them: a source
+    that does all windows in one pass (MediaPipe: one decode, only the windows' frames converted, a fresh graph per
+    clip) does; the others are asked window by window. A :class:`~dance.errors.DanceError` on any clip raises."""
+    clip_poses = getattr(source, "clip_poses", None)
+    return clip_poses(record, windows) if clip_poses is not None else [source.poses(record, w) for w in windows]
 
 
 def filter_settings(motion: MotionSettings) -> FilterSettings:

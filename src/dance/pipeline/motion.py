@@ -15,7 +15,14 @@ import numpy as np
 from dance.config import KeyclipSettings, PoseSettings
 from dance.data.index import VideoRecord
 from dance.errors import PoseFormatError, StageError, VideoDecodeError
-from dance.motion.clips import KeyClips, clip_status, clip_vectors, filter_settings, keyframe_input
+from dance.motion.clips import (
+    KeyClips,
+    clip_status,
+    clip_vectors,
+    filter_settings,
+    key_clip_poses,
+    keyframe_input,
+)
 from dance.motion.discovery import assignment_tensor, discover, nearest_centroid, video_labels
 from dance.motion.keyframes import uses_pixels
 from dance.motion.poses import PoseSequence, PoseSource, Skeleton, pose_source_for
@@ -149,12 +156,10 @@ def poses_cache(ctx: Context, source: PoseSource, clip_len: int) -> VideoStageCa
 
 
 def video_poses(source: PoseSource, rec: VideoRecord, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The poses of every key clip of one video: keypoints (S, L, J, 2) and scores (S, L, J); a
-    :class:`~dance.errors.DanceError` on any clip fails the whole video (no clip of it is kept)."""
-    # a source that can do all windows in one pass (MediaPipe: one decode, only the windows' frames converted,
-    # bit-identical poses) does; the others are asked window by window
-    clip_poses = getattr(source, "clip_poses", None)
-    seqs = clip_poses(rec, windows) if clip_poses is not None else [source.poses(rec, w) for w in windows]
+    """The poses of every key clip of one video (:func:`~dance.motion.clips.key_clip_poses`): keypoints
+    (S, L, J, 2) and scores (S, L, J); a :class:`~dance.errors.DanceError` on any clip fails the whole video (no
+    clip of it is kept)."""
+    seqs = key_clip_poses(source, rec, windows)
     return np.stack([q.keypoints for q in seqs]), np.stack([q.scores for q in seqs])
 
 
