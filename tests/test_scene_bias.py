@@ -173,3 +173,63 @@ def test_tiny_training_beats_chance(kind: str, tiny: tuple[Path, dict]) -> None:
     assert {"action_seen", "action_unseen", "action_swapped", "scene_seen", "scene_unseen", "scene_only",
             "hm"} <= set(metrics)
     assert model_inputs(sets["seen"].x[:1]).shape == (1, 8, 3, 32, 32)
+
+
+@pytest.mark.parametrize("kind", ["one_token", "devias"])
+def test_videomae_token_backbone_trains_saves_and_reloads_offline(kind: str, tiny: tuple[Path, dict],
+                                                                  tmp_path: Path) -> None:
+    """A tiny random VideoMAE (4 frames of 32 px, 2 × 16 × 16 tubes: a 2 × 2 × 2 token grid) as the token
+    backbone: the 8-frame clips are resampled inside the module, the backbone is fine-tuned (its weights move),
+    and the saved model reloads from its own files alone (the folder it came from deleted) with the same
+    predictions."""
+    pytest.importorskip("transformers")
+    import shutil
+
+    from tiny_models import save_tiny_videomae
+
+    weights = save_tiny_videomae(tmp_path / "videomae")
+    sets = tiny[1]["sets"]
+    settings = ModelSettings(kind=kind, n_actions=3, n_scenes=3, frames=8, size=32, dim=16, backbone="videomae",
+                             backbone_model=str(weights))
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in SceneBiasModel(settings).backbone.encoder.state_dict().items()}
+    model, log = train_model(settings, sets["train"], TrainSettings(epochs=2, batch=12, lr=5e-3, threads=1))
+    assert model.grid == (2, 2, 2) and len(log["history"]) == 2
+    after = model.backbone.encoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # fine-tuned, not frozen
+    folder = save_model(model, tmp_path / "m", ["a", "b", "c"], ["x", "y", "z"])
+    shutil.rmtree(weights)
+    loaded, meta = load_model(folder)
+    assert meta["backbone"]["config"]["num_frames"] == 4 and loaded.settings == settings
+    x = model_inputs(sets["seen"].x[:3])
+    for got, want in zip(loaded.predict(x), model.predict(x)):
+        torch.testing.assert_close(got, want)
+    metrics = evaluate(loaded, {"seen": sets["seen"], "unseen": sets["unseen"]}, threads=1)
+    assert 0.0 <= metrics["hm"] <= 1.0
+    del meta["backbone"]
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="no description of its 'videomae' backbone"):
+        load_model(folder)
+
+
+def test_cli_trains_on_a_videomae_backbone(tiny: tuple[Path, dict], tmp_path: Path) -> None:
+    """`dance scene-bias train --backbone videomae --backbone-model FOLDER` reads the clips at the model's own
+    frames and size (4 × 32 px here) and saves a model `evaluate` reads back; an unknown backbone is one line."""
+    pytest.importorskip("transformers")
+    from typer.testing import CliRunner
+
+    from dance.cli import app
+    from tiny_models import save_tiny_videomae
+
+    weights = save_tiny_videomae(tmp_path / "videomae")
+    root = tiny[0]
+    runner = CliRunner()
+    res = runner.invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "m"), "--model", "one_token",
+                              "--epochs", "1", "--backbone", "videomae", "--backbone-model", str(weights)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())["settings"]
+    assert (saved["backbone"], saved["frames"], saved["size"]) == ("videomae", 4, 32)
+    res = runner.invoke(app, ["scene-bias", "evaluate", str(root), str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "n"), "--backbone", "vit"])
+    assert res.exit_code != 0 and "unknown token backbone 'vit'" in res.output and "Traceback" not in res.output

@@ -9,6 +9,7 @@ DANCE) and the explain layer (it scores the run), below :mod:`dance.cli`. Import
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -93,6 +94,10 @@ def train_cmd(
     model: Annotated[str, typer.Option(help="one_token, two_token or devias")] = "devias",
     epochs: Annotated[int, typer.Option(help="training epochs")] = 12,
     seed: Annotated[int, typer.Option(help="model seed")] = 0,
+    backbone: Annotated[str, typer.Option(help="token backbone: cnn (a small video CNN, CPU work) or videomae "
+                                               "(fine-tuned; clips read at the model's frames and size)")] = "cnn",
+    backbone_model: Annotated[str, typer.Option(help="videomae: hub name or local folder (default "
+                                                     "MCG-NJU/videomae-base)")] = "",
     threads: ThreadsOpt = 1,
 ) -> None:
     """Train a model on the data set's train split and save it."""
@@ -100,9 +105,16 @@ def train_cmd(
     from dance.scene_bias.train import TrainSettings, train_model
 
     try:
-        settings = ModelSettings(kind=model).check()
+        settings = ModelSettings(kind=model, backbone=backbone, backbone_model=backbone_model).check()
+        if backbone == "videomae":  # the clips at the model's own input
+            from dance.encoders.hf import load_hf_config, square_size
+            from dance.encoders.videomae import DEFAULT_MODEL
+
+            config = load_hf_config(backbone_model or DEFAULT_MODEL, ("videomae",), what="backbone 'videomae'")
+            settings = replace(settings, frames=int(config.num_frames),
+                               size=square_size(config.image_size, "backbone 'videomae'"))
         sets, manifest = _load(data_dir, ("train",), settings.frames, settings.size)
-        settings = ModelSettings(kind=model, n_actions=len(manifest["actions"]), n_scenes=len(manifest["scenes"]))
+        settings = replace(settings, n_actions=len(manifest["actions"]), n_scenes=len(manifest["scenes"])).check()
 
         def show(epoch: int, total: int, losses: dict) -> None:
             err.print(f"  epoch {epoch}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))

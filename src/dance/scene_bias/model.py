@@ -1,8 +1,7 @@
-"""DEVIAS (Bae et al., ECCV 2024) on a small video CNN, with the paper's one-token and two-token baselines.
+"""DEVIAS (Bae et al., ECCV 2024) on a token backbone, with the paper's one-token and two-token baselines.
 
-Everything shares one token backbone (:class:`TokenBackbone`): per-frame 2D convolutions on RGB and the frame
-difference (6 channels, stride 4), then 3D convolutions (temporal stride 2): ``T/2 × S/4 × S/4`` tokens of
-``dim`` channels with learned positions and a final LayerNorm (the pilot of devias_spec.md §4c, for CPU work).
+Everything shares one token backbone (:mod:`dance.scene_bias.tokens`: ``cnn``, a small video CNN for CPU work, the
+default; ``videomae``, a fine-tuned VideoMAE for real use): a ``t × h × w`` grid of ``dim``-channel tokens.
 
 - ``one_token``: mean of the tokens, an action head and a scene head (the paper's "One-Token").
 - ``two_token``: two learned queries, each attending over the tokens (softmax over tokens), the first classified
@@ -10,13 +9,13 @@ difference (6 channels, stride 4), then 3D convolutions (temporal stride 2): ``T
 - ``devias``: the disentangling encoder: ``slots`` learned queries refined by slot attention (attention
   normalised over the slots, then over the tokens; ``iters`` iterations with shared weights; no GRU; a residual
   FFN; final LayerNorm; devias_spec.md §1.2); one shared head ``dim → A + S`` applied to every slot; the action
-  mask decoder (an MLP from a slot to a ``S/4 × S/4`` actor mask, as logits). Which slot is the action slot is
+  mask decoder (an MLP from a slot to an ``h × w`` actor mask, as logits). Which slot is the action slot is
   decided by Hungarian matching in training (:mod:`dance.scene_bias.train`) and by the largest class
   probability at test (:meth:`SceneBiasModel.predict`).
 
-Saved as ``model.safetensors`` (float32 tensors) + ``model.json`` (kind, settings, action and scene names, and per
-tensor its shape and sha256); :func:`load_model` refuses a file that does not match its JSON with a
-:class:`~dance.errors.ModelError` saying what differs.
+Saved as ``model.safetensors`` (float32 tensors) + ``model.json`` (kind, settings, action and scene names, the
+backbone's description when its settings do not say it all, and per tensor its shape and sha256); :func:`load_model`
+refuses a file that does not match its JSON with a :class:`~dance.errors.ModelError` saying what differs.
 """
 
 from __future__ import annotations
@@ -35,8 +34,9 @@ from dance import __version__
 from dance.errors import ModelError
 from dance.model.io import tensor_digest
 from dance.runs import atomic_write_json
+from dance.scene_bias.tokens import TOKEN_BACKBONES, make_token_backbone
 
-__all__ = ["KINDS", "ModelSettings", "SceneBiasModel", "SlotAttention", "TokenBackbone", "load_model", "save_model"]
+__all__ = ["KINDS", "ModelSettings", "SceneBiasModel", "SlotAttention", "load_model", "save_model"]
 
 KINDS: tuple[str, ...] = ("one_token", "two_token", "devias")
 FORMAT = 1
@@ -56,6 +56,8 @@ class ModelSettings:
     iters: int = 3
     heads: int = 2
     dropout: float = 0.1
+    backbone: str = "cnn"  # a token backbone of dance.scene_bias.tokens
+    backbone_model: str = ""  # its weights (videomae: hub name or folder; '' for the default)
 
     def check(self) -> ModelSettings:
         if self.kind not in KINDS:
@@ -67,33 +69,9 @@ class ModelSettings:
             raise ModelError("n_actions, n_scenes, heads and iters must be >= 1 and dim >= 4")
         if self.kind == "devias" and self.slots < 2:
             raise ModelError(f"DEVIAS needs at least 2 slots, got {self.slots}")
+        if self.backbone not in TOKEN_BACKBONES:
+            raise ModelError(f"unknown token backbone {self.backbone!r}; known: {', '.join(TOKEN_BACKBONES)}")
         return self
-
-    @property
-    def grid(self) -> tuple[int, int, int]:
-        """Token grid (time, height, width)."""
-        return self.frames // 2, self.size // 4, self.size // 4
-
-
-class TokenBackbone(nn.Module):
-    """Video (B,T,3,H,W) in [0, 1] → tokens (B, T/2·H/4·W/4, dim)."""
-
-    def __init__(self, frames: int, size: int, dim: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(6, 16, 3, 2, 1), nn.GELU(), nn.Conv2d(16, dim, 3, 2, 1), nn.GELU())
-        self.temporal = nn.Sequential(nn.Conv3d(dim, dim, 3, (2, 1, 1), 1), nn.GELU(),
-                                      nn.Conv3d(dim, dim, 3, 1, 1), nn.GELU())
-        n = (frames // 2) * (size // 4) ** 2
-        self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _, h, w = x.shape
-        diff = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
-        y = self.stem(torch.cat([x - 0.5, diff * 2.0], dim=2).reshape(b * t, 6, h, w))
-        y = y.reshape(b, t, *y.shape[1:]).transpose(1, 2)  # (B, D, T, h, w)
-        y = self.temporal(y).flatten(2).transpose(1, 2)  # (B, N, D)
-        return self.norm(y + self.pos)
 
 
 class SlotAttention(nn.Module):
@@ -142,14 +120,18 @@ class SlotAttention(nn.Module):
 
 
 class SceneBiasModel(nn.Module):
-    """One of :data:`KINDS` on a :class:`TokenBackbone` (see the module docstring)."""
+    """One of :data:`KINDS` on a token backbone (see the module docstring). ``backbone_description``: the saved
+    backbone's :meth:`description` when loading (its weights then come from the file), None to build it anew
+    (pretrained weights, if it has any)."""
 
-    def __init__(self, settings: ModelSettings) -> None:
+    def __init__(self, settings: ModelSettings, backbone_description: dict | None = None) -> None:
         super().__init__()
         s = self.settings = settings.check()
-        self.backbone = TokenBackbone(s.frames, s.size, s.dim)
+        self.backbone = make_token_backbone(s.backbone, s.frames, s.size, s.dim, s.backbone_model,
+                                            backbone_description)
+        self.grid: tuple[int, int, int] = tuple(self.backbone.grid)  # type: ignore[assignment]
         self.dropout = nn.Dropout(s.dropout)
-        gh, gw = s.grid[1:]
+        gh, gw = self.grid[1:]
         if s.kind == "one_token":
             self.action_head = nn.Linear(s.dim, s.n_actions)
             self.scene_head = nn.Linear(s.dim, s.n_scenes)
@@ -211,7 +193,7 @@ def save_model(model: SceneBiasModel, folder: Path | str, actions: list[str], sc
                          f"actions and {s.n_scenes} scenes")
     tensors = {k: v.detach().cpu().to(torch.float32).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "version": __version__, "settings": asdict(s), "actions": list(actions),
-            "scenes": list(scenes), "extra": extra or {},
+            "scenes": list(scenes), "extra": extra or {}, "backbone": model.backbone.description(),
             "tensors": {k: {"shape": list(t.shape), "sha256": tensor_digest(t)} for k, t in tensors.items()}}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +239,12 @@ def load_model(folder: Path | str) -> tuple[SceneBiasModel, dict]:
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelError(f"{st_path}: not a readable safetensors file ({str(e).strip() or type(e).__name__})") \
             from None
-    model = SceneBiasModel(settings)
+    if settings.backbone != "cnn" and not isinstance(meta.get("backbone"), dict):
+        raise ModelError(f"{meta_path}: no description of its '{settings.backbone}' backbone to rebuild it from")
+    try:
+        model = SceneBiasModel(settings, meta.get("backbone"))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ModelError(f"{meta_path}: cannot rebuild the '{settings.backbone}' backbone ({e})") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

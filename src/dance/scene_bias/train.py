@@ -129,7 +129,7 @@ def _devias_loss(model: SceneBiasModel, out: dict[str, torch.Tensor], action: to
     k = sim.shape[1]
     off = ~torch.eye(k, dtype=torch.bool)
     losses["cos"] = ts.w_cos * sim[:, off].mean()
-    per_token, per_cell = _token_targets(masks, s.grid)
+    per_token, per_cell = _token_targets(masks, model.grid)
     if ts.w_amd > 0:
         losses["amd"] = ts.w_amd * F.binary_cross_entropy_with_logits(out["mask"][rows, a_slot], per_cell)
     if ts.w_ag > 0:
