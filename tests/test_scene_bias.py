@@ -233,3 +233,50 @@ def test_cli_trains_on_a_videomae_backbone(tiny: tuple[Path, dict], tmp_path: Pa
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "n"), "--backbone", "vit"])
     assert res.exit_code != 0 and "unknown token backbone 'vit'" in res.output and "Traceback" not in res.output
+
+
+def test_one_hot_teacher_probabilities_train_the_same_model_as_labels(tiny: tuple[Path, dict]) -> None:
+    """Scene targets from a teacher's probabilities are fitted with soft cross-entropy (mixing moves them with the
+    background): a teacher that is certain of the true scene trains DEVIAS exactly as the labels do."""
+    from dataclasses import replace
+
+    train = tiny[1]["sets"]["train"]
+    settings = ModelSettings(kind="devias", n_actions=3, n_scenes=3, frames=8, size=32, dim=16)
+    ts = TrainSettings(epochs=1, batch=12, lr=5e-3, threads=1)
+    by_labels, _ = train_model(settings, train, ts)
+    certain = np.eye(3, dtype=np.float32)[train.scene]
+    by_teacher, log = train_model(settings, replace(train, scene_probs=certain), ts)
+    x = model_inputs(tiny[1]["sets"]["seen"].x[:4])
+    for got, want in zip(by_teacher.predict(x), by_labels.predict(x)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="teacher's scene probabilities"):
+        train_model(settings, replace(train, scene_probs=certain[:, :2]), ts)
+
+
+def test_scene_teacher_probabilities_from_a_dual_encoder(tiny: tuple[Path, dict], tmp_path: Path) -> None:
+    """A tiny random CLIP as the teacher: one probability row per clip over the scenes, each summing to 1; the
+    CLI records the teacher and its agreement with the labels in the saved model."""
+    pytest.importorskip("transformers")
+    from typer.testing import CliRunner
+
+    from dance.cli import app
+    from dance.encoders.dual_encoders import make_dual_encoder
+    from dance.scene_bias.teacher import teacher_scene_probs
+    from tiny_models import save_tiny_clip
+
+    root, d = tiny
+    folder = save_tiny_clip(tmp_path / "clip")
+    scenes = d["manifest"]["scenes"]
+    x = d["sets"]["train"].x[:5]
+    probs = teacher_scene_probs(x, scenes, make_dual_encoder("clip", model=str(folder)), batch=2)
+    assert probs.shape == (5, len(scenes)) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probs >= 0).all() and not np.allclose(probs, probs[0])  # clips differ
+    with pytest.raises(ConfigError, match="must contain"):
+        teacher_scene_probs(x, scenes, make_dual_encoder("clip", model=str(folder)), prompt="a scene")
+    res = CliRunner().invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "m"), "--model",
+                                   "one_token", "--epochs", "1", "--scene-teacher", "clip", "--teacher-model",
+                                   str(folder)])
+    assert res.exit_code == 0, res.output
+    extra = json.loads((tmp_path / "m" / "model.json").read_text())["extra"]
+    assert extra["scene_teacher"]["name"] == "clip" and 0 <= extra["scene_teacher"]["agreement_with_labels"] <= 1

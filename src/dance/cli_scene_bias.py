@@ -98,6 +98,9 @@ def train_cmd(
                                                "(fine-tuned; clips read at the model's frames and size)")] = "cnn",
     backbone_model: Annotated[str, typer.Option(help="videomae: hub name or local folder (default "
                                                      "MCG-NJU/videomae-base)")] = "",
+    scene_teacher: Annotated[str, typer.Option(help="scene targets from this dual encoder's zero-shot scene "
+                                                    "probabilities (clip, xclip) instead of the scene labels")] = "",
+    teacher_model: Annotated[str, typer.Option(help="the teacher's weights: hub name or local folder")] = "",
     threads: ThreadsOpt = 1,
 ) -> None:
     """Train a model on the data set's train split and save it."""
@@ -116,12 +119,30 @@ def train_cmd(
         sets, manifest = _load(data_dir, ("train",), settings.frames, settings.size)
         settings = replace(settings, n_actions=len(manifest["actions"]), n_scenes=len(manifest["scenes"])).check()
 
+        teacher = {}
+        if scene_teacher:
+            from dance.encoders.dual_encoders import make_dual_encoder
+            from dance.progress import RichReporter
+            from dance.scene_bias.teacher import teacher_scene_probs
+            from dance.threads import torch_threads
+
+            encoder = make_dual_encoder(scene_teacher, model=teacher_model)
+            with torch_threads(threads), RichReporter(err).tracker() as progress:
+                probs = teacher_scene_probs(sets["train"].x, manifest["scenes"], encoder,
+                                            progress=lambda n, total: progress("scene teacher", n, total))
+            sets["train"] = replace(sets["train"], scene_probs=probs)
+            agree = float((probs.argmax(1) == sets["train"].scene).mean())
+            teacher = {"name": scene_teacher, "model": teacher_model, "agreement_with_labels": round(agree, 4)}
+            err.print(f"  scene teacher {scene_teacher}: its most likely scene is the label on {agree:.1%} of the "
+                      "training clips")
+
         def show(epoch: int, total: int, losses: dict) -> None:
             err.print(f"  epoch {epoch}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
 
         net, log = train_model(settings, sets["train"], TrainSettings(epochs=epochs, seed=seed, threads=threads),
                                progress=show)
-        save_model(net, out, manifest["actions"], manifest["scenes"], extra={"train": log, "data": str(data_dir)})
+        save_model(net, out, manifest["actions"], manifest["scenes"],
+                   extra={"train": log, "data": str(data_dir)} | ({"scene_teacher": teacher} if teacher else {}))
     except DanceError as e:
         _fail(e)
     console.print(f"saved {escape(str(out))} ({model}, {log['wall_s'] / 60:.1f} min)")

@@ -385,7 +385,9 @@ def read_manifest(root: Path | str) -> dict:
 @dataclass
 class ClipSet:
     """Decoded clips of one set, ready for a model: ``x`` uint8 (N,T,H,W,3), ``masks`` float32 (N,T,H,W)
-    (actor fraction of each pixel after downsampling), ``action`` / ``scene`` int64 (N,) (-1 = none)."""
+    (actor fraction of each pixel after downsampling), ``action`` / ``scene`` int64 (N,) (-1 = none);
+    ``scene_probs`` float32 (N, S): a scene teacher's probabilities (:mod:`dance.scene_bias.teacher`), which
+    training then fits instead of ``scene``."""
 
     name: str
     x: np.ndarray
@@ -393,6 +395,7 @@ class ClipSet:
     action: np.ndarray
     scene: np.ndarray
     ids: list[str] = field(default_factory=list)
+    scene_probs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)

@@ -10,10 +10,11 @@ Training a ``devias`` model, per batch:
    the scene target ``−p_k[A + y_s]`` (``p_k`` = softmax of the shared head over all A + S classes);
    :func:`match_slots` solves it with ``scipy.optimize.linear_sum_assignment``.
 3. Losses (§1.7): cross-entropy of the action slot against ``y_a`` and of the scene slot against ``A + y_s``
-   (over all A + S logits; scene targets are the scene labels), ``w_cos`` × the mean off-diagonal cosine
-   similarity of the slots, ``w_amd`` × BCE of the action slot's decoded mask against the actor fraction of each
-   token cell (clip level), ``w_ag`` × MSE of the action slot's attention against the actor fraction of each
-   token (attention guidance).
+   (over all A + S logits; scene targets are the scene labels, or a scene teacher's probabilities when the
+   training clips carry them, :mod:`dance.scene_bias.teacher`, matched by their most likely scene), ``w_cos`` ×
+   the mean off-diagonal cosine similarity of the slots, ``w_amd`` × BCE of the action slot's decoded mask against
+   the actor fraction of each token cell (clip level), ``w_ag`` × MSE of the action slot's attention against the
+   actor fraction of each token (attention guidance).
 
 The baselines are trained with cross-entropy on their action and scene heads (mixing too when asked, as the
 spec's "baseline + mask mixing" ablation). AdamW with a one-cycle schedule; the torch thread count is
@@ -100,7 +101,8 @@ def _token_targets(masks: torch.Tensor, grid: tuple[int, int, int]) -> tuple[tor
 
 def _mix(x: torch.Tensor, masks: torch.Tensor, scene: torch.Tensor, p: float,
          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Actor-mask scene mixing (module docstring, step 1)."""
+    """Actor-mask scene mixing (module docstring, step 1). ``scene``: labels (B,) or a teacher's probabilities
+    (B, S); a mixed clip takes its background clip's."""
     b = len(x)
     chosen = torch.rand(b, generator=gen) < p
     if p <= 0 or not bool(chosen.any()):
@@ -109,7 +111,8 @@ def _mix(x: torch.Tensor, masks: torch.Tensor, scene: torch.Tensor, p: float,
     m = masks.unsqueeze(2)  # (B,T,1,H,W)
     mixed = m * x + (1 - m) * x[perm]
     sel = chosen.view(b, 1, 1, 1, 1)
-    return torch.where(sel, mixed, x), torch.where(chosen, scene[perm], scene)
+    which = chosen.view(b, *([1] * (scene.dim() - 1)))
+    return torch.where(sel, mixed, x), torch.where(which, scene[perm], scene)
 
 
 def _devias_loss(model: SceneBiasModel, out: dict[str, torch.Tensor], action: torch.Tensor, scene: torch.Tensor,
@@ -117,13 +120,15 @@ def _devias_loss(model: SceneBiasModel, out: dict[str, torch.Tensor], action: to
     s = model.settings
     logits = out["logits"]
     b = len(logits)
-    targets = torch.stack([action, scene + s.n_actions], dim=1)
+    soft = scene.dim() == 2  # a teacher's probabilities: matched by their most likely scene
+    targets = torch.stack([action, (scene.argmax(dim=1) if soft else scene) + s.n_actions], dim=1)
     with torch.no_grad():
         slot = torch.from_numpy(match_slots(logits.softmax(-1).numpy(), targets.numpy()))
     rows = torch.arange(b)
     a_slot, s_slot = slot[:, 0], slot[:, 1]
+    scene_target = torch.cat([scene.new_zeros(b, s.n_actions), scene], dim=1) if soft else targets[:, 1]
     losses = {"action": F.cross_entropy(logits[rows, a_slot], action),
-              "scene": F.cross_entropy(logits[rows, s_slot], targets[:, 1])}
+              "scene": F.cross_entropy(logits[rows, s_slot], scene_target)}
     z = F.normalize(out["slots"], dim=-1)
     sim = z @ z.transpose(1, 2)
     k = sim.shape[1]
@@ -143,8 +148,12 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
     wall and CPU seconds, threads)."""
     ts = (ts or TrainSettings()).check()
     settings = settings.check()
-    if (train.action < 0).any() or (train.scene < 0).any():
-        raise ConfigError("every training clip needs an action and a scene label")
+    if (train.action < 0).any() or (train.scene_probs is None and (train.scene < 0).any()):
+        raise ConfigError("every training clip needs an action and a scene label (or a scene teacher's "
+                          "probabilities)")
+    if train.scene_probs is not None and train.scene_probs.shape != (len(train), settings.n_scenes):
+        raise ConfigError(f"the teacher's scene probabilities have shape {train.scene_probs.shape}, expected "
+                          f"({len(train)}, {settings.n_scenes})")
     if train.x.shape[1] != settings.frames or train.x.shape[2] != settings.size:
         raise ConfigError(f"the clips have {train.x.shape[1]} frames of {train.x.shape[2]} px, the model expects "
                           f"{settings.frames} of {settings.size}")
@@ -161,7 +170,7 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
                                                     pct_start=0.15)
         masks_all = torch.from_numpy(train.masks)
         action_all = torch.from_numpy(train.action)
-        scene_all = torch.from_numpy(train.scene)
+        scene_all = torch.from_numpy(train.scene if train.scene_probs is None else train.scene_probs)
         history = []
         model.train()
         for epoch in range(ts.epochs):
