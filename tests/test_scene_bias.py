@@ -233,6 +233,9 @@ def test_cli_trains_on_a_videomae_backbone(tiny: tuple[Path, dict], tmp_path: Pa
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "n"), "--backbone", "vit"])
     assert res.exit_code != 0 and "unknown token backbone 'vit'" in res.output and "Traceback" not in res.output
+    if not torch.cuda.is_available():  # an accelerator this machine lacks: one line, before any clip is decoded
+        res = runner.invoke(app, ["scene-bias", "train", str(root), "--out", str(tmp_path / "n"), "--device", "cuda"])
+        assert res.exit_code != 0 and "CUDA is not available" in res.output and "Traceback" not in res.output
 
 
 def test_one_hot_teacher_probabilities_train_the_same_model_as_labels(tiny: tuple[Path, dict]) -> None:

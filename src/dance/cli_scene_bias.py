@@ -101,6 +101,7 @@ def train_cmd(
     scene_teacher: Annotated[str, typer.Option(help="scene targets from this dual encoder's zero-shot scene "
                                                     "probabilities (clip, xclip) instead of the scene labels")] = "",
     teacher_model: Annotated[str, typer.Option(help="the teacher's weights: hub name or local folder")] = "",
+    device: Annotated[str, typer.Option(help="where the model trains: cpu, cuda, cuda:1, mps")] = "cpu",
     threads: ThreadsOpt = 1,
 ) -> None:
     """Train a model on the data set's train split and save it."""
@@ -109,6 +110,9 @@ def train_cmd(
 
     try:
         settings = ModelSettings(kind=model, backbone=backbone, backbone_model=backbone_model).check()
+        from dance.encoders.hf import torch_device
+
+        torch_device(device)  # an accelerator this machine lacks fails before anything is decoded
         if backbone == "videomae":  # the clips at the model's own input
             from dance.encoders.hf import load_hf_config, square_size
             from dance.encoders.videomae import DEFAULT_MODEL
@@ -139,8 +143,8 @@ def train_cmd(
         def show(epoch: int, total: int, losses: dict) -> None:
             err.print(f"  epoch {epoch}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
 
-        net, log = train_model(settings, sets["train"], TrainSettings(epochs=epochs, seed=seed, threads=threads),
-                               progress=show)
+        net, log = train_model(settings, sets["train"], TrainSettings(epochs=epochs, seed=seed, threads=threads,
+                                                                      device=device), progress=show)
         save_model(net, out, manifest["actions"], manifest["scenes"],
                    extra={"train": log, "data": str(data_dir)} | ({"scene_teacher": teacher} if teacher else {}))
     except DanceError as e:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
+from dance.encoders.hf import torch_device
 from dance.errors import ConfigError
 from dance.scene_bias.data import ClipSet
 from dance.scene_bias.model import ModelSettings, SceneBiasModel
@@ -58,6 +59,7 @@ class TrainSettings:
     w_ag: float = 5.0
     seed: int = 0
     threads: int = 0  # 0: the cores not busy (dance.threads)
+    device: str = "cpu"  # where the model trains (cpu, cuda, cuda:1, mps); the trained model comes back on the CPU
 
     def check(self) -> TrainSettings:
         if self.epochs < 1 or self.batch < 2 or self.lr <= 0:
@@ -123,8 +125,8 @@ def _devias_loss(model: SceneBiasModel, out: dict[str, torch.Tensor], action: to
     soft = scene.dim() == 2  # a teacher's probabilities: matched by their most likely scene
     targets = torch.stack([action, (scene.argmax(dim=1) if soft else scene) + s.n_actions], dim=1)
     with torch.no_grad():
-        slot = torch.from_numpy(match_slots(logits.softmax(-1).numpy(), targets.numpy()))
-    rows = torch.arange(b)
+        slot = torch.from_numpy(match_slots(logits.softmax(-1).cpu().numpy(), targets.cpu().numpy())).to(logits.device)
+    rows = torch.arange(b, device=logits.device)
     a_slot, s_slot = slot[:, 0], slot[:, 1]
     scene_target = torch.cat([scene.new_zeros(b, s.n_actions), scene], dim=1) if soft else targets[:, 1]
     losses = {"action": F.cross_entropy(logits[rows, a_slot], action),
@@ -132,7 +134,7 @@ def _devias_loss(model: SceneBiasModel, out: dict[str, torch.Tensor], action: to
     z = F.normalize(out["slots"], dim=-1)
     sim = z @ z.transpose(1, 2)
     k = sim.shape[1]
-    off = ~torch.eye(k, dtype=torch.bool)
+    off = ~torch.eye(k, dtype=torch.bool, device=sim.device)
     losses["cos"] = ts.w_cos * sim[:, off].mean()
     per_token, per_cell = _token_targets(masks, model.grid)
     if ts.w_amd > 0:
@@ -158,11 +160,12 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
         raise ConfigError(f"the clips have {train.x.shape[1]} frames of {train.x.shape[2]} px, the model expects "
                           f"{settings.frames} of {settings.size}")
     mix_p = ts.mixing(settings.kind)
+    device = torch_device(ts.device)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with torch_threads(ts.threads) as n_threads:
         torch.manual_seed(ts.seed)
         gen = torch.Generator().manual_seed(ts.seed)
-        model = SceneBiasModel(settings)
+        model = SceneBiasModel(settings).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=ts.lr, weight_decay=ts.weight_decay)
         n = len(train)
         steps_per_epoch = max(1, n // ts.batch)
@@ -180,7 +183,8 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
                 idx = order[step * ts.batch:(step + 1) * ts.batch]
                 x = model_inputs(train.x[idx.numpy()])
                 masks, action, scene = masks_all[idx], action_all[idx], scene_all[idx]
-                x, scene = _mix(x, masks, scene, mix_p, gen)
+                x, scene = _mix(x, masks, scene, mix_p, gen)  # on the CPU, from the seeded generator
+                x, masks, action, scene = (t.to(device) for t in (x, masks, action, scene))
                 out = model(x)
                 if settings.kind == "devias":
                     losses = _devias_loss(model, out, action, scene, masks, ts)
@@ -199,9 +203,9 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
             if progress is not None:
                 progress(epoch + 1, ts.epochs, history[-1])
     log = {"kind": settings.kind, "epochs": ts.epochs, "mix_prob": mix_p, "threads": n_threads,
-           "history": history, "wall_s": round(time.perf_counter() - wall0, 1),
+           "device": str(device), "history": history, "wall_s": round(time.perf_counter() - wall0, 1),
            "cpu_s": round(time.process_time() - cpu0, 1)}
-    return model.eval(), log
+    return model.cpu().eval(), log
 
 
 def _accuracy(logits: torch.Tensor, labels: np.ndarray, k: int = 1) -> float:
