@@ -2,7 +2,7 @@
 (``engine.workers``; issue 13 items 3, 5).
 
     python benchmarks/engines.py [--copies 4] [--repeats 3] [--workers 1 2] [--clips ../shared/data/clips]
-                                 [--stage poses|features] [--torch-threads 1]
+                                 [--stage poses|features] [--torch-threads 1] [--ray 2]
 
 ``--stage features`` times the features stage instead (``random-3dconv``, 16 frames at 112 px, chunks of
 ``features.batch_size`` = 8 videos), this process's torch on ``--torch-threads`` threads (each worker uses one; with
@@ -15,6 +15,10 @@ so the stages see that many distinct videos), and the ``keyclips`` and ``poses``
 median CPU seconds (this process and its worker processes together), videos per wall second, and the speed-up
 over one process; the script checks that every run wrote the same ``keyclips.json``, ``poses.npz`` and skips, and
 prints the load average before and after.
+
+``--ray N`` adds a row: the same stages with ``engine.name=ray`` and N actors on a local Ray instance, started once
+before the first repeat (its start-up, ~6 s, is printed apart and not in the row; the actor pool's start-up is).
+Its CPU column is this process only: the actors run in Ray's worker processes, which are not its children.
 Without the clips folder, or without MediaPipe (``pip install 'dance-xai[pose]'``), it says so and stops.
 """
 
@@ -58,7 +62,8 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_once(data: Path, run: Path, workers: int, stage: str = "poses") -> tuple[float, float, dict]:
+def run_once(data: Path, run: Path, workers: int, stage: str = "poses", engine: str = "local"
+             ) -> tuple[float, float, dict]:
     from dance.config import load_settings
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
@@ -67,7 +72,7 @@ def run_once(data: Path, run: Path, workers: int, stage: str = "poses") -> tuple
 
     settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", "poses.source=mediapipe",
                                     "spatial.source=none", "features.backbone=random-3dconv",
-                                    f"engine.workers={workers}"])
+                                    f"engine.workers={workers}", f"engine.name={engine}"])
     ctx = Context(settings, RunDir(run), Reporter())
     run_pipeline(ctx, only=["index"])
     stages = ["keyclips", "poses"] if stage == "poses" else ["features"]
@@ -94,6 +99,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--stage", choices=("poses", "features"), default="poses")
     ap.add_argument("--torch-threads", type=int, default=1, help="this process's torch threads (features)")
+    ap.add_argument("--ray", type=int, default=0, metavar="N", help="also run on a local Ray with N actors")
     args = ap.parse_args()
     if not args.clips.is_dir():
         print(f"no clips folder at {args.clips}: nothing to measure")
@@ -113,24 +119,41 @@ def main() -> int:
         n = make_dataset(args.clips, tmp / "data", args.copies)
         print(f"{args.stage} stage, {n} videos ({args.copies} copies of each clip in {args.clips}); load average "
               f"before: {os.getloadavg()[0]:.2f}", flush=True)
-        walls: dict[int, list[float]] = {w: [] for w in args.workers}
-        cpus: dict[int, list[float]] = {w: [] for w in args.workers}
+        rows = [("local", w, f"{w} worker{'s' * (w > 1)}") for w in args.workers]
+        if args.ray:
+            try:
+                import logging
+
+                import ray
+            except ImportError:
+                print("Ray is not installed (pip install 'dance-xai[ray]'): no Ray row")
+            else:
+                t0 = time.perf_counter()
+                ray.init(num_cpus=max(args.ray, os.cpu_count() or 1), include_dashboard=False,
+                         logging_level=logging.WARNING, log_to_driver=False)
+                print(f"  ray.init: {time.perf_counter() - t0:.1f} s (not in the Ray row)", flush=True)
+                rows.append(("ray", args.ray, f"Ray, {args.ray} actor{'s' * (args.ray > 1)}"))
+        walls: dict[str, list[float]] = {label: [] for *_, label in rows}
+        cpus: dict[str, list[float]] = {label: [] for *_, label in rows}
         reference, identical = None, True
         for r in range(args.repeats):
-            for w in args.workers:
-                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{w}_{r}", w, args.stage)
-                walls[w].append(wall)
-                cpus[w].append(cpu)
+            for engine, w, label in rows:
+                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{engine}{w}_{r}", w, args.stage, engine)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
                 reference = reference or out
                 identical &= same(reference, out)
-                print(f"  repeat {r + 1}, {w} worker{'s' * (w > 1)}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
-        base = statistics.median(walls[args.workers[0]])
-        print(f"\n| workers | wall s (median) | CPU s (median) | videos / s | speed-up vs {args.workers[0]} |")
+                print(f"  repeat {r + 1}, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+        first = rows[0][2]
+        base = statistics.median(walls[first])
+        print(f"\n| engine | wall s (median) | CPU s (median) | videos / s | speed-up vs {first} |")
         print("| --- | --- | --- | --- | --- |")
-        for w in args.workers:
-            wall = statistics.median(walls[w])
-            print(f"| {w} | {wall:.1f} | {statistics.median(cpus[w]):.1f} | {n / wall:.2f} | {base / wall:.2f}× |")
-        print(f"\nidentical artifacts across worker counts: {identical}; load average after: {os.getloadavg()[0]:.2f}")
+        for *_, label in rows:
+            wall = statistics.median(walls[label])
+            print(f"| {label} | {wall:.1f} | {statistics.median(cpus[label]):.1f} | {n / wall:.2f} | "
+                  f"{base / wall:.2f}× |")
+        print(f"\nidentical artifacts across engines and worker counts: {identical}; load average after: "
+              f"{os.getloadavg()[0]:.2f}")
         return 0 if identical else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
