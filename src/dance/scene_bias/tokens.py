@@ -109,7 +109,7 @@ class VideoMAETokens(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         if t != self.n_frames:  # frames spread uniformly over the clip, as the features stage samples them
-            x = x[:, torch.from_numpy(np.round(np.linspace(0, t - 1, self.n_frames)).astype(np.int64))]
+            x = x[:, torch.from_numpy(np.round(np.linspace(0, t - 1, self.n_frames)).astype(np.int64)).to(x.device)]
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x.flatten(0, 1), size=(self.size, self.size), mode="bilinear", align_corners=False)
             x = x.view(b, self.n_frames, 3, self.size, self.size)
