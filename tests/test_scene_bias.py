@@ -216,10 +216,10 @@ def test_cli_trains_on_a_videomae_backbone(tiny: tuple[Path, dict], tmp_path: Pa
     """`dance scene-bias train --backbone videomae --backbone-model FOLDER` reads the clips at the model's own
     frames and size (4 × 32 px here) and saves a model `evaluate` reads back; an unknown backbone is one line."""
     pytest.importorskip("transformers")
+    from tiny_models import save_tiny_videomae
     from typer.testing import CliRunner
 
     from dance.cli import app
-    from tiny_models import save_tiny_videomae
 
     weights = save_tiny_videomae(tmp_path / "videomae")
     root = tiny[0]
@@ -260,12 +260,12 @@ def test_scene_teacher_probabilities_from_a_dual_encoder(tiny: tuple[Path, dict]
     """A tiny random CLIP as the teacher: one probability row per clip over the scenes, each summing to 1; the
     CLI records the teacher and its agreement with the labels in the saved model."""
     pytest.importorskip("transformers")
+    from tiny_models import save_tiny_clip
     from typer.testing import CliRunner
 
     from dance.cli import app
     from dance.encoders.dual_encoders import make_dual_encoder
     from dance.scene_bias.teacher import teacher_scene_probs
-    from tiny_models import save_tiny_clip
 
     root, d = tiny
     folder = save_tiny_clip(tmp_path / "clip")

@@ -135,10 +135,13 @@ def train_cmd(
                 probs = teacher_scene_probs(sets["train"].x, manifest["scenes"], encoder,
                                             progress=lambda n, total: progress("scene teacher", n, total))
             sets["train"] = replace(sets["train"], scene_probs=probs)
-            agree = float((probs.argmax(1) == sets["train"].scene).mean())
-            teacher = {"name": scene_teacher, "model": teacher_model, "agreement_with_labels": round(agree, 4)}
-            err.print(f"  scene teacher {scene_teacher}: its most likely scene is the label on {agree:.1%} of the "
-                      "training clips")
+            labelled = sets["train"].scene >= 0
+            agree = float((probs.argmax(1) == sets["train"].scene)[labelled].mean()) if labelled.any() else None
+            teacher = {"name": scene_teacher, "model": teacher_model,
+                       "agreement_with_labels": None if agree is None else round(agree, 4)}
+            if agree is not None:
+                err.print(f"  scene teacher {scene_teacher}: its most likely scene is the label on {agree:.1%} of "
+                          "the labelled training clips")
 
         def show(epoch: int, total: int, losses: dict) -> None:
             err.print(f"  epoch {epoch}/{total}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
