@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 
 from dance.data.video import read_video, write_video
+from dance.motion import keyframes
 from dance.motion.keyframes import (
+    blur,
     choose_centres,
     clip_window,
     difference_signal,
     find_keyframes,
+    luma,
     remove_baseline,
-    to_grey,
 )
 
 CUTS = (15, 30, 45)
@@ -40,15 +42,15 @@ def shots_video(seed: int = 0, noise: float = 3.0) -> np.ndarray:
     return np.clip(np.round(frames), 0, 255).astype(np.uint8)
 
 
-def test_to_grey_luminance_weights() -> None:
+def test_luma_weights() -> None:
     frames = np.zeros((1, 2, 2, 3), np.uint8)
     frames[0, 0, 0] = (255, 0, 0)
     frames[0, 0, 1] = (0, 255, 0)
     frames[0, 1, 0] = (0, 0, 255)
     frames[0, 1, 1] = (255, 255, 255)
-    grey = to_grey(frames)
+    grey = luma(frames)
     assert grey.shape == (1, 2, 2)
-    np.testing.assert_allclose(grey[0], [[0.299, 0.587], [0.114, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(grey[0], [[0.299 * 255, 0.587 * 255], [0.114 * 255, 255.0]], atol=1e-4)
 
 
 def test_difference_signal_peaks_at_cuts() -> None:
@@ -67,6 +69,20 @@ def test_difference_signal_is_mean_abs_difference_without_blur() -> None:
     frames[1, :2] = 255  # half the pixels turn white
     signal = difference_signal(frames, blur_sigma=0)
     np.testing.assert_allclose(signal, [0.0, 0.5, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.6, 1.0, 1.5, 2.7])
+@pytest.mark.parametrize("shape", [(3, 40, 33), (2, 5, 7), (1, 1, 1)])
+def test_blur_is_scipys_gaussian_with_or_without_opencv(monkeypatch, sigma: float, shape: tuple) -> None:  # noqa: ANN001
+    """OpenCV (when installed) and scipy compute the same truncated, reflected kernel, also where it is wider than
+    the frame (a sigma whose OpenCV default size would differ from scipy's truncation, e.g. 0.6, included)."""
+    from scipy.ndimage import gaussian_filter
+
+    grey = np.random.default_rng(0).random(shape, dtype=np.float32)
+    expected = gaussian_filter(grey, sigma=(0, sigma, sigma))
+    np.testing.assert_allclose(blur(grey, sigma), expected, atol=1e-6, rtol=0)
+    monkeypatch.setattr(keyframes, "_opencv", lambda: None)
+    np.testing.assert_array_equal(blur(grey, sigma), expected)
 
 
 def test_find_keyframes_returns_exactly_the_cuts() -> None:
