@@ -19,6 +19,12 @@ prints the load average before and after.
 ``--ray N`` adds a row: the same stages with ``engine.name=ray`` and N actors on a local Ray instance, started once
 before the first repeat (its start-up, ~6 s, is printed apart and not in the row; the actor pool's start-up is).
 Its CPU column is this process only: the actors run in Ray's worker processes, which are not its children.
+
+The poses stage is also compared with MediaPipe alone (issue 13: >= 0.8x of it per core): the key-clip frames the
+stage estimated are decoded and shrunk beforehand, then a loop runs a fresh graph per clip and ``process`` on each
+frame, timed, in this process, once per repeat (interleaved). The table adds the poses stage's frames per wall
+second (keyclips not included) and that rate per worker divided by the raw loop's.
+
 Without the clips folder, or without MediaPipe (``pip install 'dance-xai[pose]'``), it says so and stops.
 """
 
@@ -63,7 +69,8 @@ def cpu_seconds() -> float:
 
 
 def run_once(data: Path, run: Path, workers: int, stage: str = "poses", engine: str = "local"
-             ) -> tuple[float, float, dict]:
+             ) -> tuple[float, float, dict, float]:
+    """(wall s, CPU s, artifacts, wall s of the poses stage alone) of the stages on an empty cache."""
     from dance.config import load_settings
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
@@ -75,15 +82,61 @@ def run_once(data: Path, run: Path, workers: int, stage: str = "poses", engine: 
                                     f"engine.workers={workers}", f"engine.name={engine}"])
     ctx = Context(settings, RunDir(run), Reporter())
     run_pipeline(ctx, only=["index"])
-    stages = ["keyclips", "poses"] if stage == "poses" else ["features"]
     t0, c0 = time.perf_counter(), cpu_seconds()
-    run_pipeline(ctx, only=stages)
-    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    if stage == "poses":
+        run_pipeline(ctx, only=["keyclips"])
+        t1 = time.perf_counter()
+        run_pipeline(ctx, only=["poses"])
+    else:
+        t1 = t0
+        run_pipeline(ctx, only=["features"])
+    end = time.perf_counter()
+    wall, cpu = end - t0, cpu_seconds() - c0
     name = "poses" if stage == "poses" else "features"
     with np.load(run / name / f"{name}.npz") as z:
         arrays = {k: z[k] for k in z.files}
     keyclips = (run / "keyclips" / "keyclips.json").read_text() if stage == "poses" else ""
-    return wall, cpu, {"arrays": arrays, "keyclips": keyclips, "skipped": (run / name / "skipped.json").read_text()}
+    out = {"arrays": arrays, "keyclips": keyclips, "skipped": (run / name / "skipped.json").read_text()}
+    return wall, cpu, out, end - t1
+
+
+def raw_mediapipe(data: Path, run: Path) -> tuple[int, float, float]:
+    """MediaPipe alone on the frames the poses stage estimated in ``run``: (frames, wall s, CPU s).
+
+    The key-clip frames of every video are decoded and shrunk first, as the stage's source does (not timed); then
+    only the loop is timed: per key clip a fresh graph (as the stage has) and ``process`` on each frame, nothing
+    kept. The floor a poses stage pays per core."""
+    import json
+
+    from dance.config import load_settings
+    from dance.motion.clips import KeyClips
+    from dance.motion.poses import pose_source_for
+    from dance.pipeline.artifacts import run_index
+
+    settings = load_settings(None, [f"data.path={data / 'annotations.csv'}", "poses.source=mediapipe"])
+    source = pose_source_for(settings.poses, settings.data.path)
+    kc = json.loads((run / "keyclips" / "keyclips.json").read_text(encoding="utf-8"))
+    clip_len = int(kc["clip_len"])
+    work = []
+    for rec in run_index(run / "index").records:
+        info = kc["videos"].get(rec.video_id)
+        if info is None:
+            continue
+        windows = KeyClips(info["n_frames"], np.asarray(info["keyframes"], np.int64),
+                           np.asarray(info["centres"], np.int64)).windows(clip_len)
+        frames, index, count, _ = source._decoded(Path(rec.path), np.unique(np.concatenate(windows)))
+        for w in windows:
+            w = w[(w >= 0) & (w < count)]
+            rows = w if index is None else np.searchsorted(index, w)
+            work.append(np.ascontiguousarray(frames[rows]))
+    n = sum(len(c) for c in work)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for clip in work:
+        pose = source._new_pose()
+        for frame in clip:
+            pose.process(frame)
+        pose.close()
+    return n, time.perf_counter() - t0, time.process_time() - c0
 
 
 def same(a: dict, b: dict) -> bool:
@@ -135,23 +188,40 @@ def main() -> int:
                 rows.append(("ray", args.ray, f"Ray, {args.ray} actor{'s' * (args.ray > 1)}"))
         walls: dict[str, list[float]] = {label: [] for *_, label in rows}
         cpus: dict[str, list[float]] = {label: [] for *_, label in rows}
+        pose_walls: dict[str, list[float]] = {label: [] for *_, label in rows}
+        raw_walls: list[float] = []
         reference, identical = None, True
         for r in range(args.repeats):
             for engine, w, label in rows:
-                wall, cpu, out = run_once(tmp / "data", tmp / f"run_{engine}{w}_{r}", w, args.stage, engine)
+                wall, cpu, out, pose_wall = run_once(tmp / "data", tmp / f"run_{engine}{w}_{r}", w, args.stage,
+                                                     engine)
                 walls[label].append(wall)
                 cpus[label].append(cpu)
+                pose_walls[label].append(pose_wall)
                 reference = reference or out
                 identical &= same(reference, out)
                 print(f"  repeat {r + 1}, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+            if args.stage == "poses":  # interleaved with the rows, so it sees the same load
+                frames, raw_wall, raw_cpu = raw_mediapipe(tmp / "data", tmp / f"run_{rows[0][0]}{rows[0][1]}_{r}")
+                raw_walls.append(raw_wall)
+                print(f"  repeat {r + 1}, raw MediaPipe on the same {frames} key-clip frames, one process: "
+                      f"{raw_wall:.1f} s wall, {raw_cpu:.1f} s CPU", flush=True)
         first = rows[0][2]
         base = statistics.median(walls[first])
-        print(f"\n| engine | wall s (median) | CPU s (median) | videos / s | speed-up vs {first} |")
-        print("| --- | --- | --- | --- | --- |")
-        for *_, label in rows:
+        raw = frames / statistics.median(raw_walls) if raw_walls else None
+        if raw:
+            print(f"\nraw MediaPipe: {raw:.1f} frames / s (median)")
+        extra = " poses stage frames / s | per worker ÷ raw MediaPipe |" if raw else ""
+        print(f"\n| engine | wall s (median) | CPU s (median) | videos / s | speed-up vs {first} |{extra}")
+        print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if raw else ""))
+        for _engine, w, label in rows:
             wall = statistics.median(walls[label])
+            cols = ""
+            if raw:
+                fps = frames / statistics.median(pose_walls[label])
+                cols = f" {fps:.1f} | {fps / w / raw:.2f}× |"
             print(f"| {label} | {wall:.1f} | {statistics.median(cpus[label]):.1f} | {n / wall:.2f} | "
-                  f"{base / wall:.2f}× |")
+                  f"{base / wall:.2f}× |{cols}")
         print(f"\nidentical artifacts across engines and worker counts: {identical}; load average after: "
               f"{os.getloadavg()[0]:.2f}")
         return 0 if identical else 1
