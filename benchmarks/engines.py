@@ -23,7 +23,12 @@ Its CPU column is this process only: the actors run in Ray's worker processes, w
 The poses stage is also compared with MediaPipe alone (issue 13: >= 0.8x of it per core): the key-clip frames the
 stage estimated are decoded and shrunk beforehand, then a loop runs a fresh graph per clip and ``process`` on each
 frame, timed, in this process, once per repeat (interleaved). The table adds the poses stage's frames per wall
-second (keyclips not included) and that rate per worker divided by the raw loop's.
+second (keyclips not included) and that rate per worker divided by the raw loop's. MediaPipe runs threads of its
+own, and cores of one machine share caches and memory bandwidth, so the raw loop is also run the way each worker
+count uses the machine: in N child processes at once, each pinned to its own core (``os.sched_setaffinity``, set
+before MediaPipe starts any thread; its threads inherit it), N being each row's worker count. The last column
+divides the stage's frames per second per worker by that loop's frames per second per process: the "per core" of
+the issue's goal, measured on cores that are all busy, as a pool's are.
 
 Without the clips folder, or without MediaPipe (``pip install 'dance-xai[pose]'``), it says so and stops.
 """
@@ -31,13 +36,16 @@ Without the clips folder, or without MediaPipe (``pip install 'dance-xai[pose]'`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,16 +108,16 @@ def run_once(data: Path, run: Path, workers: int, stage: str = "poses", engine: 
     return wall, cpu, out, end - t1
 
 
-def raw_mediapipe(data: Path, run: Path) -> tuple[int, float, float]:
+def raw_mediapipe(data: Path, run: Path, ready: Callable[[], None] | None = None) -> tuple[int, float, float]:
     """MediaPipe alone on the frames the poses stage estimated in ``run``: (frames, wall s, CPU s).
 
     The key-clip frames of every video are decoded and shrunk first, as the stage's source does (not timed); then
-    only the loop is timed: per key clip a fresh graph (as the stage has) and ``process`` on each frame, nothing
-    kept. The floor a poses stage pays per core."""
-    import json
-
+    ``ready()`` is called when given (it returns when the loop may start), and only the loop is timed: per key clip
+    a fresh graph (as the stage has, its start-up log silenced as the stage does) and ``process`` on each frame,
+    nothing kept. The floor a poses stage pays per process."""
     from dance.config import load_settings
     from dance.motion.clips import KeyClips
+    from dance.motion.mediapipe_source import _native_stderr_silenced
     from dance.motion.poses import pose_source_for
     from dance.pipeline.artifacts import run_index
 
@@ -130,13 +138,45 @@ def raw_mediapipe(data: Path, run: Path) -> tuple[int, float, float]:
             rows = w if index is None else np.searchsorted(index, w)
             work.append(np.ascontiguousarray(frames[rows]))
     n = sum(len(c) for c in work)
+    if ready is not None:
+        ready()
     t0, c0 = time.perf_counter(), time.process_time()
     for clip in work:
-        pose = source._new_pose()
-        for frame in clip:
-            pose.process(frame)
+        with _native_stderr_silenced():
+            pose = source._new_pose()
+        for t, frame in enumerate(clip):
+            with _native_stderr_silenced(t == 0):
+                pose.process(frame)
         pose.close()
     return n, time.perf_counter() - t0, time.process_time() - c0
+
+
+def raw_mediapipe_pinned(data: Path, run: Path, n: int) -> float:
+    """:func:`raw_mediapipe` in ``n`` child processes at once, child ``i`` pinned to core ``i`` (modulo the cores
+    this process may use; the threads of a child, MediaPipe's included, inherit its affinity): the median wall
+    seconds of one child. Without CPU affinity (not Linux) the children are not pinned."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+    def pin(core: int):
+        return (lambda: os.sched_setaffinity(0, {core})) if cores else None
+
+    procs = [subprocess.Popen([sys.executable, __file__, "--raw-child", str(data), str(run)], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              preexec_fn=pin(cores[i % len(cores)] if cores else 0))
+             for i in range(n)]
+    for proc in procs:  # every child has decoded its frames: start their timed loops together
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the raw MediaPipe child failed before its loop")
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    walls = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"the raw MediaPipe child failed (exit {proc.returncode})")
+        walls.append(float(json.loads(out.strip().splitlines()[-1])[1]))
+    return statistics.median(walls)
 
 
 def same(a: dict, b: dict) -> bool:
@@ -153,7 +193,15 @@ def main() -> int:
     ap.add_argument("--stage", choices=("poses", "features"), default="poses")
     ap.add_argument("--torch-threads", type=int, default=1, help="this process's torch threads (features)")
     ap.add_argument("--ray", type=int, default=0, metavar="N", help="also run on a local Ray with N actors")
+    ap.add_argument("--raw-child", nargs=2, metavar=("DATA", "RUN"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.raw_child:
+        def ready() -> None:
+            print("ready", flush=True)
+            sys.stdin.readline()
+
+        print(json.dumps(raw_mediapipe(Path(args.raw_child[0]), Path(args.raw_child[1]), ready)))
+        return 0
     if not args.clips.is_dir():
         print(f"no clips folder at {args.clips}: nothing to measure")
         return 0
@@ -190,6 +238,7 @@ def main() -> int:
         cpus: dict[str, list[float]] = {label: [] for *_, label in rows}
         pose_walls: dict[str, list[float]] = {label: [] for *_, label in rows}
         raw_walls: list[float] = []
+        pinned_walls: dict[int, list[float]] = {w: [] for engine, w, _ in rows if engine == "local"}
         reference, identical = None, True
         for r in range(args.repeats):
             for engine, w, label in rows:
@@ -206,20 +255,28 @@ def main() -> int:
                 raw_walls.append(raw_wall)
                 print(f"  repeat {r + 1}, raw MediaPipe on the same {frames} key-clip frames, one process: "
                       f"{raw_wall:.1f} s wall, {raw_cpu:.1f} s CPU", flush=True)
+                for w, walls_w in pinned_walls.items():
+                    walls_w.append(raw_mediapipe_pinned(tmp / "data", tmp / f"run_{rows[0][0]}{rows[0][1]}_{r}", w))
+                    print(f"  repeat {r + 1}, raw MediaPipe in {w} pinned process{'es' * (w > 1)} at once: "
+                          f"{walls_w[-1]:.1f} s wall (median per process)", flush=True)
         first = rows[0][2]
         base = statistics.median(walls[first])
         raw = frames / statistics.median(raw_walls) if raw_walls else None
+        pinned = {w: frames / statistics.median(v) for w, v in pinned_walls.items() if v}
         if raw:
-            print(f"\nraw MediaPipe: {raw:.1f} frames / s (median)")
-        extra = " poses stage frames / s | per worker ÷ raw MediaPipe |" if raw else ""
+            print(f"\nraw MediaPipe (medians): {raw:.1f} frames / s in this process; per pinned process, "
+                  + ", ".join(f"{w} at once: {fps:.1f}" for w, fps in pinned.items()))
+        extra = (" poses stage frames / s | per worker ÷ raw MediaPipe (this process) | per worker ÷ raw MediaPipe "
+                 "per pinned process, as many at once |") if raw else ""
         print(f"\n| engine | wall s (median) | CPU s (median) | videos / s | speed-up vs {first} |{extra}")
-        print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if raw else ""))
+        print("| --- | --- | --- | --- | --- |" + (" --- | --- | --- |" if raw else ""))
         for _engine, w, label in rows:
             wall = statistics.median(walls[label])
             cols = ""
             if raw:
                 fps = frames / statistics.median(pose_walls[label])
-                cols = f" {fps:.1f} | {fps / w / raw:.2f}× |"
+                per_core = f"{fps / w / pinned[w]:.2f}×" if w in pinned else "–"
+                cols = f" {fps:.1f} | {fps / w / raw:.2f}× | {per_core} |"
             print(f"| {label} | {wall:.1f} | {statistics.median(cpus[label]):.1f} | {n / wall:.2f} | "
                   f"{base / wall:.2f}× |{cols}")
         print(f"\nidentical artifacts across engines and worker counts: {identical}; load average after: "
