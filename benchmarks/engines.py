@@ -164,18 +164,23 @@ def raw_mediapipe_pinned(data: Path, run: Path, n: int) -> float:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               preexec_fn=pin(cores[i % len(cores)] if cores else 0))
              for i in range(n)]
-    for proc in procs:  # every child has decoded its frames: start their timed loops together
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the raw MediaPipe child failed before its loop")
-    for proc in procs:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    walls = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"the raw MediaPipe child failed (exit {proc.returncode})")
-        walls.append(float(json.loads(out.strip().splitlines()[-1])[1]))
+    try:
+        for proc in procs:  # every child has decoded its frames: start their timed loops together
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("the raw MediaPipe child failed before its loop")
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        walls = []
+        for proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"the raw MediaPipe child failed (exit {proc.returncode})")
+            walls.append(float(json.loads(out.strip().splitlines()[-1])[1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
     return statistics.median(walls)
 
 
