@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engines import DEFAULT_CLIPS, make_dataset
+from engines import DEFAULT_CLIPS, VIDEO_SUFFIXES, make_dataset
 
 
 def child(data: Path, run: Path, stage: str) -> None:
@@ -55,7 +55,7 @@ def full_frames_mb(clips: Path, copies: int) -> float:
 
     total = 0
     for clip in sorted(clips.iterdir()):
-        if clip.suffix.lower() not in (".mp4", ".avi", ".mov", ".mkv", ".webm"):
+        if clip.suffix.lower() not in VIDEO_SUFFIXES:
             continue
         with av.open(str(clip)) as container:
             stream = container.streams.video[0]
