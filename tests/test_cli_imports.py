@@ -41,3 +41,20 @@ def test_the_cli_stage_commands_match_the_pipeline() -> None:
     from dance.pipeline import STAGES
 
     assert STAGE_HELP == tuple((s.name, s.help) for s in STAGES)
+
+
+def test_a_pose_worker_imports_no_training_library() -> None:
+    """A worker process of the keyclips or poses stage unpickles its factory, which imports that stage's module:
+    it must not drag in every stage (torch, scikit-learn), which cost each worker ~4 s before its first video."""
+    code = "import dance.pipeline.engine, dance.pipeline.motion\nassert hasattr(dance.pipeline.motion, 'PoseWork')"
+    assert _imported_heavy(code) == []
+
+
+def test_the_pipeline_package_still_exposes_the_stage_table() -> None:
+    import dance.pipeline
+    from dance.pipeline import STAGE_NAMES, run_pipeline
+    from dance.pipeline.stages import STAGES
+
+    assert STAGE_NAMES == tuple(s.name for s in STAGES) and callable(run_pipeline)
+    with pytest.raises(AttributeError):
+        dance.pipeline.no_such_name  # noqa: B018

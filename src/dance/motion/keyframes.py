@@ -14,8 +14,6 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
-from scipy.signal import find_peaks
 
 from dance.data.video import is_video
 
@@ -51,6 +49,8 @@ def blur(grey: np.ndarray, sigma: float) -> np.ndarray:
     when installed and scipy otherwise; the two agree to float32 rounding (``tests/test_keyframes.py``)."""
     cv2 = _opencv()
     if cv2 is None:
+        from scipy.ndimage import gaussian_filter
+
         return gaussian_filter(grey, sigma=(0, sigma, sigma))
     radius = int(4.0 * sigma + 0.5)  # scipy's truncate=4.0; OpenCV would derive another size from sigma alone
     out = np.empty_like(grey)
@@ -131,6 +131,8 @@ def find_keyframes(
     lo, hi = float(corrected.min()), float(corrected.max())
     if hi - lo <= 1e-12:
         return np.zeros(0, dtype=np.int64)
+    from scipy.signal import find_peaks  # here, not at the top: 0.6 s a pose worker would pay for nothing
+
     peaks, _ = find_peaks(corrected, height=lo + threshold * (hi - lo), distance=max(1, min_distance))
     return peaks.astype(np.int64)
 

@@ -1,78 +1,24 @@
-"""The DANCE pipeline as stages (see ``STAGES`` for the order and what each reads)."""
+"""The DANCE pipeline as stages (see ``STAGES`` for the order and what each reads).
+
+``STAGES``, ``STAGE_NAMES``, :func:`run_pipeline` and :func:`check_settings` live in
+:mod:`dance.pipeline.stages` and are imported from there on first use: importing one stage's module (a worker
+process unpickling the poses stage's worker factory, say) does not import every stage, and with them torch and
+scikit-learn.
+"""
 
 from __future__ import annotations
 
-import json
-import time
+from typing import TYPE_CHECKING, Any
 
-from dance.pipeline import catalogue, evaluate, features, index, language, motion, spatial, train
-from dance.pipeline.runner import Context, Stage, StageResult, run_stages
-from dance.pipeline.validate import validate_settings
-from dance.runs import WriteError, atomic_write_json, atomic_write_text
-from dance.threads import auto_threads
+if TYPE_CHECKING:
+    from dance.pipeline.stages import STAGE_NAMES, STAGES, check_settings, run_pipeline
 
-STAGES: tuple[Stage, ...] = (
-    Stage("index", "read the video index and make a validation split", (), ("data",), index.run, index.external),
-    Stage("language", "object and scene concept set (shipped, a file, or asked of a language model)", ("index",),
-          ("language",), language.run, language.external),
-    Stage("keyclips", "keyframes (pixel differences, or pose motion for pose-only data) and key-clip windows",
-          ("index",), ("keyclips", "poses"), motion.run_keyclips, motion.poses_external),
-    Stage("poses", "2D pose sequences of every key clip", ("keyclips",), ("poses",), motion.run_poses,
-          motion.poses_external),
-    Stage("motion", "filter, normalise and cluster pose sequences (FINCH) into motion concepts",
-          ("index", "poses"), ("motion",), motion.run_motion),
-    Stage("spatial", "object and scene concept labels", ("index", "language"), ("spatial",), spatial.run,
-          spatial.external),
-    Stage("features", "frozen backbone features, one vector per video (a pose backbone is trained first)",
-          ("index",), ("features", "poses"), features.run, motion.poses_external),
-    Stage("train", "concept layers and the sparse final layer", ("features", "motion", "spatial"), ("train",),
-          train.run_train),
-    Stage("baseline", "linear probe on the same features (no interpretability)",
-          ("features", "motion", "spatial"), (), train.run_baseline),
-    Stage("evaluate", "accuracy, sparsity, explanations", ("train", "baseline"), ("evaluate",), evaluate.run,
-          evaluate.external),
-    Stage("catalogue", "render every motion concept (GIF + PNG) with its training frequency and classes",
-          ("motion", "train"), (), catalogue.run),
-)
-
-STAGE_NAMES = tuple(s.name for s in STAGES)
+__all__ = ["STAGES", "STAGE_NAMES", "check_settings", "run_pipeline"]
 
 
-def check_settings(ctx: Context, only: list[str] | None = None) -> None:
-    """Checks that need no stage output (see :func:`dance.pipeline.validate.validate_settings`), run before any
-    stage so that a run cannot fail hours in."""
-    validate_settings(ctx.settings, stages=only)
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from dance.pipeline import stages
 
-
-def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, ...] = ()) -> list[StageResult]:
-    """Run the pipeline (or some stages) and write ``RUN/summary.json`` and ``RUN/config.yaml``.
-
-    The settings are validated first (:func:`~dance.pipeline.validate.validate_settings`): settings that name
-    an unknown backbone, pose source, format, label source or model fail before any stage and are not saved.
-    """
-    import yaml
-
-    check_settings(ctx, only)
-    auto_threads()  # the machine's load before this run's own stages add to it (dance.threads, threads=0)
-    if only is None:  # single stages read the run's config; only a full run (re)writes it
-        atomic_write_text(ctx.run.root / "config.yaml", yaml.safe_dump(ctx.settings.model_dump(), sort_keys=False))
-    results = run_stages(STAGES, ctx, only=only, force=force)
-    if "evaluate" in {r.name for r in results}:
-        summary = json.loads((ctx.run.root / "evaluate" / "summary.json").read_text())
-        summary["stages"] = {r.name: round(r.seconds, 2) for r in results}
-        summary["cached"] = [r.name for r in results if r.status == "cached"]
-        path = ctx.run.root / "summary.json"
-        try:
-            before = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            before = None
-        if not (isinstance(before, dict) and {k: v for k, v in before.items() if k != "written"} == summary):
-            summary["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")  # unchanged: not rewritten (read-only runs)
-            try:
-                atomic_write_json(path, summary)
-            except WriteError as e:
-                if any(r.status != "cached" for r in results):
-                    raise
-                ctx.reporter.info(f"  [yellow]summary.json not updated[/yellow] ({e}); every stage was cached, so "
-                                  "the stages' own outputs are current (evaluate/summary.json)")
-    return results
+        return getattr(stages, name)
+    raise AttributeError(f"module 'dance.pipeline' has no attribute {name!r}")
