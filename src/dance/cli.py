@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from dance.pipeline.runner import StageResult
 
 # Start-up: ``dance --help`` must not pay for torch, scikit-learn, pydantic models and the like, so this module
-# imports nothing from dance.pipeline (whose package imports every stage, and so torch) or dance.config at import
-# time: each command imports what it needs in its body (tests/test_cli_imports.py checks both).
+# imports nothing from dance.pipeline (whose stage table, dance.pipeline.stages, imports every stage, and so torch)
+# or dance.config at import time: each command imports what it needs in its body (tests/test_cli_imports.py
+# checks both).
 
 # The stage commands, in pipeline order, with their help: a copy of ``(s.name, s.help) for s in
-# dance.pipeline.STAGES`` (tests/test_cli_imports.py checks that it still is one).
+# dance.pipeline.stages.STAGES`` (tests/test_cli_imports.py checks that it still is one).
 STAGE_HELP: tuple[tuple[str, str], ...] = (
     ("index", "read the video index and make a validation split"),
     ("language", "object and scene concept set (shipped, a file, or asked of a language model)"),
