@@ -8,8 +8,9 @@ Each dataset is run exactly as the README's generic pose-dataset command runs it
 partition, the concept layer and the motion activation are chosen inside the run from training and validation
 data), once per seed; a seed sets ``data.seed`` (the drawn validation split), ``features.seed`` (the pose
 encoder), ``motion.seed`` and ``train.seed``. Prints one table — baseline (the pose encoder with its own head),
-DANCE, their gap, concepts, non-zero weights, minutes, and the choices the run made — with the mean and standard
-deviation over seeds, and writes ``OUT/pose_datasets.json``.
+DANCE, their gap, the same gap on the validation split (where the run made its choices), concepts, non-zero
+weights, minutes, and the choices the run made — with the mean and standard deviation over seeds, and writes
+``OUT/pose_datasets.json``.
 
 Datasets: ``--dataset NAME=FOLDER`` for any folder in the generic pose format (``annotations.csv``,
 ``skeleton.json``, ``poses/``); ``--penn FOLDER`` exports Penn Action's ``labels/*.mat`` first (official split);
@@ -71,6 +72,7 @@ def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
     layer = next((c for c in sel.get("concept_layer", {}).get("candidates", []) if c.get("chosen")), {})
     return {"seed": seed, "baseline": summary["baseline_test_accuracy"], "dance": summary["test_accuracy"],
             "gap": summary["test_accuracy"] - summary["baseline_test_accuracy"],
+            "val_gap": summary["validation_accuracy"] - summary["baseline_validation_accuracy"],
             "concepts": summary["n_concepts"]["motion"], "weights": summary["nonzero_weights"],
             "minutes": (time.time() - start) / 60, "n_train": summary["n_train"], "n_test": summary["n_test"],
             "partition": sel.get("motion_partition", {}).get("partition"),
@@ -119,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"\n{'dataset':18s}{'train/test':>11s}{'baseline %':>14s}{'DANCE %':>14s}{'gap (points)':>15s}"
-          f"{'concepts':>10s}{'weights':>9s}{'minutes':>9s}  choices (per seed)")
+          f"{'val gap':>13s}{'concepts':>10s}{'weights':>9s}{'minutes':>9s}  choices (per seed)")
     for name, rows in results.items():
         choices = "; ".join(f"p{r['partition']} {r['concept_layer']} {r['activation']}" for r in rows)
         print(f"{name:18s}{rows[0]['n_train']:>5d}/{rows[0]['n_test']:<5d}{_ms([r['baseline'] for r in rows]):>14s}"
               f"{_ms([r['dance'] for r in rows]):>14s}{_ms([r['gap'] for r in rows]):>15s}"
+              f"{_ms([r['val_gap'] for r in rows]):>13s}"
               f"{statistics.mean(r['concepts'] for r in rows):>10.0f}"
               f"{statistics.mean(r['weights'] for r in rows):>9.0f}"
               f"{statistics.mean(r['minutes'] for r in rows):>9.1f}  {choices}")

@@ -44,6 +44,12 @@ def test_pipeline_runs_caches_and_reruns(tiny_data: Path, tmp_path: Path) -> Non
     assert summary["n_concepts"]["motion"] > 0
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     assert (run / "train" / "model" / "model.safetensors").is_file()
+    # the validation comparison agrees with what the train and baseline stages measured on the same videos
+    baseline = json.loads((run / "baseline" / "baseline.json").read_text())
+    assert summary["baseline_validation_accuracy"] == baseline["accuracy"]["val"]
+    chosen = [c for c in summary["selection"]["concept_layer"]["candidates"] if c["chosen"]]
+    assert len(chosen) == 1 and summary["validation_accuracy"] == pytest.approx(chosen[0]["val_accuracy"])
+    assert summary["n_val"] > 0
 
     again = run_pipeline(Context(_settings(tiny_data), RunDir(run)))
     assert all(r.status == "cached" for r in again)

@@ -99,8 +99,8 @@ def _print_results(results: list[StageResult], summary: dict | None) -> None:
         t = Table(title="summary")
         t.add_column("metric")
         t.add_column("value", justify="right")
-        for key in ("test_accuracy", "baseline_test_accuracy", "type_agreement", "nonzero_weights", "n_train",
-                    "n_test"):
+        for key in ("test_accuracy", "baseline_test_accuracy", "validation_accuracy", "baseline_validation_accuracy",
+                    "type_agreement", "nonzero_weights", "n_train", "n_val", "n_test"):
             if key in summary:
                 v = summary[key]
                 t.add_row(key, f"{v:.3f}" if isinstance(v, float) else escape(str(v)))
