@@ -31,7 +31,8 @@ from dance.threads import resolve_threads
 __all__ = ["ChunkMap", "Outcome", "run_items", "run_uncached", "worker_count"]
 
 #: Below this many videos to do, ``engine.workers=0`` (auto) stays in this process: starting a worker (a fresh
-#: interpreter importing the package and its model) costs seconds, more than a few videos' work.
+#: interpreter importing the stage's module and building its model: ~2 s for MediaPipe) costs more than a few
+#: videos' work, and for pose files, read in milliseconds, far more.
 MIN_ITEMS_FOR_POOL = 100
 
 
