@@ -72,7 +72,8 @@ def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
     layer = next((c for c in sel.get("concept_layer", {}).get("candidates", []) if c.get("chosen")), {})
     return {"seed": seed, "baseline": summary["baseline_test_accuracy"], "dance": summary["test_accuracy"],
             "gap": summary["test_accuracy"] - summary["baseline_test_accuracy"],
-            "val_gap": summary["validation_accuracy"] - summary["baseline_validation_accuracy"],
+            "val_gap": (summary["validation_accuracy"] - summary["baseline_validation_accuracy"]
+                        if "validation_accuracy" in summary else None),  # a run evaluated before it was recorded
             "concepts": summary["n_concepts"]["motion"], "weights": summary["nonzero_weights"],
             "minutes": (time.time() - start) / 60, "n_train": summary["n_train"], "n_test": summary["n_test"],
             "partition": sel.get("motion_partition", {}).get("partition"),
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         choices = "; ".join(f"p{r['partition']} {r['concept_layer']} {r['activation']}" for r in rows)
         print(f"{name:18s}{rows[0]['n_train']:>5d}/{rows[0]['n_test']:<5d}{_ms([r['baseline'] for r in rows]):>14s}"
               f"{_ms([r['dance'] for r in rows]):>14s}{_ms([r['gap'] for r in rows]):>15s}"
-              f"{_ms([r['val_gap'] for r in rows]):>13s}"
+              f"{_ms([r['val_gap'] for r in rows if r['val_gap'] is not None] or [float('nan')]):>13s}"
               f"{statistics.mean(r['concepts'] for r in rows):>10.0f}"
               f"{statistics.mean(r['weights'] for r in rows):>9.0f}"
               f"{statistics.mean(r['minutes'] for r in rows):>9.1f}  {choices}")
