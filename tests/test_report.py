@@ -181,6 +181,18 @@ def test_accuracy_table_shows_the_language_concept_baselines(tiny_run: Path) -> 
     assert "87.4" in html  # its Table 1 number on KTH
 
 
+def test_accuracy_table_shows_validation_accuracy_beside_test(tiny_run: Path) -> None:
+    from dance.explain.report.accuracy import accuracy_table
+
+    data = RunData(tiny_run)
+    scores = {"validation_accuracy": 0.913, "baseline_validation_accuracy": 0.871, "n_val": 23}
+    data.__dict__["summary"] = dict(data.summary) | scores
+    html = accuracy_table(data, "none")
+    assert "validation top-1 % (23 videos)" in html and "91.3" in html and "87.1" in html
+    data.__dict__["summary"] = {k: v for k, v in data.summary.items() if k != "validation_accuracy"}
+    assert "validation top-1" not in accuracy_table(data, "none")  # runs evaluated before it was recorded
+
+
 # ---------------------------------------------------------------------------------------------- Sankey
 
 
