@@ -16,6 +16,14 @@ Datasets: ``--dataset NAME=FOLDER`` for any folder in the generic pose format (`
 ``skeleton.json``, ``poses/``); ``--penn FOLDER`` exports Penn Action's ``labels/*.mat`` first (official split);
 ``--synthetic N`` renders ``dance synth`` with N videos and keeps the classes its motion decides (the others are
 decided by objects or scenes, which poses cannot see).
+
+Development folds (``--dev-folds K``): to compare settings without the test split in view, each dataset is
+replaced by K copies made of its training and validation videos only, copy ``k`` holding out fold ``k`` of them
+(stratified by class) as its test split; the run then draws its own validation split from the rest, as it does on
+the real dataset. Seed number ``i`` of ``--seeds`` runs on fold ``i mod K``, so ``--seeds 10 11 12 --dev-folds 3``
+gives three runs whose test folds together cover every training video once. The dataset's own test videos are
+left out of the copies' ``annotations.csv``; the other files are hard-linked where the filesystem allows (else
+copied).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -32,6 +41,7 @@ from pathlib import Path
 from dance.config import load_settings
 from dance.data.synthetic.generator import generate
 from dance.errors import DanceError
+from dance.model.selection import fold_ids
 from dance.motion.penn_action import export_generic
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
@@ -59,6 +69,38 @@ def synthetic_poses(out: Path, n_videos: int, seed: int = 0) -> Path:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
+    return dst
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
+
+
+def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int = 0) -> Path:
+    """``folder`` (a generic pose dataset) without its test videos, with fold ``fold`` of its training and validation
+    videos (``n_folds`` folds, stratified by class, drawn with ``seed``) as the test split and the others as
+    training: a development split on which settings can be compared without the real test split in view."""
+    with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    if "split" not in fields or "label" not in fields:
+        raise DanceError(f"{folder / 'annotations.csv'}: development folds need 'label' and 'split' columns")
+    rows = [r for r in rows if r["split"] in ("train", "val")]
+    if not rows:
+        raise DanceError(f"{folder / 'annotations.csv'}: no training or validation videos to make folds of")
+    labels = sorted({r["label"] for r in rows})
+    held = fold_ids([labels.index(r["label"]) for r in rows], n_folds, seed) == fold
+    dst = out / f"dev_fold{fold}_of{n_folds}"
+    if not (dst / "annotations.csv").is_file():
+        shutil.copytree(folder, dst, dirs_exist_ok=True, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns("annotations.csv"))
+        with open(dst / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(r | {"split": "test" if h else "train"} for r, h in zip(rows, held))
     return dst
 
 
@@ -93,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--penn", type=Path, help="Penn Action folder holding labels/*.mat")
     ap.add_argument("--synthetic", type=int, default=0, metavar="N", help="synthetic videos to render (0: none)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--dev-folds", type=int, default=0, metavar="K",
+                    help="run on K development folds of the training videos instead of the test split (0: off)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="extra section.key=value for every run (the README numbers use none)")
     args = ap.parse_args(argv)
@@ -113,11 +157,19 @@ def main(argv: list[str] | None = None) -> int:
         if not datasets:
             ap.error("no dataset: give --penn, --dataset NAME=FOLDER or --synthetic N")
         results: dict[str, list[dict]] = {}
+        if args.dev_folds == 1 or args.dev_folds < 0:
+            ap.error("--dev-folds: give 0 (off) or at least 2 folds")
         for name, folder in datasets.items():
-            for seed in args.seeds:
-                row = run_one(folder, args.out / "runs" / f"{name}_seed{seed}", seed, args.overrides)
+            for i, seed in enumerate(args.seeds):
+                data, run_name = folder, f"{name}_seed{seed}"
+                if args.dev_folds:
+                    k = i % args.dev_folds
+                    data = dev_fold_dataset(folder, args.out / f"{name}_dev", k, args.dev_folds)
+                    run_name = f"{name}_dev{k}_seed{seed}"
+                row = run_one(data, args.out / "runs" / run_name, seed, args.overrides)
                 results.setdefault(name, []).append(row)
-                atomic_write_json(args.out / "pose_datasets.json", {"overrides": args.overrides, "results": results})
+                atomic_write_json(args.out / "pose_datasets.json", {"overrides": args.overrides, "results": results,
+                                                                    "dev_folds": args.dev_folds})
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -131,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.mean(r['concepts'] for r in rows):>10.0f}"
               f"{statistics.mean(r['weights'] for r in rows):>9.0f}"
               f"{statistics.mean(r['minutes'] for r in rows):>9.1f}  {choices}")
-    print(f"(mean ± standard deviation over seeds {args.seeds}; {args.out / 'pose_datasets.json'})")
+    where = f"development folds of the training videos ({args.dev_folds})" if args.dev_folds else "the test split"
+    print(f"(mean ± standard deviation over seeds {args.seeds}, on {where}; {args.out / 'pose_datasets.json'})")
     return 0
 
 

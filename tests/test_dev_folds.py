@@ -1,0 +1,61 @@
+"""Development folds of ``benchmarks/pose_datasets.py --dev-folds``: how settings are compared without the test split
+in view. The copies must never contain a test video, must cover every training video exactly once across folds,
+and must keep each class in every fold."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from dance.errors import DanceError
+
+_SPEC = importlib.util.spec_from_file_location(
+    "pose_datasets", Path(__file__).resolve().parents[1] / "benchmarks" / "pose_datasets.py")
+pose_datasets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(pose_datasets)
+
+
+def _dataset(root: Path, rows: list[tuple[str, str, str]]) -> Path:
+    (root / "poses").mkdir(parents=True)
+    (root / "skeleton.json").write_text('{"joints": ["a", "b"]}', encoding="utf-8")
+    with open(root / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["video_id", "label", "split"])
+        for vid, label, split in rows:
+            w.writerow([vid, label, split])
+            (root / "poses" / f"{vid}.npz").write_bytes(b"x" * 8)
+    return root
+
+
+def _split(folder: Path) -> dict[str, str]:
+    with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
+        return {r["video_id"]: r["split"] for r in csv.DictReader(f)}
+
+
+def test_dev_folds_hold_out_each_training_video_once_and_never_a_test_video(tmp_path: Path) -> None:
+    rows = [(f"v{i:02d}", "ab"[i % 2], ("train", "train", "val", "test")[i % 4]) for i in range(40)]
+    data = _dataset(tmp_path / "data", rows)
+    folds = [pose_datasets.dev_fold_dataset(data, tmp_path / "dev", k, 3) for k in range(3)]
+    test_videos = {v for v, _, s in rows if s == "test"}
+    held = [{v for v, s in _split(f).items() if s == "test"} for f in folds]
+    for f, h in zip(folds, held):
+        split = _split(f)
+        assert not test_videos & set(split)  # the real test videos are in no copy
+        assert set(split.values()) == {"train", "test"}  # the run draws validation from "train" itself
+        assert {dict((v, lab) for v, lab, _ in rows)[v] for v in h} == {"a", "b"}  # stratified: both classes held
+        assert (f / "skeleton.json").is_file() and (f / "poses" / "v00.npz").read_bytes() == b"x" * 8
+    assert set.union(*held) == {v for v, _, s in rows if s != "test"}
+    assert sum(len(h) for h in held) == len(set.union(*held))  # disjoint
+    again = pose_datasets.dev_fold_dataset(data, tmp_path / "dev2", 1, 3)
+    assert _split(again) == _split(folds[1])  # the same folds every time
+
+
+def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "annotations.csv").write_text("video_id,label\nv0,a\n", encoding="utf-8")
+    with pytest.raises(DanceError, match="'label' and 'split' columns"):
+        pose_datasets.dev_fold_dataset(data, tmp_path / "dev", 0, 3)
