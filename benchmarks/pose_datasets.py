@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="extra section.key=value for every run (the README numbers use none)")
     args = ap.parse_args(argv)
+    if args.dev_folds == 1 or args.dev_folds < 0:
+        ap.error("--dev-folds: give 0 (off) or at least 2 folds")
     datasets: dict[str, Path] = {}
     try:
         if args.penn:
@@ -157,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         if not datasets:
             ap.error("no dataset: give --penn, --dataset NAME=FOLDER or --synthetic N")
         results: dict[str, list[dict]] = {}
-        if args.dev_folds == 1 or args.dev_folds < 0:
-            ap.error("--dev-folds: give 0 (off) or at least 2 folds")
         for name, folder in datasets.items():
             for i, seed in enumerate(args.seeds):
                 data, run_name = folder, f"{name}_seed{seed}"
