@@ -59,3 +59,15 @@ def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
     (data / "annotations.csv").write_text("video_id,label\nv0,a\n", encoding="utf-8")
     with pytest.raises(DanceError, match="'label' and 'split' columns"):
         pose_datasets.dev_fold_dataset(data, tmp_path / "dev", 0, 3)
+
+
+def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "candidates", Path(__file__).resolve().parents[1] / "benchmarks" / "candidates.py")
+    candidates = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(candidates)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'penn' / 'annotations.csv'}\n", encoding="utf-8")
+    assert candidates.main([str(run)]) == 2
+    assert "not a development-fold copy" in capsys.readouterr().err

@@ -565,6 +565,11 @@ def test_selection_on_validation_records_every_candidate(problem) -> None:
     assert (sel.model.concept_hidden, sel.model.binary_activation) == (chosen["concept_hidden"],
                                                                        chosen["binary_activation"])
     assert sel.model.score(xv, yv) == pytest.approx(best)
+    # every fitted candidate is kept, in the order of the records (benchmarks/candidates.py scores them)
+    assert [(m.concept_hidden, m.binary_activation) for m in sel.models] == [
+        (k["concept_hidden"], k["binary_activation"]) for k in cands]
+    assert [m.score(xv, yv) for m in sel.models] == pytest.approx([k["val_accuracy"] for k in cands])
+    assert sel.models[[k["chosen"] for k in cands].index(True)] is sel.model
     assert base.W_ is None  # the template is not fitted
 
 

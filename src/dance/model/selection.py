@@ -74,11 +74,14 @@ def fold_ids(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
 @dataclass
 class Selection:
     """The chosen model and every candidate's validation scores (``candidates``: one dict per candidate with
-    ``concept_hidden``, ``binary_activation``, ``val_accuracy``, ``val_log_loss``, ``chosen``)."""
+    ``concept_hidden``, ``binary_activation``, ``val_accuracy``, ``val_log_loss``, ``chosen``); ``models``: every
+    fitted candidate, in the order of ``candidates`` (not saved by the train stage; for comparing them on
+    development data, ``benchmarks/candidates.py``)."""
 
     model: DanceModel
     candidates: list[dict]
     rule: str
+    models: list[DanceModel] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"candidates": self.candidates, "rule": self.rule}
@@ -254,4 +257,4 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
         rule = f"best accuracy on the {len(y_val)} validation videos (ties: lower validation log-loss)"
         if cv_failed:
             rule += f"; cross-validation on the training videos could not fit a fold model ({cv_failed})"
-    return Selection(fitted[best][1], candidates, rule)
+    return Selection(fitted[best][1], candidates, rule, [m for _, m in fitted])

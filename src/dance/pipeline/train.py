@@ -17,7 +17,14 @@ from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
-from dance.model.selection import CrossFit, activation_options, fit_selected, hidden_options, stack_views
+from dance.model.selection import (
+    CrossFit,
+    Selection,
+    activation_options,
+    fit_selected,
+    hidden_options,
+    stack_views,
+)
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
@@ -137,6 +144,19 @@ def variant_dir(train_dir: Path, name: str) -> Path:
     return train_dir / "variants" / name
 
 
+def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData, views: np.ndarray | None
+                 ) -> Selection:
+    """The train stage's choice of DANCE model: every candidate of the run's ``train.concept_hidden`` and
+    ``train.binary_activation`` settings fit on the training videos (and their augmented ``views``), chosen on the
+    validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`)."""
+    s = ctx.settings.train
+    hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
+    activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
+    with ctx.reporter.tracker() as progress:
+        return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts,
+                            classes, progress=progress, cross=cross_fit(ctx, tr, va), views=views)
+
+
 def run_train(ctx: Context, out: StageWriter) -> dict:
     s = ctx.settings.train
     baselines = baseline_names(s.models)
@@ -145,16 +165,12 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     tr, va = data["train"], data["val"]
     cs = ctx.settings.language.concepts.strip()
     targets = {name: (variant_targets(name, tr, cs), variant_targets(name, va, cs)) for name in baselines}
-    cross = cross_fit(ctx, tr, va)
     views = training_views(ctx, tr)
     n_views = 0 if views is None else len(views)
-    hidden = hidden_options(s.concept_hidden, n_views, s.concept_batch_size)
-    activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     if views is not None:
         ctx.reporter.info(f"  fitting on the {len(tr.y)} training videos and {len(views)} augmented views of each")
-    with torch_threads(s.threads) as n_threads, ctx.reporter.tracker() as progress:
-        selection = fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
-                                 va.concepts, index.classes, progress=progress, cross=cross, views=views)
+    with torch_threads(s.threads) as n_threads:
+        selection = select_model(ctx, index.classes, tr, va, views)
     model = selection.model
     if len(selection.candidates) > 1:
         score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
