@@ -12,10 +12,16 @@ import pytest
 
 from dance.errors import DanceError
 
-_SPEC = importlib.util.spec_from_file_location(
-    "pose_datasets", Path(__file__).resolve().parents[1] / "benchmarks" / "pose_datasets.py")
-pose_datasets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(pose_datasets)
+
+def _benchmark(name: str):  # noqa: ANN202 - a module loaded from benchmarks/
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pose_datasets = _benchmark("pose_datasets")
 
 
 def _dataset(root: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -62,10 +68,7 @@ def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
 
 
 def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "candidates", Path(__file__).resolve().parents[1] / "benchmarks" / "candidates.py")
-    candidates = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(candidates)
+    candidates = _benchmark("candidates")
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'penn' / 'annotations.csv'}\n", encoding="utf-8")

@@ -24,20 +24,20 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
     backbone = (data.config.get("features") or {}).get("backbone", "?")
     # the same comparison on the validation videos (where the run chose its settings), beside a test split
     val = test.name == "test" and s.get("validation_accuracy") is not None
+    blank = ["–"] if val else []  # the validation cell of rows that have no validation score
     rows = [[f"<b>DANCE</b> (this run, {escape(backbone)})", pct(ours_d)]
             + ([pct(s["validation_accuracy"])] if val else []),
             [f"Baseline w/o interpretability (this run, {escape(backbone)})", pct(ours_b)]
             + ([pct(s.get("baseline_validation_accuracy"))] if val else [])]
     variants = s.get("variants") or {}  # the language-concept baselines of train.models, when trained
     rows += [[f"{escape(str(v.get('label', name)))} (this run, {escape(backbone)})", pct(v.get("test_accuracy"))]
-             + (["–"] if val else []) for name, v in variants.items()]
+             + blank for name, v in variants.items()]
     cfg = data.config.get("data") or {}
     dataset = paper_dataset(data.model.classes_, str(cfg.get("format", "")), str(cfg.get("path", "")),
                             dataset or "auto")
     note = ""
     if dataset is not None:
         base, dance = PAPER_TABLE1[dataset]["baseline"], PAPER_TABLE1[dataset]["dance"]
-        blank = ["–"] if val else []
         rows += [[f"Baseline w/o interpretability — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{base:.1f}"]
                  + blank, [f"DANCE — DANCE paper, Table 1 ({dataset}, VideoMAE)", f"{dance:.1f}"] + blank]
         paper = PAPER_TABLE1[dataset]
