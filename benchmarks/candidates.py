@@ -8,7 +8,9 @@ For each run (its stages up to ``features`` and ``motion`` done), the train stag
 as the stage fits them (:func:`dance.pipeline.train.select_model`: same settings, views, cross-fitting) and each is
 scored on the validation videos (or cross-validated) and on the run's evaluated split. Then, per rule, the gap to the
 baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
-cross-validated accuracy, ties by log-loss) and ``log-loss`` (lowest validation or cross-validated log-loss).
+cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss) and
+``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
+keeps every candidate's scores for a later look.
 
 Use it on development folds only (``pose_datasets.py --dev-folds``, whose test split is made of training videos):
 choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development-fold copy
@@ -18,9 +20,11 @@ is refused unless ``--not-a-dev-fold`` says the caller knows.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dance.config import load_settings
@@ -32,10 +36,20 @@ from dance.progress import RichReporter
 from dance.runs import RunDir
 from dance.threads import torch_threads
 
-RULES = {
-    "accuracy": lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"]),
-    "log-loss": lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"]),
+#: rule → (which candidates it may pick, its sort key under score ``s``, "cv" or "val"): lowest key wins, ties
+#: go to the earlier candidate, as in the train stage.
+RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict, str], tuple]]] = {
+    "accuracy": (lambda c: True, lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"])),
+    "log-loss": (lambda c: True, lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"])),
+    "MLP only": (lambda c: c["concept_hidden"] is not None, lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"])),
 }
+
+
+def pick(cands: list[dict], rule: str, score: str) -> int | None:
+    """The candidate ``rule`` picks (its position), or None when it may pick none of them."""
+    allowed, key = RULES[rule]
+    positions = [i for i, c in enumerate(cands) if allowed(c)]
+    return min(positions, key=lambda i: (*key(cands[i], score), i)) if positions else None
 
 
 def score_run(run: Path) -> dict:
@@ -50,7 +64,7 @@ def score_run(run: Path) -> dict:
         sel = select_model(ctx, index.classes, tr, va, training_views(ctx, tr))
     score = "cv" if "cv_accuracy" in sel.candidates[0] else "val"
     cands = [c | {"test_accuracy": m.score(test.X, test.y)} for c, m in zip(sel.candidates, sel.models)]
-    picks = {name: min(range(len(cands)), key=lambda i, k=key: (*k(cands[i], score), i)) for name, key in RULES.items()}
+    picks = {name: pick(cands, name, score) for name in RULES}
     return {"run": run.name, "baseline": baseline, "n_test": len(test.y), "score": score, "candidates": cands,
             "picks": picks, "minutes": (time.time() - start) / 60}
 
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", type=Path, nargs="+")
     ap.add_argument("--not-a-dev-fold", action="store_true",
                     help="score runs whose data is not a pose_datasets.py --dev-folds copy (never to choose a rule)")
+    ap.add_argument("--json", type=Path, help="also write every run's candidates, scores and picks here")
     args = ap.parse_args(argv)
     results = []
     try:
@@ -81,14 +96,20 @@ def main(argv: list[str] | None = None) -> int:
               f"{'gap':>7s}{'weights':>9s}  picked by")
         for i, c in enumerate(r["candidates"]):
             layer = "linear" if c["concept_hidden"] is None else f"MLP {c['concept_hidden']}"
-            by = ", ".join(name for name, pick in r["picks"].items() if pick == i)
+            by = ", ".join(name for name, chosen in r["picks"].items() if chosen == i)
             print(f"  {layer:14s}{c['binary_activation']:>12s}{c[r['score'] + '_accuracy']:>10.3f}"
                   f"{c[r['score'] + '_log_loss']:>10.3f}{100 * c['test_accuracy']:>8.1f}"
                   f"{100 * (c['test_accuracy'] - r['baseline']):>+7.1f}{c['nonzero_weights']:>9d}  {by}")
-        for name, pick in r["picks"].items():
-            gaps[name].append(100 * (r["candidates"][pick]["test_accuracy"] - r["baseline"]))
+        for name, chosen in r["picks"].items():
+            if chosen is not None:
+                gaps[name].append(100 * (r["candidates"][chosen]["test_accuracy"] - r["baseline"]))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print("\nrule        gap to the baseline, points (mean ± sd over runs; per run)")
     for name, g in gaps.items():
+        if not g:
+            print(f"{name:12s}no candidate it may pick")
+            continue
         spread = f" ± {statistics.stdev(g):.2f}" if len(g) > 1 else ""
         print(f"{name:12s}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
     return 0

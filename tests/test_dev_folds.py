@@ -74,3 +74,17 @@ def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsy
     (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'penn' / 'annotations.csv'}\n", encoding="utf-8")
     assert candidates.main([str(run)]) == 2
     assert "not a development-fold copy" in capsys.readouterr().err
+
+
+def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_layers() -> None:
+    candidates = _benchmark("candidates")
+
+    def cand(hidden: int | None, acc: float, ll: float) -> dict:
+        return {"concept_hidden": hidden, "cv_accuracy": acc, "cv_log_loss": ll}
+
+    cands = [cand(None, 0.90, 0.30), cand(2048, 0.88, 0.20), cand(2048, 0.88, 0.25), cand(None, 0.90, 0.35)]
+    assert candidates.pick(cands, "accuracy", "cv") == 0  # tie on accuracy: the lower log-loss
+    assert candidates.pick(cands, "log-loss", "cv") == 1
+    assert candidates.pick(cands, "MLP only", "cv") == 1
+    assert candidates.pick([cands[0], cands[3]], "MLP only", "cv") is None
+    assert candidates.pick([cand(None, 0.9, 0.3), cand(None, 0.9, 0.3)], "accuracy", "cv") == 0  # full tie: first
