@@ -244,6 +244,33 @@ def test_worker_count() -> None:
     assert 1 <= worker_count(0, 1000) <= 1000
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_videos_are_handed_out_largest_first_to_several_workers(workers: int, monkeypatch) -> None:  # noqa: ANN001
+    from dance.config import EngineSettings
+    from dance.pipeline import engine
+    from dance.progress import Reporter
+
+    handed: list = []
+    run_items = engine.run_items
+
+    def record(items, factory, n_workers, **kw):  # noqa: ANN001, ANN202 - run_items, in this process
+        handed.extend(items)
+        return run_items(items, factory, 1, **kw)
+
+    monkeypatch.setattr(engine, "run_items", record)
+    saved: dict = {}
+    rows, items, sizes = [4, 7, 9, 12], ["a", "b", "c", "d"], [10, 300, 10, 50]
+    values, skipped, n = engine.run_uncached(EngineSettings(workers=workers), Reporter(), "x", rows, items,
+                                             _upper, saved.__setitem__, total=4, done_before=0, sizes=sizes)
+    assert handed == (["b", "d", "a", "c"] if workers > 1 else items)  # ties keep index order
+    assert values == saved == {4: "A", 7: "B", 9: "C", 12: "D"} and not skipped and n == workers
+    assert engine.largest_first([]) == [] and engine.file_size("/no/such/file") == 0
+
+
+def _upper():  # noqa: ANN202 - a worker factory
+    return str.upper
+
+
 def test_a_dead_worker_process_is_a_stage_error() -> None:
     from dance.errors import StageError
     from dance.pipeline.engine import run_items
