@@ -259,9 +259,9 @@ def test_videos_are_handed_out_largest_first_to_several_workers(workers: int, mo
 
     monkeypatch.setattr(engine, "run_items", record)
     saved: dict = {}
-    rows, items, sizes = [4, 7, 9, 12], ["a", "b", "c", "d"], [10, 300, 10, 50]
+    rows, items, sizes = [4, 7, 9, 12], ["a", "b", "c", "d"], {"a": 10, "b": 300, "c": 10, "d": 50}
     values, skipped, n = engine.run_uncached(EngineSettings(workers=workers), Reporter(), "x", rows, items,
-                                             _upper, saved.__setitem__, total=4, done_before=0, sizes=sizes)
+                                             _upper, saved.__setitem__, total=4, done_before=0, size=sizes.get)
     assert handed == (["b", "d", "a", "c"] if workers > 1 else items)  # ties keep index order
     assert values == saved == {4: "A", 7: "B", 9: "C", 12: "D"} and not skipped and n == workers
     assert engine.largest_first([]) == [] and engine.file_size("/no/such/file") == 0

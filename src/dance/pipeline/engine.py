@@ -140,16 +140,16 @@ def largest_first(sizes: Sequence[int]) -> list[int]:
 def run_uncached(engine: EngineSettings, reporter: Reporter, what: str, rows: Sequence[int], items: Sequence[Any],
                  factory: Callable[[], Callable[[Any], Any]], save: Callable[[int, Any], None], total: int,
                  done_before: int, local: Callable[[Any], Any] | None = None,
-                 skips: tuple[type[Exception], ...] = (DanceError,), sizes: Sequence[int] | None = None,
+                 skips: tuple[type[Exception], ...] = (DanceError,), size: Callable[[Any], int] | None = None,
                  ) -> tuple[dict[int, Any], dict[int, str], int]:
     """A stage's videos not yet cached (``rows``, with their ``items``) on the run's engine, under a progress bar
     ``what`` of ``total`` videos of which ``done_before`` came from the cache; ``save(row, value)`` writes each
-    finished video's cache entry as it arrives. ``sizes``: an estimate of each item's work (its file's bytes);
-    with more than one worker the items are handed out largest first (:func:`largest_first`). Returns the values
-    and the skip reasons by row, and the worker count."""
+    finished video's cache entry as it arrives. ``size(item)``: an estimate of an item's work (its file's bytes);
+    with more than one worker the items are handed out largest first (:func:`largest_first`; one worker keeps
+    index order and sizes nothing). Returns the values and the skip reasons by row, and the worker count."""
     n_workers = worker_count(engine.workers, len(rows), engine.name)
-    if sizes is not None and n_workers > 1:
-        order = largest_first(sizes)
+    if size is not None and n_workers > 1:
+        order = largest_first([size(item) for item in items])
         rows, items = [rows[i] for i in order], [items[i] for i in order]
     if engine.name == "ray":
         what = f"{what} ({n_workers} Ray actor{'s' * (n_workers > 1)})"

@@ -116,7 +116,7 @@ def run_keyclips(ctx: Context, out: StageWriter) -> dict:
     found, failed, n_workers = run_uncached(
         engine, ctx.reporter, "keyframes", todo, [index.records[i] for i in todo], work,
         lambda i, entry: cache.save(keys[i], entry), len(index.records), reused,
-        skips=(VideoDecodeError, PoseFormatError), sizes=[file_size(index.records[i].path) for i in todo])
+        skips=(VideoDecodeError, PoseFormatError), size=lambda rec: file_size(rec.path))
     entries |= found
     skipped = {index.records[i].video_id: failed[i] for i in sorted(failed)}  # index order
     cache.report()
@@ -206,7 +206,7 @@ def run_poses(ctx: Context, out: StageWriter) -> dict:
         engine, ctx.reporter, f"poses ({source.name})", todo, [(index.records[i], windows[i]) for i in todo],
         PoseWork(ctx.settings.poses, ctx.settings.data.path),
         lambda i, kp_sc: cache.save(keys[i], {"keypoints": kp_sc[0], "scores": kp_sc[1]}), len(rows), reused,
-        local=lambda item: video_poses(source, *item), sizes=[file_size(index.records[i].path) for i in todo])
+        local=lambda item: video_poses(source, *item), size=lambda item: file_size(item[0].path))
     entries |= found
     skipped |= {index.records[i].video_id: why for i, why in failed.items()}
     cache.report()
