@@ -13,6 +13,7 @@ from dance.config import load_settings
 from dance.data.synthetic import generate
 from dance.pipeline import STAGE_NAMES, run_pipeline
 from dance.pipeline.runner import Context
+from dance.pipeline.train import NO_HEAD
 from dance.runs import RunDir
 
 FAST = ["keyclips.n_clips=2", "keyclips.clip_len=8", "features.n_frames=8", "features.size=64",
@@ -59,10 +60,13 @@ def test_pipeline_runs_caches_and_reruns(tiny_data: Path, tmp_path: Path) -> Non
     assert status["motion"] == "ran" and status["features"] == "cached"
 
     # a changed setting reruns that stage and everything downstream of it, nothing upstream
-    changed = run_pipeline(Context(_settings(tiny_data, ["train.lam=0.01"]), RunDir(run)))
+    changed = run_pipeline(Context(_settings(tiny_data, ["train.lam=0.01", "train.distill=0.5"]), RunDir(run)))
     status = {r.name: r.status for r in changed}
     assert status["train"] == "ran" and status["evaluate"] == "ran"
     assert status["features"] == "cached" and status["motion"] == "cached" and status["baseline"] == "cached"
+    # a frozen backbone has no head of its own to distil: the run says so and fits on the labels
+    distill = json.loads((run / "summary.json").read_text())["selection"]["concept_layer"]["distill"]
+    assert distill == {"share": 0.0, "setting": 0.5, "teacher": None, "why_not": NO_HEAD}
 
 
 def test_single_stage_needs_upstream(tiny_data: Path, tmp_path: Path) -> None:

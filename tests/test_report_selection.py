@@ -30,3 +30,16 @@ def test_cross_validated_scores_are_shown_when_they_chose() -> None:
     assert "cross-validated accuracy (training videos)" in html and "cross-validated log-loss" in html
     assert "0.947" in html and "<b>0.951</b>" in html  # the chosen candidate's row is bold
     assert "241 training videos" in html
+
+
+def test_the_distilled_teacher_or_why_there_was_none_is_shown() -> None:
+    layer = {"rule": "fixed", "candidates": [_candidate(None, "logit", True)]}
+    shown = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
+        "distill": {"share": 0.5, "teacher": "pose-encoder's own head"}}}}))
+    assert "0.500 × label + 0.500 × the class probabilities of pose-encoder&#x27;s own head" in shown
+    missing = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
+        "distill": {"share": 0.0, "setting": 0.5, "teacher": None, "why_not": "no head <here>"}}}}))
+    assert "had no teacher: no head &lt;here&gt;" in missing
+    plain = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
+        "distill": {"share": 0.0, "teacher": None}}}}))
+    assert "distill" not in plain

@@ -177,6 +177,12 @@ class DanceParams:
         "head on its concept probabilities is trained with it and then dropped (a joint concept bottleneck, Koh et "
         "al. 2020); 0: concepts only, the paper's sequential training. Raises accuracy across camera views and lowers "
         "how faithfully the concepts rank videos (README, 'Across camera views')", ge=0.0)
+    distill: float = _hp(
+        0.0, "share of a teacher's class probabilities in the final layer's targets: (1 - distill) x one-hot label + "
+        "distill x the probabilities of the trained backbone's own head (pose-encoder), on the training videos and "
+        "their views; 0: labels only (the paper). A re-fit head on frozen features loses to the backbone's own head, "
+        "which distillation recovers; every prediction still goes through the concepts (README, 'Distilling the "
+        "encoder's head'). Without a teacher (a backbone with no head of its own) it has no effect", ge=0.0, le=1.0)
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
     lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6)", gt=0.0)

@@ -269,6 +269,15 @@ class PoseEncoder:
                                                                    self.forward_batch).cpu().numpy()
         return out
 
+    @torch.no_grad()
+    def class_logits(self, features: np.ndarray) -> np.ndarray:
+        """(..., classes) logits of the encoder's own head for frozen features (..., dim) from
+        :meth:`encode_poses` or :meth:`encode_augmented`: the head is linear, so on flip-averaged features these are
+        the flip-averaged logits the baseline predicts from."""
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(self.device)
+        self.net.eval()
+        return self.net.head(x).cpu().numpy().astype(np.float32)
+
     def predict_poses(self, seqs: list[PoseSequence]) -> np.ndarray:
         """Class indices from the encoder's own linear head (the baseline without interpretability)."""
         if not seqs:

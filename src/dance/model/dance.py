@@ -185,6 +185,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         self, X: np.ndarray, y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None, concepts_val: Mapping[str, ConceptTargets] | None = None,
         classes: Sequence | None = None, *, progress: Callable[[str, int, int], None] | None = None,
+        teacher: np.ndarray | None = None,
     ) -> DanceModel:
         """Fit concept layers (one per concept type), then the sparse final layer; returns ``self``.
 
@@ -200,6 +201,9 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
             classes: every class label, in the order of ``classes_`` and of the final layer's rows (default: the
                 sorted distinct labels of ``y``); a class without training videos gets zero weights.
             progress: called as ``progress(task, done, total)`` while fitting.
+            teacher: class probabilities (N, classes) of a teacher for the N training videos, e.g. the trained
+                backbone's own head; the final layer's targets are ``(1 - distill)`` × one-hot label +
+                ``distill`` × these. Needed when ``distill > 0``; ignored when it is 0.
         """
         self._check_params()
         X = _check_x(X, None, "train")
@@ -217,6 +221,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         if len(set(classes)) != len(classes):
             raise ModelError("classes has duplicates")
         y_idx = _label_positions(y_arr, classes, "train")
+        teacher = self._check_teacher(teacher, len(X), len(classes))
         if not concepts:
             raise ModelError("no concept types to fit: give at least one of motion, object, scene")
         if X_val is None:
@@ -225,6 +230,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
                 raise ModelError("too few videos to hold out validation data (every class has one video): give "
                                  "X_val, y_val and concepts_val")
             X, X_val, y_idx, yv_idx = X[tr], X[va], y_idx[tr], y_idx[va]
+            teacher = None if teacher is None else teacher[tr]
             concepts_val = {t: c.subset(va) for t, c in concepts.items()}
             concepts = {t: c.subset(tr) for t, c in concepts.items()}
         else:
@@ -255,12 +261,31 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
                 start = block.stop
         if start == 0:
             raise ModelError("every concept was dropped by the cutoffs: nothing left for the final layer")
-        self._fit_final(xt, y_idx, xv, yv_idx, progress)
+        self._fit_final(xt, y_idx, xv, yv_idx, progress, teacher)
         return self
 
+    def _check_teacher(self, teacher: np.ndarray | None, n: int, n_classes: int) -> np.ndarray | None:
+        """The teacher's probabilities as float64 rows summing to 1, or None when ``distill`` is 0."""
+        if self.distill == 0:
+            return None
+        if teacher is None:
+            raise ModelError(f"distill={self.distill} needs the teacher's class probabilities (teacher=...): "
+                             "give them, or set distill=0")
+        t = np.asarray(teacher, dtype=np.float64)
+        if t.shape != (n, n_classes):
+            raise ModelError(f"teacher probabilities of shape {t.shape} do not match {n} videos × {n_classes} classes")
+        if not np.isfinite(t).all() or (t < 0).any() or np.abs(t.sum(axis=1) - 1.0).max() > 1e-3:
+            raise ModelError("teacher probabilities must be finite, non-negative, and sum to 1 per video")
+        return t / t.sum(axis=1, keepdims=True)
+
     def _fit_final(self, xt: torch.Tensor, y: np.ndarray, xv: torch.Tensor, y_val: np.ndarray,
-                   progress: Callable[[str, int, int], None] | None = None) -> None:
-        """Standardisation of the concept activations and the sparse final layer, for fitted concept blocks."""
+                   progress: Callable[[str, int, int], None] | None = None,
+                   teacher: np.ndarray | None = None) -> None:
+        """Standardisation of the concept activations and the sparse final layer, for fitted concept blocks
+        (``teacher``: checked class probabilities of the training rows, mixed into the targets by ``distill``)."""
+        targets = None
+        if teacher is not None and self.distill > 0:
+            targets = (1.0 - self.distill) * np.eye(len(self.classes_))[y] + self.distill * teacher
         z = self._raw_activations(xt)
         self.z_mean_ = z.mean(axis=0)
         self.z_std_ = z.std(axis=0) + 1e-6
@@ -268,18 +293,18 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         cb = (lambda i, n: progress("final layer (λ path)", 1, n)) if progress else None
         res: ElasticNetResult = fit_elastic_net_path(
             zs, y, len(self.classes_), lam=self.lam, alpha=self.alpha, n_lambdas=self.n_lambdas, X_val=zs_val,
-            y_val=y_val, select="last", max_iter=self.final_max_iter, progress=cb)
+            y_val=y_val, select="last", max_iter=self.final_max_iter, progress=cb, targets=targets)
         self.W_ = res.W.detach().cpu().numpy().astype(np.float32)
         self.b_ = res.b.detach().cpu().numpy().astype(np.float32)
         self.path_ = [vars(p) for p in res.path]
 
     def with_binary_activation(self, activation: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
-                               y_val: np.ndarray, progress: Callable[[str, int, int], None] | None = None
-                               ) -> DanceModel:
+                               y_val: np.ndarray, progress: Callable[[str, int, int], None] | None = None,
+                               teacher: np.ndarray | None = None) -> DanceModel:
         """A copy whose binary (BCE) concepts feed the final layer as ``activation`` (probability or logit): same
         concept layers, the final layer fit again on the same training and validation videos as :meth:`fit` (``y``
-        as there). The concept layers do not depend on this choice, so trying both costs one final-layer fit, not a
-        second concept-layer fit."""
+        and ``teacher`` as there). The concept layers do not depend on this choice, so trying both costs one
+        final-layer fit, not a second concept-layer fit."""
         self._check_fitted()
         if activation not in BINARY_ACTIVATIONS:
             raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{activation}'")
@@ -291,7 +316,8 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         dev = torch.device(self.device)
         X, X_val = _check_x(X, self.feature_dim_, "train"), _check_x(X_val, self.feature_dim_, "validation")
         out._fit_final(out._scaled(X, dev), _label_positions(y, self.classes_, "train"), out._scaled(X_val, dev),
-                       _label_positions(y_val, self.classes_, "validation"), progress)
+                       _label_positions(y_val, self.classes_, "validation"), progress,
+                       self._check_teacher(teacher, len(X), len(self.classes_)))
         return out
 
     def _fit_block(self, ctype: str, tgt: ConceptTargets, tgt_val: ConceptTargets, xt: torch.Tensor,

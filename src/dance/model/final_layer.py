@@ -9,7 +9,9 @@ layer (paper Eq. 6) minimises the elastic-net regularised multinomial cross entr
               + \lambda \Big[ \frac{1 - \alpha}{2} \lVert W \rVert_F^2 + \alpha \lVert W \rVert_1 \Big]
 
 with ``W`` of shape ``K × d`` and an unpenalised bias ``b``.  This is the objective of glm-saga and of
-scikit-learn's ``LogisticRegression(l1_ratio=alpha, C=1 / (n * lam), solver="saga")``.
+scikit-learn's ``LogisticRegression(l1_ratio=alpha, C=1 / (n * lam), solver="saga")``.  With soft targets
+``q_i`` (class probabilities, e.g. labels mixed with a teacher's predictions) the cross entropy is taken against
+``q_i`` instead; everything below holds with the one-hot matrix ``Y`` replaced by ``Q``.
 
 The solver is a *full-batch* accelerated proximal gradient method (FISTA):
 
@@ -166,6 +168,24 @@ def _check_labels(y: Any, n_samples: int, n_classes: int, name: str = "y") -> to
     return t.contiguous()
 
 
+def _check_targets(q: Any, n_samples: int, n_classes: int) -> torch.Tensor:
+    """Validate soft targets: an ``n_samples × n_classes`` array of class probabilities (rows summing to 1)."""
+    t = _to_tensor(q, "targets")
+    if tuple(t.shape) != (n_samples, n_classes):
+        raise ModelError(f"targets must have shape ({n_samples}, {n_classes}) (samples × classes); got "
+                         f"{tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ModelError(f"targets must hold class probabilities (floats); got dtype {t.dtype}")
+    t = t.to(_DTYPE)
+    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+        raise ModelError("targets must be finite and non-negative")
+    sums = t.sum(1)
+    if bool(((sums - 1.0).abs() > 1e-4).any()):
+        raise ModelError(f"each row of targets must sum to 1; got sums in [{float(sums.min()):.4g}, "
+                         f"{float(sums.max()):.4g}]")
+    return (t / sums[:, None]).contiguous()
+
+
 def _check_n_classes(n_classes: Any) -> int:
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
         raise ModelError(f"n_classes must be an integer; got {n_classes!r}")
@@ -215,9 +235,12 @@ def _check_params(W: Any, b: Any, n_classes: int, n_features: int) -> tuple[torc
 # objective pieces
 
 
-def _mean_ce(Z: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean multinomial cross entropy of logits ``Z`` (n × K) for labels ``y``."""
+def _mean_ce(Z: torch.Tensor, y: torch.Tensor, Q: torch.Tensor | None = None) -> float:
+    """Mean multinomial cross entropy of logits ``Z`` (n × K) for labels ``y``, or for soft targets ``Q``
+    (n × K class probabilities) when given."""
     lse = torch.logsumexp(Z, dim=1)
+    if Q is not None:
+        return float((lse - (Q * Z).sum(1)).mean())
     return float((lse - Z.gather(1, y[:, None]).squeeze(1)).mean())
 
 
@@ -310,23 +333,25 @@ class _Data:
 class _Problem:
     """Validated training data plus quantities shared by every solve on a path."""
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> None:
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, n_classes: int, Q: torch.Tensor | None = None) -> None:
         self.X = X
         self.y = y
+        self.Q = Q  # soft targets (n × K), or None: the labels y
         self.n, self.d = int(X.shape[0]), int(X.shape[1])
         self.n_classes = n_classes
-        counts = torch.bincount(y, minlength=n_classes)
+        counts = torch.bincount(y, minlength=n_classes).to(_DTYPE) if Q is None else Q.sum(0)
         present = counts > 0
         self.present = present
         self.all_present = bool(present.all())
-        # optimisation runs over the classes that occur; absent classes get W = 0 and a very low bias
-        if self.all_present:
-            y_red, self.k_red = y, n_classes
-        else:
-            remap = torch.cumsum(present.to(torch.long), 0) - 1
-            y_red, self.k_red = remap[y], int(present.sum())
+        # optimisation runs over the classes that occur (or get target mass); absent classes get W = 0 and a very
+        # low bias
+        self.k_red = n_classes if self.all_present else int(present.sum())
         counts_red = counts[present].to(_DTYPE)
-        M = torch.zeros(self.k_red, self.d, dtype=_DTYPE).index_add_(0, y_red, X)  # class sums Yᵀ X
+        if Q is not None:
+            M = Q[:, present].T @ X  # soft class sums Qᵀ X
+        else:
+            y_red = y if self.all_present else (torch.cumsum(present.to(torch.long), 0) - 1)[y]
+            M = torch.zeros(self.k_red, self.d, dtype=_DTYPE).index_add_(0, y_red, X)  # class sums Yᵀ X
         self.data64 = _Data(X, M, counts_red, torch.float64)
         self.data32 = _Data(X, M, counts_red, torch.float32)
         prior = counts_red / self.n
@@ -368,7 +393,7 @@ class _Problem:
     def objective(self, W: torch.Tensor, b: torch.Tensor, lam: float, alpha: float) -> float:
         """Float64 objective of a full (all classes) solution."""
         Z = torch.addmm(b, self.X, W.T)
-        return _mean_ce(Z, self.y) + _penalty(W, lam, alpha)
+        return _mean_ce(Z, self.y, self.Q) + _penalty(W, lam, alpha)
 
     def solve(
         self,
@@ -631,6 +656,7 @@ def fit_elastic_net_path(
     max_iter: int = 2000,
     tol: float = 1e-6,
     progress: Callable[[int, int], None] | None = None,
+    targets: Any = None,
 ) -> ElasticNetResult:
     """Fit a warm-started regularisation path from ``λ_max`` down to ``lam`` (glm-saga style).
 
@@ -648,6 +674,9 @@ def fit_elastic_net_path(
         select: ``"last"`` returns the solution at ``lam``; ``"val"`` the path point with the best
             validation accuracy (ties go to the sparser model, then to the larger ``λ``).
         progress: called as ``progress(done, total)`` after each solved path point.
+        targets: optional soft targets (``n × K`` class probabilities, rows summing to 1): the cross entropy is
+            taken against them instead of the one-hot labels ``y`` (which still give the training accuracy), e.g.
+            labels mixed with a teacher's probabilities (distillation). ``λ_max`` follows from them.
 
     Returns:
         An :class:`ElasticNetResult` for the selected point; ``path`` holds all points, largest ``λ`` first.
@@ -671,8 +700,9 @@ def fit_elastic_net_path(
     if select == "val" and Xv is None:
         raise ModelError("select='val' needs validation data (X_val, y_val)")
 
+    Qt = None if targets is None else _check_targets(targets, int(Xt.shape[0]), K)
     with _torch_threads(Xt.shape[0] * (Xt.shape[1] + 1) * K):
-        prob = _Problem(Xt, yt, K)
+        prob = _Problem(Xt, yt, K, Qt)
         lam_hi = prob.lambda_max(alpha_f)
         if lam_f >= lam_hi or int(n_lambdas) == 1:
             lams = [lam_f]

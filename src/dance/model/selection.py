@@ -145,17 +145,34 @@ def stack_views(X: np.ndarray, y: np.ndarray, concepts: Mapping[str, ConceptTarg
     return np.concatenate([X, *views]), np.tile(np.asarray(y), n), tiled
 
 
+def stack_teacher(teacher: np.ndarray | None, views: np.ndarray | None) -> np.ndarray | None:
+    """A teacher's class probabilities stacked as :func:`stack_views` stacks the features: the training videos'
+    (N × classes), then those of each augmented view (``views``: V × N × classes, or None)."""
+    if teacher is None:
+        return None
+    if views is None or len(views) == 0:
+        return teacher
+    if views.ndim != 3 or views.shape[1:] != teacher.shape:
+        raise ModelError(f"teacher probabilities of the views, shape {views.shape}, do not match those of the "
+                         f"videos, shape {teacher.shape}")
+    return np.concatenate([teacher, *views])
+
+
 @dataclass
 class CrossFit:
     """Held-out features for cross-validating on the training videos (``features.folds``): ``fold[i]`` is the fold
     of training video ``i``; ``X[k]`` the features of the training videos and ``X_val[k]`` those of the validation
     videos, both from the backbone trained without fold ``k``; ``views[k]`` (V × training videos × dim, optional)
-    that backbone's features of the training videos' augmented views."""
+    that backbone's features of the training videos' augmented views; ``teacher[k]`` (training videos × classes)
+    and ``teacher_views[k]`` (V × training videos × classes) that backbone's own class probabilities of them, the
+    teacher of ``distill`` (optional)."""
 
     fold: np.ndarray
     X: np.ndarray
     X_val: np.ndarray
     views: np.ndarray | None = None
+    teacher: np.ndarray | None = None
+    teacher_views: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
@@ -188,11 +205,14 @@ def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str],
         Xk = cross.X[k]
         Xf, yf, cf = stack_views(Xk[fit_rows], y[fit_rows], {t: c.subset(fit_rows) for t, c in concepts.items()},
                                  None if cross.views is None else cross.views[k][:, fit_rows])
+        tf = None if cross.teacher is None else stack_teacher(
+            cross.teacher[k][fit_rows], None if cross.teacher_views is None else cross.teacher_views[k][:, fit_rows])
         model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
-        model.fit(Xf, yf, cf, X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes)
+        model.fit(Xf, yf, cf, X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes,
+                  teacher=tf)
         proba[activations[0]][held] = model.predict_proba(Xk[held])
         for a in activations[1:]:
-            other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val)
+            other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val, teacher=tf)
             proba[a][held] = other.predict_proba(Xk[held])
         if progress is not None:
             progress(f"{_layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
@@ -207,25 +227,29 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
                  y: np.ndarray, concepts: Mapping[str, ConceptTargets], X_val: np.ndarray, y_val: np.ndarray,
                  concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str],
                  progress: Callable[[str, int, int], None] | None = None,
-                 cross: CrossFit | None = None, views: np.ndarray | None = None) -> Selection:
+                 cross: CrossFit | None = None, views: np.ndarray | None = None,
+                 teacher: np.ndarray | None = None, teacher_views: np.ndarray | None = None) -> Selection:
     """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden`` and per activation
     in ``activations``, and return the best candidate: with ``cross``, the best cross-validated accuracy on the
     training videos (ties: lower cross-validated log-loss); without (or when a fold model cannot be fit, which the
     rule then says), the best validation accuracy (ties: lower validation log-loss); then the earlier candidate.
     ``views``: features of augmented views of the training videos (V × N × dim), fit on beside ``X``
-    (:func:`stack_views`; in cross-validation, ``cross.views``)."""
+    (:func:`stack_views`; in cross-validation, ``cross.views``). ``teacher`` (N × classes) and ``teacher_views``
+    (V × N × classes): class probabilities of a teacher for the training videos and their views, used when
+    ``base.distill > 0`` (in cross-validation, ``cross.teacher`` and ``cross.teacher_views``)."""
     y, y_val = np.asarray(y), np.asarray(y_val)
     n_train = len(y)
     X_fit, y_fit, c_fit = stack_views(X, y, concepts, views)
+    t_fit = stack_teacher(teacher, teacher_views)
     fitted: list[tuple[dict, DanceModel]] = []
     several = len(hidden) * len(activations) > 1
     cv_failed = ""
     for h in hidden:
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
         first.fit(X_fit, y_fit, c_fit, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
-                  progress=_labelled(progress, f"{_layer_name(h)}, {activations[0]}"))
+                  progress=_labelled(progress, f"{_layer_name(h)}, {activations[0]}"), teacher=t_fit)
         models = [first] + [first.with_binary_activation(a, X_fit, y_fit, X_val, y_val,
-                                                         _labelled(progress, f"{_layer_name(h)}, {a}"))
+                                                         _labelled(progress, f"{_layer_name(h)}, {a}"), t_fit)
                             for a in activations[1:]]
         cv: dict[str, tuple[float, float]] = {}
         if cross is not None and several and not cv_failed:

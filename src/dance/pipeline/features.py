@@ -75,7 +75,11 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     Augmented views (``features.views``): ``views.npz`` holds each encoder's features of that many random training
     augmentations of every training video (``x``: views × training videos × dim, ``rows``: their index rows), and
     ``folds.npz`` the same from each fold's encoder (``views``, ``view_rows``); the train stage fits on them beside
-    the clean features (:func:`~dance.model.selection.stack_views`)."""
+    the clean features (:func:`~dance.model.selection.stack_views`).
+
+    Class scores: ``head_predictions.npz`` holds the encoder's own predictions (``pred``, the baseline) and logits
+    (``logits``: videos × classes), ``views.npz`` and ``folds.npz`` the logits of the views and of each fold's
+    encoder (``logits``, ``view_logits``): the teacher of ``train.distill``."""
     s = ctx.settings.features
     index = run_index(ctx.stage_dir("index"))
     source = pose_source(ctx)
@@ -126,13 +130,15 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
         head[rows] = encoder.predict_poses(present)
         train_seqs = [seqs[i] for i in tr]
         if s.views:
-            save_arrays(out.path("views.npz"), x=encoder.encode_augmented(train_seqs, s.views, seed=s.seed),
-                        rows=tr)
+            view_x = encoder.encode_augmented(train_seqs, s.views, seed=s.seed)
+            save_arrays(out.path("views.npz"), x=view_x, rows=tr, logits=encoder.class_logits(view_x))
         n_folds = cross_fit_folds(s.folds, len(tr))
         if n_folds:
             fold = fold_ids(labels[tr], n_folds, s.seed)
             fold_x = np.zeros((n_folds, len(index.records), encoder.dim), dtype=np.float32)
             fold_views = np.zeros((n_folds, s.views, len(tr), encoder.dim), dtype=np.float32)
+            fold_logits = np.zeros((n_folds, len(index.records), len(index.classes)), dtype=np.float32)
+            fold_view_logits = np.zeros((n_folds, s.views, len(tr), len(index.classes)), dtype=np.float32)
             with ctx.reporter.task(f"cross-fitting: {n_folds} encoders, each without one fold of the "
                                    f"{len(tr)} training videos", n_folds * s.epochs) as advance:
                 for k in range(n_folds):
@@ -142,11 +148,16 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                                      progress=advance)
                     fold_x[k][rows] = fold_encoder.encode_poses(present)
                     fold_views[k] = fold_encoder.encode_augmented(train_seqs, s.views, seed=s.seed)
+                    fold_logits[k][rows] = fold_encoder.class_logits(fold_x[k][rows])
+                    fold_view_logits[k] = fold_encoder.class_logits(fold_views[k])
             fold_of = np.full(len(index.records), -1, dtype=np.int64)
             fold_of[tr] = fold
-            save_arrays(out.path("folds.npz"), x=fold_x, fold=fold_of, views=fold_views, view_rows=tr)
+            save_arrays(out.path("folds.npz"), x=fold_x, fold=fold_of, views=fold_views, view_rows=tr,
+                        logits=fold_logits, view_logits=fold_view_logits)
     save_arrays(out.path("features.npz"), x=feats, ok=ok)
-    save_arrays(out.path("head_predictions.npz"), pred=head)
+    logits = np.zeros((len(index.records), len(index.classes)), dtype=np.float32)
+    logits[rows] = encoder.class_logits(feats[rows])
+    save_arrays(out.path("head_predictions.npz"), pred=head, logits=logits)
     save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
     # the thread count is recorded: training is not bit-reproducible across counts (README, "Results with the
     # generic command"), so features.threads=<this> reproduces the encoder

@@ -23,6 +23,7 @@ from dance.model.selection import (
     activation_options,
     fit_selected,
     hidden_options,
+    stack_teacher,
     stack_views,
 )
 from dance.pipeline.artifacts import load_arrays, run_index, save_arrays
@@ -111,6 +112,47 @@ def training_views(ctx: Context, tr: SplitData) -> np.ndarray | None:
     return _views_of(path, views["x"], views["rows"], tr)
 
 
+@dataclass
+class Teacher:
+    """The trained backbone's own class probabilities (the teacher of ``train.distill``): of the training videos
+    (``probs``: N × classes) and of their augmented views (``views``: V × N × classes, or None without views)."""
+
+    probs: np.ndarray
+    views: np.ndarray | None
+    source: str
+
+
+#: why a run has no teacher for ``train.distill``, by case
+NO_HEAD = "the backbone has no head of its own (it was not trained here; the baseline is a linear probe)"
+OLD_FEATURES = "the features stage ran before it saved class scores: run `dance features` again to distil"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of logits (..., classes), in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def training_teacher(ctx: Context, tr: SplitData) -> tuple[Teacher | None, str]:
+    """The trained backbone's class probabilities of the training videos and their views (``features/
+    head_predictions.npz`` and ``views.npz``, ``logits``), or None and why there is none."""
+    head = ctx.stage_dir("features") / "head_predictions.npz"
+    if not head.is_file():
+        return None, NO_HEAD
+    arrays = load_arrays(head)
+    if "logits" not in arrays:
+        return None, OLD_FEATURES
+    views_path = ctx.stage_dir("features") / "views.npz"
+    views = None
+    if views_path.is_file():
+        saved = load_arrays(views_path)
+        if "logits" not in saved:
+            return None, OLD_FEATURES
+        views = softmax(_views_of(views_path, saved["logits"], saved["rows"], tr))
+    return Teacher(softmax(arrays["logits"][tr.rows]), views, f"{ctx.settings.features.backbone}'s own head"), ""
+
+
 def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
     """The held-out features of the training videos, when the features stage cross-fitted its backbone
     (``features/folds.npz``, ``features.folds``); else None."""
@@ -121,17 +163,34 @@ def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
     fold = folds["fold"][tr.rows]
     if (fold < 0).any() or folds["x"].shape[1] <= max(tr.rows.max(initial=0), va.rows.max(initial=0)):
         raise StageError(f"{path} does not match the run's training videos: run the features stage again")
-    views = None
+    views = teacher_views = None
     if "views" in folds and folds["views"].shape[1]:
         views = _views_of(path, folds["views"], folds["view_rows"], tr)
-    return CrossFit(fold=fold, X=folds["x"][:, tr.rows], X_val=folds["x"][:, va.rows], views=views)
+        if "view_logits" in folds:
+            teacher_views = softmax(_views_of(path, folds["view_logits"], folds["view_rows"], tr))
+    teacher = softmax(folds["logits"][:, tr.rows]) if "logits" in folds else None
+    return CrossFit(fold=fold, X=folds["x"][:, tr.rows], X_val=folds["x"][:, va.rows], views=views,
+                    teacher=teacher, teacher_views=teacher_views)
 
 
-def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit") -> DanceModel:
+def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit",
+               teacher: Teacher | None = None) -> DanceModel:
     """An unfitted DanceModel with the run's ``train.*`` hyperparameters (every one the settings declare, see
-    :class:`dance.config.DanceParams`); the two that may be ``auto`` are given concretely."""
+    :class:`dance.config.DanceParams`); the two that may be ``auto`` are given concretely, and ``distill`` is 0
+    without a ``teacher``."""
     params = ctx.settings.train.estimator_params()
-    return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation})
+    return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation}
+                      | ({} if teacher is not None else {"distill": 0.0}))
+
+
+def distill_info(ctx: Context, teacher: Teacher | None, why_not: str) -> dict:
+    """What ``train.distill`` did in this run, for ``training.json`` and ``summary.json``."""
+    share = ctx.settings.train.distill
+    if share == 0:
+        return {"share": 0.0, "teacher": None}
+    if teacher is None:
+        return {"share": 0.0, "setting": share, "teacher": None, "why_not": why_not}
+    return {"share": share, "teacher": teacher.source}
 
 
 def model_counts(model: DanceModel) -> dict[str, int]:
@@ -144,17 +203,24 @@ def variant_dir(train_dir: Path, name: str) -> Path:
     return train_dir / "variants" / name
 
 
-def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData, views: np.ndarray | None
-                 ) -> Selection:
+def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData, views: np.ndarray | None,
+                 teacher: Teacher | None = None) -> Selection:
     """The train stage's choice of DANCE model: every candidate of the run's ``train.concept_hidden`` and
     ``train.binary_activation`` settings fit on the training videos (and their augmented ``views``), chosen on the
-    validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`)."""
+    validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`); with a ``teacher``,
+    the final layers distil it by ``train.distill`` (each cross-validation fold its own backbone's head)."""
     s = ctx.settings.train
     hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
+    cross = cross_fit(ctx, tr, va)
+    base = _new_model(ctx, teacher=teacher)
+    if cross is not None and base.distill > 0 and cross.teacher is None:
+        raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
     with ctx.reporter.tracker() as progress:
-        return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts,
-                            classes, progress=progress, cross=cross_fit(ctx, tr, va), views=views)
+        return fit_selected(base, hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts,
+                            classes, progress=progress, cross=cross, views=views,
+                            teacher=None if teacher is None else teacher.probs,
+                            teacher_views=None if teacher is None else teacher.views)
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
@@ -169,8 +235,15 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     n_views = 0 if views is None else len(views)
     if views is not None:
         ctx.reporter.info(f"  fitting on the {len(tr.y)} training videos and {len(views)} augmented views of each")
+    teacher, why_not = training_teacher(ctx, tr) if s.distill > 0 else (None, "")
+    distill = distill_info(ctx, teacher, why_not)
+    if distill["teacher"]:
+        ctx.reporter.info(f"  final layers distil {distill['teacher']}: targets = {1 - s.distill:g} × label + "
+                          f"{s.distill:g} × its class probabilities")
+    elif s.distill > 0:
+        ctx.reporter.info(f"  [yellow]train.distill={s.distill:g} has no teacher[/yellow]: {why_not}")
     with torch_threads(s.threads) as n_threads:
-        selection = select_model(ctx, index.classes, tr, va, views)
+        selection = select_model(ctx, index.classes, tr, va, views, teacher)
     model = selection.model
     if len(selection.candidates) > 1:
         score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
@@ -186,13 +259,14 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     variants: dict[str, dict] = {}
     for name in baselines:
         tgt, tgt_val = targets[name]
-        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation)
+        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation, teacher)
         ctx.reporter.info(f"  {VARIANTS[name].label} ({name}): "
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:
             with ctx.reporter.tracker() as progress:
                 vmodel.fit(*stack_views(tr.X, tr.y, tgt, views), X_val=va.X, y_val=va.y, concepts_val=tgt_val,
-                           classes=index.classes, progress=progress)
+                           classes=index.classes, progress=progress,
+                           teacher=None if teacher is None else stack_teacher(teacher.probs, teacher.views))
         except ModelError as e:
             raise StageError(f"{VARIANTS[name].label} ({name}): {e}") from e
         save_model(vmodel, variant_dir(out.dir, name), extra={"variant": name, "label": VARIANTS[name].label})
@@ -206,11 +280,11 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         "concept_quality": model.concept_quality_,
         "path": model.path_,
         "variants": variants,
-        "selection": selection.to_json(),
+        "selection": selection.to_json() | {"distill": distill},
         "augmented_views": n_views,
     })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
-            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json(),
+            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json() | {"distill": distill},
             "augmented_views": n_views, "threads": n_threads} | (
         {"variants": variants} if variants else {})
 

@@ -51,4 +51,20 @@ def selection_section(data: RunData) -> str:
         parts.append("<h3>Concept layer and motion activation</h3>"
                      f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
                      + table(head, rows, numeric=tuple(range(2, len(head)))))
+    parts.append(_distill_note(layer.get("distill")))
     return "".join(parts) or '<p class="note">No automatic choices recorded.</p>'
+
+
+def _distill_note(distill: object) -> str:
+    """What ``train.distill`` did: the teacher the final layers distilled, or why a run that asked for it had none."""
+    if not isinstance(distill, dict):
+        return ""
+    if distill.get("teacher"):
+        share = distill.get("share")
+        return (f'<p class="note">Final layers fit on {_score(1 - share) if isinstance(share, float) else "–"} × '
+                f"label + {_score(share)} × the class probabilities of {escape(str(distill['teacher']))} "
+                "(<code>train.distill</code>): every prediction still goes through the concepts.</p>")
+    if distill.get("setting"):
+        return (f'<p class="note"><code>train.distill={escape(str(distill["setting"]))}</code> had no teacher: '
+                f"{escape(str(distill.get('why_not', '')))}; the final layers fit on the labels alone.</p>")
+    return ""
