@@ -10,7 +10,7 @@ scored on the validation videos (or cross-validated) and on the run's evaluated 
 baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
 cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss) and
 ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
-keeps every candidate's scores for a later look.
+keeps every candidate's scores for a later look; ``--distill 0 0.5`` fits them once per ``train.distill`` share.
 
 Use it on development folds only (``pose_datasets.py --dev-folds``, whose test split is made of training videos):
 choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development-fold copy
@@ -31,7 +31,7 @@ from dance.config import load_settings
 from dance.errors import DanceError
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
-from dance.pipeline.train import load_split_data, select_model, training_views
+from dance.pipeline.train import load_split_data, select_model, training_teacher, training_views
 from dance.progress import RichReporter
 from dance.runs import RunDir
 from dance.threads import torch_threads
@@ -52,21 +52,29 @@ def pick(cands: list[dict], rule: str, score: str) -> int | None:
     return min(positions, key=lambda i: (*key(cands[i], score), i)) if positions else None
 
 
-def score_run(run: Path) -> dict:
-    ctx = Context(load_settings(run / "config.yaml", []), RunDir(run), RichReporter())
+def score_run(run: Path, distill: float | None = None) -> dict:
+    """Every candidate of ``run``'s train stage, with its ``train.distill`` share or ``distill``."""
+    overrides = [] if distill is None else [f"train.distill={distill}"]
+    ctx = Context(load_settings(run / "config.yaml", overrides), RunDir(run), RichReporter())
+    share = ctx.settings.train.distill
     index, data = load_split_data(ctx)
     tr, va = data["train"], data["val"]
     test = data["test"] if len(data["test"].y) else va
     head = load_arrays(ctx.stage_dir("features") / "head_predictions.npz")["pred"]
     baseline = float((head[test.rows] == test.y).mean())
+    teacher = None
+    if share > 0:
+        teacher, why_not = training_teacher(ctx, tr)
+        if teacher is None:
+            raise DanceError(f"{run}: train.distill={share} has no teacher: {why_not}")
     start = time.time()
     with torch_threads(ctx.settings.train.threads):
-        sel = select_model(ctx, index.classes, tr, va, training_views(ctx, tr))
+        sel = select_model(ctx, index.classes, tr, va, training_views(ctx, tr), teacher)
     score = "cv" if "cv_accuracy" in sel.candidates[0] else "val"
     cands = [c | {"test_accuracy": m.score(test.X, test.y)} for c, m in zip(sel.candidates, sel.models)]
     picks = {name: pick(cands, name, score) for name in RULES}
-    return {"run": run.name, "baseline": baseline, "n_test": len(test.y), "score": score, "candidates": cands,
-            "picks": picks, "minutes": (time.time() - start) / 60}
+    return {"run": run.name, "distill": share, "baseline": baseline, "n_test": len(test.y), "score": score,
+            "candidates": cands, "picks": picks, "minutes": (time.time() - start) / 60}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--not-a-dev-fold", action="store_true",
                     help="score runs whose data is not a pose_datasets.py --dev-folds copy (never to choose a rule)")
     ap.add_argument("--json", type=Path, help="also write every run's candidates, scores and picks here")
+    ap.add_argument("--distill", type=float, nargs="+", metavar="SHARE",
+                    help="fit the candidates once per train.distill share given (default: the run's own setting); "
+                         "a share > 0 needs a features stage that saved the encoder's class scores")
     args = ap.parse_args(argv)
     results = []
     try:
@@ -84,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {run}: its data ({data_path}) is not a development-fold copy; its test split must not "
                       "choose a rule (--not-a-dev-fold to score it anyway)", file=sys.stderr)
                 return 2
-            results.append(score_run(run))
+            results += [score_run(run, share) for share in (args.distill or [None])]
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    gaps: dict[str, list[float]] = {name: [] for name in RULES}
+    gaps: dict[tuple[str, float], list[float]] = {(name, r["distill"]): [] for r in results for name in RULES}
     for r in results:
-        print(f"\n{r['run']}: baseline {100 * r['baseline']:.1f} % on {r['n_test']} videos; candidates scored by "
-              f"{'cross-validation' if r['score'] == 'cv' else 'validation'} ({r['minutes']:.1f} min)")
+        print(f"\n{r['run']} (distill {r['distill']:g}): baseline {100 * r['baseline']:.1f} % on {r['n_test']} "
+              f"videos; candidates scored by {'cross-validation' if r['score'] == 'cv' else 'validation'} "
+              f"({r['minutes']:.1f} min)")
         print(f"  {'concept layer':14s}{'activation':>12s}{'accuracy':>10s}{'log-loss':>10s}{'test %':>8s}"
               f"{'gap':>7s}{'weights':>9s}  picked by")
         for i, c in enumerate(r["candidates"]):
@@ -102,16 +114,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * (c['test_accuracy'] - r['baseline']):>+7.1f}{c['nonzero_weights']:>9d}  {by}")
         for name, chosen in r["picks"].items():
             if chosen is not None:
-                gaps[name].append(100 * (r["candidates"][chosen]["test_accuracy"] - r["baseline"]))
+                gaps[name, r["distill"]].append(100 * (r["candidates"][chosen]["test_accuracy"] - r["baseline"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print("\nrule        gap to the baseline, points (mean ± sd over runs; per run)")
-    for name, g in gaps.items():
+    print("\nrule        distill  gap to the baseline, points (mean ± sd over runs; per run)")
+    for (name, share), g in gaps.items():
         if not g:
-            print(f"{name:12s}no candidate it may pick")
+            print(f"{name:12s}{share:<9g}no candidate it may pick")
             continue
         spread = f" ± {statistics.stdev(g):.2f}" if len(g) > 1 else ""
-        print(f"{name:12s}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
+        print(f"{name:12s}{share:<9g}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
     return 0
 
 
