@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import special
 
 from dance.data.index import VideoIndex
 from dance.errors import ModelError, StageError
@@ -129,9 +130,7 @@ OLD_FEATURES = "the features stage ran before it saved class scores: run `dance 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Class probabilities of logits (..., classes), in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    return special.softmax(np.asarray(logits, dtype=np.float64), axis=-1)
 
 
 def training_teacher(ctx: Context, tr: SplitData) -> tuple[Teacher | None, str]:
