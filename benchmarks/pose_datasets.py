@@ -21,7 +21,8 @@ Development folds (``--dev-folds K``): to compare settings without the test spli
 replaced by K copies made of its training and validation videos only, copy ``k`` holding out fold ``k`` of them
 (stratified by class) as its test split; the run then draws its own validation split from the rest, as it does on
 the real dataset. Seed number ``i`` of ``--seeds`` runs on fold ``i mod K``, so ``--seeds 10 11 12 --dev-folds 3``
-gives three runs whose test folds together cover every training video once. The dataset's own test videos are
+gives three runs whose test folds together cover every training video once; ``--fold-seed`` draws other folds
+(different test videos) for a fresh comparison on the same data. The dataset's own test videos are
 left out of the copies' ``annotations.csv``; the other files are hard-linked where the filesystem allows (else
 copied).
 """
@@ -120,7 +121,7 @@ def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
             "minutes": (time.time() - start) / 60, "n_train": summary["n_train"], "n_test": summary["n_test"],
             "partition": sel.get("motion_partition", {}).get("partition"),
             "concept_layer": "linear" if layer.get("concept_hidden") is None else f"mlp{layer['concept_hidden']}",
-            "activation": layer.get("binary_activation")}
+            "activation": layer.get("binary_activation"), "distill": layer.get("distill", 0.0)}
 
 
 def _ms(values: list[float], scale: float = 100.0) -> str:
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--dev-folds", type=int, default=0, metavar="K",
                     help="run on K development folds of the training videos instead of the test split (0: off)")
+    ap.add_argument("--fold-seed", type=int, default=0, metavar="S",
+                    help="seed of the development folds' draw (another seed: other test videos)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="extra section.key=value for every run (the README numbers use none)")
     args = ap.parse_args(argv)
@@ -164,19 +167,22 @@ def main(argv: list[str] | None = None) -> int:
                 data, run_name = folder, f"{name}_seed{seed}"
                 if args.dev_folds:
                     k = i % args.dev_folds
-                    data = dev_fold_dataset(folder, args.out / f"{name}_dev", k, args.dev_folds)
-                    run_name = f"{name}_dev{k}_seed{seed}"
+                    fs = f"_fs{args.fold_seed}" if args.fold_seed else ""  # fold seed 0: the names from before it
+                    data = dev_fold_dataset(folder, args.out / f"{name}_dev{fs}", k, args.dev_folds, args.fold_seed)
+                    run_name = f"{name}{fs}_dev{k}_seed{seed}"
                 row = run_one(data, args.out / "runs" / run_name, seed, args.overrides)
                 results.setdefault(name, []).append(row)
                 atomic_write_json(args.out / "pose_datasets.json", {"overrides": args.overrides, "results": results,
-                                                                    "dev_folds": args.dev_folds})
+                                                                    "dev_folds": args.dev_folds,
+                                                                    "fold_seed": args.fold_seed})
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"\n{'dataset':18s}{'train/test':>11s}{'baseline %':>14s}{'DANCE %':>14s}{'gap (points)':>15s}"
           f"{'val gap':>13s}{'concepts':>10s}{'weights':>9s}{'minutes':>9s}  choices (per seed)")
     for name, rows in results.items():
-        choices = "; ".join(f"p{r['partition']} {r['concept_layer']} {r['activation']}" for r in rows)
+        choices = "; ".join(f"p{r['partition']} {r['concept_layer']} {r['activation']}"
+                            + (f" distill {r['distill']:g}" if r.get("distill") else "") for r in rows)
         print(f"{name:18s}{rows[0]['n_train']:>5d}/{rows[0]['n_test']:<5d}{_ms([r['baseline'] for r in rows]):>14s}"
               f"{_ms([r['dance'] for r in rows]):>14s}{_ms([r['gap'] for r in rows]):>15s}"
               f"{_ms([r['val_gap'] for r in rows if r['val_gap'] is not None] or [float('nan')]):>13s}"
