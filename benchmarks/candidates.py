@@ -10,7 +10,7 @@ scored on the validation videos (or cross-validated) and on the run's evaluated 
 baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
 cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss) and
 ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
-keeps every candidate's scores for a later look; ``--distill 0 0.5`` fits them once per ``train.distill`` share.
+keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting.
 
 Use it on development folds only (``pose_datasets.py --dev-folds``, whose test split is made of training videos):
 choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development-fold copy
@@ -52,8 +52,17 @@ def pick(cands: list[dict], rule: str, score: str) -> int | None:
     return min(positions, key=lambda i: (*key(cands[i], score), i)) if positions else None
 
 
-def score_run(run: Path, distill: float | None = None) -> dict:
-    """Every candidate of ``run``'s train stage, with its ``train.distill`` share or ``distill``."""
+def _share(value: str) -> float | str:
+    """A ``--distill`` value: a share, or ``auto`` (the pipeline's default)."""
+    return value if value == "auto" else float(value)
+
+
+def _shown(share: float | str) -> str:
+    return share if isinstance(share, str) else f"{share:g}"
+
+
+def score_run(run: Path, distill: float | str | None = None) -> dict:
+    """Every candidate of ``run``'s train stage, with its ``train.distill`` setting or ``distill``."""
     overrides = [] if distill is None else [f"train.distill={distill}"]
     ctx = Context(load_settings(run / "config.yaml", overrides), RunDir(run), RichReporter())
     share = ctx.settings.train.distill
@@ -63,9 +72,9 @@ def score_run(run: Path, distill: float | None = None) -> dict:
     head = load_arrays(ctx.stage_dir("features") / "head_predictions.npz")["pred"]
     baseline = float((head[test.rows] == test.y).mean())
     teacher = None
-    if share > 0:
+    if share == "auto" or share > 0:
         teacher, why_not = training_teacher(ctx, tr)
-        if teacher is None:
+        if teacher is None and share != "auto":
             raise DanceError(f"{run}: train.distill={share} has no teacher: {why_not}")
     start = time.time()
     with torch_threads(ctx.settings.train.threads):
@@ -83,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--not-a-dev-fold", action="store_true",
                     help="score runs whose data is not a pose_datasets.py --dev-folds copy (never to choose a rule)")
     ap.add_argument("--json", type=Path, help="also write every run's candidates, scores and picks here")
-    ap.add_argument("--distill", type=float, nargs="+", metavar="SHARE",
-                    help="fit the candidates once per train.distill share given (default: the run's own setting); "
-                         "a share > 0 needs a features stage that saved the encoder's class scores")
+    ap.add_argument("--distill", type=_share, nargs="+", metavar="SHARE",
+                    help="fit the candidates once per train.distill setting given, a share or auto (default: the "
+                         "run's own setting); a share > 0 needs a features stage that saved the encoder's class "
+                         "scores")
     args = ap.parse_args(argv)
     results = []
     try:
@@ -99,17 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    gaps: dict[tuple[str, float], list[float]] = {(name, r["distill"]): [] for r in results for name in RULES}
+    gaps: dict[tuple[str, float | str], list[float]] = {(name, r["distill"]): [] for r in results for name in RULES}
     for r in results:
-        print(f"\n{r['run']} (distill {r['distill']:g}): baseline {100 * r['baseline']:.1f} % on {r['n_test']} "
+        print(f"\n{r['run']} (distill {_shown(r['distill'])}): baseline {100 * r['baseline']:.1f} % on {r['n_test']} "
               f"videos; candidates scored by {'cross-validation' if r['score'] == 'cv' else 'validation'} "
               f"({r['minutes']:.1f} min)")
-        print(f"  {'concept layer':14s}{'activation':>12s}{'accuracy':>10s}{'log-loss':>10s}{'test %':>8s}"
-              f"{'gap':>7s}{'weights':>9s}  picked by")
+        print(f"  {'concept layer':14s}{'activation':>12s}{'distill':>8s}{'accuracy':>10s}{'log-loss':>10s}"
+              f"{'test %':>8s}{'gap':>7s}{'weights':>9s}  picked by")
         for i, c in enumerate(r["candidates"]):
             layer = "linear" if c["concept_hidden"] is None else f"MLP {c['concept_hidden']}"
             by = ", ".join(name for name, chosen in r["picks"].items() if chosen == i)
-            print(f"  {layer:14s}{c['binary_activation']:>12s}{c[r['score'] + '_accuracy']:>10.3f}"
+            print(f"  {layer:14s}{c['binary_activation']:>12s}{c.get('distill', 0.0):>8g}"
+                  f"{c[r['score'] + '_accuracy']:>10.3f}"
                   f"{c[r['score'] + '_log_loss']:>10.3f}{100 * c['test_accuracy']:>8.1f}"
                   f"{100 * (c['test_accuracy'] - r['baseline']):>+7.1f}{c['nonzero_weights']:>9d}  {by}")
         for name, chosen in r["picks"].items():
@@ -120,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nrule        distill  gap to the baseline, points (mean ± sd over runs; per run)")
     for (name, share), g in gaps.items():
         if not g:
-            print(f"{name:12s}{share:<9g}no candidate it may pick")
+            print(f"{name:12s}{_shown(share):<9s}no candidate it may pick")
             continue
         spread = f" ± {statistics.stdev(g):.2f}" if len(g) > 1 else ""
-        print(f"{name:12s}{share:<9g}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
+        print(f"{name:12s}{_shown(share):<9s}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
     return 0
 
 

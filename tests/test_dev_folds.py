@@ -57,6 +57,9 @@ def test_dev_folds_hold_out_each_training_video_once_and_never_a_test_video(tmp_
     assert sum(len(h) for h in held) == len(set.union(*held))  # disjoint
     again = pose_datasets.dev_fold_dataset(data, tmp_path / "dev2", 1, 3)
     assert _split(again) == _split(folds[1])  # the same folds every time
+    other = [{v for v, s in _split(pose_datasets.dev_fold_dataset(data, tmp_path / "fs1", k, 3, seed=1)).items()
+              if s == "test"} for k in range(3)]
+    assert set.union(*other) == set.union(*held) and other != held  # another fold seed: other test videos
 
 
 def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
@@ -88,3 +91,11 @@ def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_laye
     assert candidates.pick(cands, "MLP only", "cv") == 1
     assert candidates.pick([cands[0], cands[3]], "MLP only", "cv") is None
     assert candidates.pick([cand(None, 0.9, 0.3), cand(None, 0.9, 0.3)], "accuracy", "cv") == 0  # full tie: first
+
+
+def test_candidates_distill_takes_shares_and_auto() -> None:
+    candidates = _benchmark("candidates")
+    assert candidates._share("auto") == "auto" and candidates._share("0.5") == 0.5
+    with pytest.raises(ValueError):
+        candidates._share("half")
+    assert candidates._shown("auto") == "auto" and candidates._shown(0.5) == "0.5"

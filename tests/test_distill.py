@@ -12,9 +12,18 @@ import torch
 from dance.errors import ModelError
 from dance.model.dance import DanceModel
 from dance.model.final_layer import fit_elastic_net_path
-from dance.model.selection import stack_teacher
+from dance.model.selection import AUTO_DISTILL, CrossFit, distill_options, fit_selected, fold_ids, stack_teacher
 from dance.pipeline.artifacts import save_arrays
-from dance.pipeline.train import NO_HEAD, OLD_FEATURES, SplitData, softmax, training_teacher
+from dance.pipeline.train import (
+    AUTO_ON_VALIDATION,
+    NO_HEAD,
+    OLD_FEATURES,
+    SplitData,
+    Teacher,
+    distill_info,
+    softmax,
+    training_teacher,
+)
 from tests.test_model import CLASSES, make_problem
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
@@ -104,6 +113,13 @@ def test_distill_mixes_the_teacher_into_the_final_layer_only(problem) -> None:
     assert np.array_equal(
         mixed.with_binary_activation("logit", x, y, xv, yv, teacher=teacher).W_,
         _fit(problem, distill=0.5, teacher=teacher, binary_activation="logit").W_)
+    # and another share is one final-layer fit on the same concept layers, either way round
+    assert np.array_equal(plain.with_binary_activation("probability", x, y, xv, yv, teacher=teacher,
+                                                       distill=0.5).W_, mixed.W_)
+    back = mixed.with_binary_activation("probability", x, y, xv, yv, distill=0.0)
+    assert back.distill == 0.0 and mixed.distill == 0.5 and np.array_equal(back.W_, plain.W_)
+    with pytest.raises(ModelError, match="distill"):
+        plain.with_binary_activation("probability", x, y, xv, yv, teacher=teacher, distill=2.0)
 
 
 def test_distill_needs_a_valid_teacher(problem) -> None:
@@ -149,3 +165,56 @@ def test_the_train_stage_finds_the_backbones_class_scores(tmp_path: Path) -> Non
     save_arrays(tmp_path / "features" / "views.npz", x=np.ones((2, 3, 4), np.float32), rows=tr.rows,
                 logits=np.zeros((2, 3, 2), np.float32))
     assert np.allclose(training_teacher(Ctx(), tr)[0].views, 0.5)
+
+
+def test_auto_tries_the_shares_only_where_cross_validation_chooses() -> None:
+    assert distill_options("auto", cross_validated=True) == list(AUTO_DISTILL) == [0.0, 0.5]
+    assert distill_options("auto", cross_validated=False) == [0.0]
+    assert distill_options(0.3, cross_validated=True) == distill_options(0.3, cross_validated=False) == [0.3]
+    teacher = Teacher(np.full((2, 2), 0.5), None, "pose-encoder's own head")
+    assert distill_info("auto", 0.5, [0.0, 0.5], teacher, "") == {
+        "share": 0.5, "setting": "auto", "candidates": [0.0, 0.5], "teacher": "pose-encoder's own head"}
+    # chosen on a validation split: one share, and the run says why
+    assert distill_info("auto", 0.0, [0.0], teacher, "") == {
+        "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": AUTO_ON_VALIDATION}
+    assert distill_info("auto", 0.0, [0.0], None, NO_HEAD)["why_not"] == NO_HEAD
+    assert distill_info(0.0, 0.0, [0.0], teacher, "") == {"share": 0.0, "teacher": None}
+    assert distill_info(0.5, 0.0, [0.0], None, NO_HEAD) == {"share": 0.0, "setting": 0.5, "teacher": None,
+                                                            "why_not": NO_HEAD}
+
+
+def test_selection_cross_validates_each_share_with_each_folds_own_teacher(problem) -> None:
+    """Shares are candidates like the activations: every (layer, activation, share) is scored by cross-validation,
+    each fold's model distilling its own fold backbone's head; the chosen model keeps its share."""
+    (x, y, c), (xv, yv, cv), _ = problem
+    rng = np.random.default_rng(1)
+    k = 3
+    # a teacher that knows the labels well: distilling it cannot hurt much, and its fold copies differ per fold
+    onehot = np.eye(len(CLASSES))[y]
+    teacher = 0.8 * onehot + 0.2 * rng.dirichlet(np.ones(len(CLASSES)), len(y))
+    cross = CrossFit(fold=fold_ids(y, k, 0), X=np.stack([x] * k), X_val=np.stack([xv] * k),
+                     teacher=np.stack([0.7 * onehot + 0.3 * rng.dirichlet(np.ones(len(CLASSES)), len(y))
+                                       for _ in range(k)]))
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross,
+                       teacher=teacher, distills=[0.0, 0.5])
+    assert [(k_["binary_activation"], k_["distill"]) for k_ in sel.candidates] == [
+        ("probability", 0.0), ("logit", 0.0), ("probability", 0.5), ("logit", 0.5)]
+    assert all("cv_accuracy" in k_ for k_ in sel.candidates)
+    chosen = next(i for i, k_ in enumerate(sel.candidates) if k_["chosen"])
+    assert sel.model.distill == sel.candidates[chosen]["distill"]
+    assert sel.model is sel.models[chosen]
+    # each share's model is the one its own fit would give: same concept layers, its own final layer
+    distilled = sel.models[2]
+    assert np.allclose(distilled.concept_activations(xv), sel.models[0].concept_activations(xv))
+    assert np.array_equal(distilled.W_, sel.models[0].with_binary_activation(
+        "probability", x, y, xv, yv, teacher=teacher, distill=0.5).W_)
+    # the cross-validated score of a distilled candidate is that of fold models distilling their fold's teacher
+    correct = 0
+    for f in range(k):
+        fit_rows, held = np.flatnonzero(cross.fold != f), np.flatnonzero(cross.fold == f)
+        m = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, distill=0.5)
+        m.fit(x[fit_rows], y[fit_rows], {t: v.subset(fit_rows) for t, v in c.items()}, xv, yv, cv, CLASSES,
+              teacher=cross.teacher[f][fit_rows])
+        correct += int((m.predict_index(x[held]) == np.asarray(y)[held]).sum())
+    assert correct / len(y) == pytest.approx(sel.candidates[2]["cv_accuracy"])

@@ -162,7 +162,7 @@ def test_fit_checks_hyperparameters_against_their_bounds(data) -> None:
     x, y, c = data
     for bad, match in (({"concept_steps": 0}, "concept_steps must be >= 1"), ({"alpha": 1.5}, "alpha must be <="),
                        ({"lam": 0.0}, "lam must be > 0"), ({"concept_hidden": "auto"}, "concept_hidden"),
-                       ({"binary_activation": "auto"}, "binary_activation"),
+                       ({"binary_activation": "auto"}, "binary_activation"), ({"distill": "auto"}, "distill"),
                        ({"validation_fraction": 1.0}, "validation_fraction must be < 1")):
         with pytest.raises(ModelError, match=match):
             DanceModel(**bad).fit(x, y, c)
@@ -185,6 +185,9 @@ def test_train_settings_derive_from_the_estimator_parameters() -> None:
     assert s.train.estimator_params()["lam"] == 0.01
     with pytest.raises(Exception, match="alpha"):
         load_settings(overrides=["train.alpha=2"])  # bounds declared once, checked by both
+    with pytest.raises(Exception, match="distill"):
+        load_settings(overrides=["train.distill=1.5"])  # and on a key that also takes auto, on its values
+    assert load_settings(overrides=["train.distill=0.5"]).train.distill == 0.5
 
 
 def test_new_model_takes_every_shared_setting() -> None:

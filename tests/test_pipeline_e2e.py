@@ -51,6 +51,9 @@ def test_pipeline_runs_caches_and_reruns(tiny_data: Path, tmp_path: Path) -> Non
     chosen = [c for c in summary["selection"]["concept_layer"]["candidates"] if c["chosen"]]
     assert len(chosen) == 1 and summary["validation_accuracy"] == pytest.approx(chosen[0]["val_accuracy"])
     assert summary["n_val"] > 0
+    # train.distill=auto (the default) with a frozen backbone: no head to distil, one share, and the run says why
+    assert summary["selection"]["concept_layer"]["distill"] == {
+        "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": NO_HEAD}
 
     again = run_pipeline(Context(_settings(tiny_data), RunDir(run)))
     assert all(r.status == "cached" for r in again)

@@ -67,7 +67,7 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
         f"data.path={pose_dataset / 'annotations.csv'}", "data.format=pose", "spatial.source=none",
         "features.backbone=pose-encoder", "features.epochs=80", "features.length=32", "keyclips.n_clips=3",
         "keyclips.clip_len=8", "train.concept_steps=100", "train.n_lambdas=5", "motion.partition=0",
-        "features.views=2", "train.joint_weight=1", "train.concept_batch_size=32", "train.distill=0.5"])
+        "features.views=2", "train.joint_weight=1", "train.concept_batch_size=32"])
     run = tmp_path / "run"
     results = run_pipeline(Context(settings, RunDir(run)))
     assert all(r.status == "ran" for r in results)
@@ -103,16 +103,20 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     assert views["x"].shape == (2, 36, 512) and np.array_equal(views["rows"], np.flatnonzero(folds["fold"] >= 0))
     assert folds["views"].shape == (5, 2, 36, 512) and np.array_equal(folds["view_rows"], views["rows"])
     assert json.loads((run / "train" / "training.json").read_text())["augmented_views"] == 2
-    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None, 2048, 2048]
+    assert [c["concept_hidden"] for c in layer["candidates"]] == [None] * 4 + [2048] * 4
     assert all(0.5 < c["val_concept_auc"] <= 1.0 for c in layer["candidates"])
     # the encoder's own class scores are saved beside its features (every encoder's, views too): the teacher the
-    # final layers distil (train.distill), each cross-validation fold its own encoder's
+    # final layers distil (train.distill); cross-validated, auto tries shares 0 and 0.5 like the activations, each
+    # fold distilling its own encoder's head
     head = np.load(run / "features" / "head_predictions.npz")
     ok = head["pred"] >= 0
     assert head["logits"].shape == (61, 3) and np.array_equal(head["logits"][ok].argmax(1), head["pred"][ok])
     assert views["logits"].shape == (2, 36, 3)
     assert folds["logits"].shape == (5, 61, 3) and folds["view_logits"].shape == (5, 2, 36, 3)
-    assert layer["distill"] == {"share": 0.5, "teacher": "pose-encoder's own head"}
+    assert [c["distill"] for c in layer["candidates"]] == [0.0, 0.0, 0.5, 0.5] * 2
+    chosen = next(c for c in layer["candidates"] if c["chosen"])
+    assert layer["distill"] == {"share": chosen["distill"], "setting": "auto", "candidates": [0.0, 0.5],
+                                "teacher": "pose-encoder's own head"}
 
 
 def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> None:

@@ -43,3 +43,18 @@ def test_the_distilled_teacher_or_why_there_was_none_is_shown() -> None:
     plain = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
         "distill": {"share": 0.0, "teacher": None}}}}))
     assert "distill" not in plain
+
+
+def test_auto_distillation_shows_the_shares_it_tried_and_which_was_kept() -> None:
+    cands = [_candidate(None, "logit", distill=0.0, cv_accuracy=0.90, cv_log_loss=0.3),
+             _candidate(None, "logit", True, distill=0.5, cv_accuracy=0.93, cv_log_loss=0.3)]
+    tried = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": {
+        "rule": "cross-validated", "candidates": cands, "distill": {
+            "share": 0.5, "setting": "auto", "candidates": [0.0, 0.5], "teacher": "pose-encoder's own head"}}}}))
+    assert "distilled share" in tried and "<b>0.500</b>" in tried  # a column, the chosen row's share in bold
+    assert "tried the shares 0.000, 0.500" in tried and "the chosen model distils 0.500" in tried
+    # one share (chosen on validation): no column, and the reason
+    one = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": {
+        "rule": "validation", "candidates": [_candidate(None, "logit", True, distill=0.0)], "distill": {
+            "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": "validation <split>"}}}}))
+    assert "distilled share" not in one and "labels alone (validation &lt;split&gt;)" in one

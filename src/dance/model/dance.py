@@ -300,16 +300,20 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
 
     def with_binary_activation(self, activation: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
                                y_val: np.ndarray, progress: Callable[[str, int, int], None] | None = None,
-                               teacher: np.ndarray | None = None) -> DanceModel:
-        """A copy whose binary (BCE) concepts feed the final layer as ``activation`` (probability or logit): same
-        concept layers, the final layer fit again on the same training and validation videos as :meth:`fit` (``y``
-        and ``teacher`` as there). The concept layers do not depend on this choice, so trying both costs one
-        final-layer fit, not a second concept-layer fit."""
+                               teacher: np.ndarray | None = None, distill: float | None = None) -> DanceModel:
+        """A copy whose binary (BCE) concepts feed the final layer as ``activation`` (probability or logit), and
+        whose final layer distils by ``distill`` (default: this model's): same concept layers, the final layer fit
+        again on the same training and validation videos as :meth:`fit` (``y`` and ``teacher`` as there). The
+        concept layers depend on neither choice, so trying another costs one final-layer fit, not a second
+        concept-layer fit."""
         self._check_fitted()
         if activation not in BINARY_ACTIVATIONS:
             raise ModelError(f"binary_activation must be one of {BINARY_ACTIVATIONS}, got '{activation}'")
         out = self.copy()
         out.binary_activation = activation
+        if distill is not None:
+            out.distill = distill
+            out._check_params()
         for b in out.blocks_:
             if b.loss == "bce":
                 b.activation = "sigmoid" if activation == "probability" else "identity"
@@ -317,7 +321,7 @@ class DanceModel(ClassifierMixin, BaseEstimator, DanceParams):
         X, X_val = _check_x(X, self.feature_dim_, "train"), _check_x(X_val, self.feature_dim_, "validation")
         out._fit_final(out._scaled(X, dev), _label_positions(y, self.classes_, "train"), out._scaled(X_val, dev),
                        _label_positions(y_val, self.classes_, "validation"), progress,
-                       self._check_teacher(teacher, len(X), len(self.classes_)))
+                       out._check_teacher(teacher, len(X), len(self.classes_)))
         return out
 
     def _fit_block(self, ctype: str, tgt: ConceptTargets, tgt_val: ConceptTargets, xt: torch.Tensor,

@@ -98,6 +98,21 @@ def hidden_options(setting: int | str | None, views: int = 0, batch_size: int = 
     return [setting if setting else None]  # type: ignore[list-item]
 
 
+#: the shares of ``train.distill=auto``: labels alone, and half the trained backbone's own class probabilities
+#: (README, "Where the gap on Penn Action lives")
+AUTO_DISTILL = (0.0, 0.5)
+
+
+def distill_options(setting: float | str, cross_validated: bool) -> list[float]:
+    """Distillation shares of a ``train.distill`` setting: ``auto`` → :data:`AUTO_DISTILL` when the choice is
+    cross-validated on the training videos with cross-fitted backbones whose heads can teach
+    (``cross_validated``), else labels alone: on validation splits it did not choose reliably (Penn Action
+    development folds), and it needs a teacher per fold to be cross-validated honestly."""
+    if setting == AUTO:
+        return list(AUTO_DISTILL) if cross_validated else [0.0]
+    return [float(setting)]
+
+
 def activation_options(setting: str, has_binary: bool) -> list[str]:
     """Activation candidates of a ``train.binary_activation`` setting (``auto`` → both, when there are binary
     concepts at all; without them the activation changes nothing, so only one is fit)."""
@@ -191,13 +206,18 @@ def _layer_name(h: int | None) -> str:
     return "linear" if h is None else f"MLP {h}"
 
 
-def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str], y: np.ndarray,
+def _label(h: int | None, activation: str, distill: float) -> str:
+    return f"{_layer_name(h)}, {activation}" + (f", distill {distill:g}" if distill else "")
+
+
+def _cross_validate(base: DanceModel, h: int | None, combos: Sequence[tuple[str, float]], y: np.ndarray,
                     concepts: Mapping[str, ConceptTargets], y_val: np.ndarray,
                     concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str], cross: CrossFit,
-                    progress: Callable[[str, int, int], None] | None) -> dict[str, tuple[float, float]]:
-    """Cross-validated (accuracy, log-loss) of concept layer ``h`` with each activation: per fold, DANCE fit on the
-    other folds' videos (their features from the backbone of that fold) and scored on the fold's videos."""
-    proba = {a: np.zeros((len(y), len(classes))) for a in activations}
+                    progress: Callable[[str, int, int], None] | None) -> dict[tuple[str, float], tuple[float, float]]:
+    """Cross-validated (accuracy, log-loss) of concept layer ``h`` with each (activation, distill) of ``combos``:
+    per fold, DANCE fit on the other folds' videos (their features from the backbone of that fold, their teacher
+    that backbone's head) and scored on the fold's videos."""
+    proba = {c: np.zeros((len(y), len(classes))) for c in combos}
     for k in range(cross.n_folds):
         fit_rows, held = np.flatnonzero(cross.fold != k), np.flatnonzero(cross.fold == k)
         if len(held) == 0:
@@ -207,18 +227,19 @@ def _cross_validate(base: DanceModel, h: int | None, activations: Sequence[str],
                                  None if cross.views is None else cross.views[k][:, fit_rows])
         tf = None if cross.teacher is None else stack_teacher(
             cross.teacher[k][fit_rows], None if cross.teacher_views is None else cross.teacher_views[k][:, fit_rows])
-        model = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
+        (a0, d0), rest = combos[0], combos[1:]
+        model = dataclasses.replace(base, concept_hidden=h, binary_activation=a0, distill=d0)
         model.fit(Xf, yf, cf, X_val=cross.X_val[k], y_val=y_val, concepts_val=concepts_val, classes=classes,
                   teacher=tf)
-        proba[activations[0]][held] = model.predict_proba(Xk[held])
-        for a in activations[1:]:
-            other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val, teacher=tf)
-            proba[a][held] = other.predict_proba(Xk[held])
+        proba[combos[0]][held] = model.predict_proba(Xk[held])
+        for a, d in rest:
+            other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val, teacher=tf, distill=d)
+            proba[(a, d)][held] = other.predict_proba(Xk[held])
         if progress is not None:
             progress(f"{_layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
     out = {}
-    for a, p in proba.items():
-        out[a] = (float((p.argmax(axis=1) == y).mean()),
+    for c, p in proba.items():
+        out[c] = (float((p.argmax(axis=1) == y).mean()),
                   float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)).mean()))
     return out
 
@@ -228,44 +249,49 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
                  concepts_val: Mapping[str, ConceptTargets], classes: Sequence[str],
                  progress: Callable[[str, int, int], None] | None = None,
                  cross: CrossFit | None = None, views: np.ndarray | None = None,
-                 teacher: np.ndarray | None = None, teacher_views: np.ndarray | None = None) -> Selection:
-    """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden`` and per activation
-    in ``activations``, and return the best candidate: with ``cross``, the best cross-validated accuracy on the
-    training videos (ties: lower cross-validated log-loss); without (or when a fold model cannot be fit, which the
-    rule then says), the best validation accuracy (ties: lower validation log-loss); then the earlier candidate.
+                 teacher: np.ndarray | None = None, teacher_views: np.ndarray | None = None,
+                 distills: Sequence[float] | None = None) -> Selection:
+    """Fit ``base`` (unfitted; its other settings kept) once per concept layer in ``hidden``, per activation in
+    ``activations`` and per distillation share in ``distills`` (default: ``base.distill``; the concept layers
+    depend on neither, so each extra candidate costs one final-layer fit), and return the best candidate: with
+    ``cross``, the best cross-validated accuracy on the training videos (ties: lower cross-validated log-loss);
+    without (or when a fold model cannot be fit, which the rule then says), the best validation accuracy (ties:
+    lower validation log-loss); then the earlier candidate (the first layer, activation, share).
     ``views``: features of augmented views of the training videos (V × N × dim), fit on beside ``X``
     (:func:`stack_views`; in cross-validation, ``cross.views``). ``teacher`` (N × classes) and ``teacher_views``
-    (V × N × classes): class probabilities of a teacher for the training videos and their views, used when
-    ``base.distill > 0`` (in cross-validation, ``cross.teacher`` and ``cross.teacher_views``)."""
+    (V × N × classes): class probabilities of a teacher for the training videos and their views, used by shares
+    > 0 (in cross-validation, ``cross.teacher`` and ``cross.teacher_views``)."""
     y, y_val = np.asarray(y), np.asarray(y_val)
     n_train = len(y)
     X_fit, y_fit, c_fit = stack_views(X, y, concepts, views)
     t_fit = stack_teacher(teacher, teacher_views)
+    combos = [(a, float(d)) for d in ([base.distill] if distills is None else distills) for a in activations]
     fitted: list[tuple[dict, DanceModel]] = []
-    several = len(hidden) * len(activations) > 1
+    several = len(hidden) * len(combos) > 1
     cv_failed = ""
     for h in hidden:
-        first = dataclasses.replace(base, concept_hidden=h, binary_activation=activations[0])
+        (a0, d0), rest = combos[0], combos[1:]
+        first = dataclasses.replace(base, concept_hidden=h, binary_activation=a0, distill=d0)
         first.fit(X_fit, y_fit, c_fit, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
-                  progress=_labelled(progress, f"{_layer_name(h)}, {activations[0]}"), teacher=t_fit)
+                  progress=_labelled(progress, _label(h, a0, d0)), teacher=t_fit)
         models = [first] + [first.with_binary_activation(a, X_fit, y_fit, X_val, y_val,
-                                                         _labelled(progress, f"{_layer_name(h)}, {a}"), t_fit)
-                            for a in activations[1:]]
-        cv: dict[str, tuple[float, float]] = {}
+                                                         _labelled(progress, _label(h, a, d)), t_fit, distill=d)
+                            for a, d in rest]
+        cv: dict[tuple[str, float], tuple[float, float]] = {}
         if cross is not None and several and not cv_failed:
             try:
-                cv = _cross_validate(base, h, activations, y, concepts, y_val, concepts_val, classes, cross, progress)
+                cv = _cross_validate(base, h, combos, y, concepts, y_val, concepts_val, classes, cross, progress)
             except ModelError as e:  # e.g. a fold too small to fit: the validation split chooses instead
                 cv_failed = str(e)
                 for info, _ in fitted:
                     info.pop("cv_accuracy", None), info.pop("cv_log_loss", None)
         for model in models:
-            info = {"concept_hidden": h, "binary_activation": model.binary_activation,
+            info = {"concept_hidden": h, "binary_activation": model.binary_activation, "distill": model.distill,
                     "val_accuracy": model.score(X_val, y_val), "val_log_loss": log_loss(model, X_val, y_val),
                     "val_concept_auc": concept_auc(model, X_val, concepts_val),
                     "nonzero_weights": model.nonzero_weights()}
-            if model.binary_activation in cv:
-                info["cv_accuracy"], info["cv_log_loss"] = cv[model.binary_activation]
+            if (model.binary_activation, model.distill) in cv:
+                info["cv_accuracy"], info["cv_log_loss"] = cv[(model.binary_activation, model.distill)]
             fitted.append((info, model))
     by_cv = cross is not None and several and not cv_failed
     score = "cv" if by_cv else "val"

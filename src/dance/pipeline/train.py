@@ -19,9 +19,11 @@ from dance.model.baseline import fit_linear_probe
 from dance.model.dance import ConceptTargets, DanceModel
 from dance.model.io import save_model
 from dance.model.selection import (
+    AUTO,
     CrossFit,
     Selection,
     activation_options,
+    distill_options,
     fit_selected,
     hidden_options,
     stack_teacher,
@@ -126,6 +128,8 @@ class Teacher:
 #: why a run has no teacher for ``train.distill``, by case
 NO_HEAD = "the backbone has no head of its own (it was not trained here; the baseline is a linear probe)"
 OLD_FEATURES = "the features stage ran before it saved class scores: run `dance features` again to distil"
+AUTO_ON_VALIDATION = ("the run chooses on its validation split, not by cross-validation with cross-fitted backbones, "
+                      "and auto distils only then (README, 'Where the gap on Penn Action lives')")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -173,23 +177,33 @@ def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
 
 
 def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit",
-               teacher: Teacher | None = None) -> DanceModel:
+               distill: float = 0.0) -> DanceModel:
     """An unfitted DanceModel with the run's ``train.*`` hyperparameters (every one the settings declare, see
-    :class:`dance.config.DanceParams`); the two that may be ``auto`` are given concretely, and ``distill`` is 0
-    without a ``teacher``."""
+    :class:`dance.config.DanceParams`); the three that may be ``auto`` are given concretely."""
     params = ctx.settings.train.estimator_params()
-    return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation}
-                      | ({} if teacher is not None else {"distill": 0.0}))
+    return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation,
+                                  "distill": distill})
 
 
-def distill_info(ctx: Context, teacher: Teacher | None, why_not: str) -> dict:
-    """What ``train.distill`` did in this run, for ``training.json`` and ``summary.json``."""
-    share = ctx.settings.train.distill
-    if share == 0:
+def distill_info(setting: float | str, chosen: float, options: list[float], teacher: Teacher | None,
+                 why_not: str) -> dict:
+    """What ``train.distill`` did in this run, for ``training.json`` and ``summary.json``: the share the model
+    kept, the teacher (or why there was none), and under ``auto`` the shares tried."""
+    if setting == AUTO:
+        out = {"share": chosen, "setting": AUTO, "candidates": options,
+               "teacher": teacher.source if teacher is not None and len(options) > 1 else None}
+        return out if len(options) > 1 else out | {"why_not": why_not or AUTO_ON_VALIDATION}
+    if setting == 0:
         return {"share": 0.0, "teacher": None}
     if teacher is None:
-        return {"share": 0.0, "setting": share, "teacher": None, "why_not": why_not}
-    return {"share": share, "teacher": teacher.source}
+        return {"share": 0.0, "setting": setting, "teacher": None, "why_not": why_not}
+    return {"share": setting, "teacher": teacher.source}
+
+
+def _candidate_name(c: dict) -> str:
+    """A concept-layer candidate in words: ``MLP 2048 + logit + distill 0.5``."""
+    layer = "linear" if c["concept_hidden"] is None else f"MLP {c['concept_hidden']}"
+    return f"{layer} + {c['binary_activation']}" + (f" + distill {c['distill']:g}" if c.get("distill") else "")
 
 
 def model_counts(model: DanceModel) -> dict[str, int]:
@@ -204,22 +218,24 @@ def variant_dir(train_dir: Path, name: str) -> Path:
 
 def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData, views: np.ndarray | None,
                  teacher: Teacher | None = None) -> Selection:
-    """The train stage's choice of DANCE model: every candidate of the run's ``train.concept_hidden`` and
-    ``train.binary_activation`` settings fit on the training videos (and their augmented ``views``), chosen on the
-    validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`); with a ``teacher``,
-    the final layers distil it by ``train.distill`` (each cross-validation fold its own backbone's head)."""
+    """The train stage's choice of DANCE model: every candidate of the run's ``train.concept_hidden``,
+    ``train.binary_activation`` and ``train.distill`` settings fit on the training videos (and their augmented
+    ``views``), chosen on the validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`);
+    a share > 0 distils ``teacher`` into the final layer (each cross-validation fold its own backbone's head)."""
     s = ctx.settings.train
     hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     cross = cross_fit(ctx, tr, va)
-    base = _new_model(ctx, teacher=teacher)
-    if cross is not None and base.distill > 0 and cross.teacher is None:
+    distills = distill_options(s.distill, teacher is not None and cross is not None and cross.teacher is not None)
+    if teacher is None:
+        distills = [0.0]
+    if cross is not None and max(distills) > 0 and cross.teacher is None:
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
     with ctx.reporter.tracker() as progress:
-        return fit_selected(base, hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y, va.concepts,
-                            classes, progress=progress, cross=cross, views=views,
+        return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
+                            va.concepts, classes, progress=progress, cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
-                            teacher_views=None if teacher is None else teacher.views)
+                            teacher_views=None if teacher is None else teacher.views, distills=distills)
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
@@ -234,22 +250,22 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     n_views = 0 if views is None else len(views)
     if views is not None:
         ctx.reporter.info(f"  fitting on the {len(tr.y)} training videos and {len(views)} augmented views of each")
-    teacher, why_not = training_teacher(ctx, tr) if s.distill > 0 else (None, "")
-    distill = distill_info(ctx, teacher, why_not)
-    if distill["teacher"]:
-        ctx.reporter.info(f"  final layers distil {distill['teacher']}: targets = {1 - s.distill:g} × label + "
-                          f"{s.distill:g} × its class probabilities")
-    elif s.distill > 0:
+    teacher, why_not = training_teacher(ctx, tr) if s.distill == AUTO or s.distill > 0 else (None, "")
+    if teacher is None and s.distill != AUTO and s.distill > 0:
         ctx.reporter.info(f"  [yellow]train.distill={s.distill:g} has no teacher[/yellow]: {why_not}")
     with torch_threads(s.threads) as n_threads:
         selection = select_model(ctx, index.classes, tr, va, views, teacher)
     model = selection.model
+    options = sorted({float(c["distill"]) for c in selection.candidates})
+    distill = distill_info(s.distill, model.distill, options, teacher, why_not)
+    if model.distill > 0:
+        ctx.reporter.info(f"  final layer distils {distill['teacher']}: targets = {1 - model.distill:g} × label + "
+                          f"{model.distill:g} × its class probabilities")
     if len(selection.candidates) > 1:
         score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
         ctx.reporter.info(("  chosen by cross-validation on the training videos: " if score == "cv" else
                            "  chosen on validation: ") + "; ".join(
-            f"{'linear' if c['concept_hidden'] is None else 'MLP ' + str(c['concept_hidden'])} + "
-            f"{c['binary_activation']}: {c[score + '_accuracy']:.3f} (log-loss {c[score + '_log_loss']:.3f})"
+            f"{_candidate_name(c)}: {c[score + '_accuracy']:.3f} (log-loss {c[score + '_log_loss']:.3f})"
             + (" [chosen]" if c["chosen"] else "") for c in selection.candidates))
     save_model(model, out.dir / "model")
     n = model.n_concepts()
@@ -258,7 +274,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     variants: dict[str, dict] = {}
     for name in baselines:
         tgt, tgt_val = targets[name]
-        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation, teacher)
+        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation, model.distill)
         ctx.reporter.info(f"  {VARIANTS[name].label} ({name}): "
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:

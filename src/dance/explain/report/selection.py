@@ -36,21 +36,24 @@ def selection_section(data: RunData) -> str:
     cands = layer.get("candidates") or []
     if cands:
         cv = any("cv_accuracy" in c for c in cands)  # cross-fitted backbone: cross-validated scores chose
+        shares = len({c.get("distill", 0.0) for c in cands}) > 1  # train.distill=auto tried several
         rows = []
         for c in cands:
             name = "linear" if c.get("concept_hidden") is None else f"MLP, {c.get('concept_hidden')} hidden units"
             cells = [escape(name), escape(str(c.get("binary_activation")))]
+            if shares:
+                cells.append(_score(c.get("distill")))
             if cv:
                 cells += [_score(c.get("cv_accuracy")), _score(c.get("cv_log_loss"))]
             cells += [_score(c.get("val_accuracy")), _score(c.get("val_log_loss")),
                       _score(c.get("val_concept_auc")), escape(str(c.get("nonzero_weights", "–")))]
             rows.append([f"<b>{v}</b>" for v in cells] if c.get("chosen") else cells)
-        head = ["concept layer", "motion concepts enter as"]
+        head = ["concept layer", "motion concepts enter as"] + (["distilled share"] if shares else [])
         head += ["cross-validated accuracy (training videos)", "cross-validated log-loss"] if cv else []
         head += ["validation accuracy", "validation log-loss", "motion concept AUC (validation)", "non-zero weights"]
         parts.append("<h3>Concept layer and motion activation</h3>"
                      f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
-                     + table(head, rows, numeric=tuple(range(2, len(head)))))
+                     + table(head, rows, numeric=tuple(range(2 + shares, len(head)))))
     parts.append(_distill_note(layer.get("distill")))
     return "".join(parts) or '<p class="note">No automatic choices recorded.</p>'
 
@@ -59,6 +62,17 @@ def _distill_note(distill: object) -> str:
     """What ``train.distill`` did: the teacher the final layers distilled, or why a run that asked for it had none."""
     if not isinstance(distill, dict):
         return ""
+    if distill.get("setting") == "auto":
+        tried = ", ".join(_score(v) for v in distill.get("candidates") or [])
+        if distill.get("why_not"):
+            return (f'<p class="note"><code>train.distill=auto</code>: the final layers fit on the labels alone '
+                    f"({escape(str(distill['why_not']))}).</p>")
+        share = distill.get("share")
+        kept = (f"the chosen model distils {_score(share)}" if isinstance(share, float) and share > 0
+                else "the chosen model fits on the labels alone")
+        return (f'<p class="note"><code>train.distill=auto</code> tried the shares {tried} of the class '
+                f"probabilities of {escape(str(distill.get('teacher')))} in the final layer's targets (the column "
+                f"above); {kept}. Every prediction still goes through the concepts.</p>")
     if distill.get("teacher"):
         share = distill.get("share")
         return (f'<p class="note">Final layers fit on {_score(1 - share) if isinstance(share, float) else "–"} × '
