@@ -175,7 +175,7 @@ def test_auto_tries_the_shares_only_where_cross_validation_chooses() -> None:
     assert distill_info("auto", 0.5, [0.0, 0.5], teacher, "") == {
         "share": 0.5, "setting": "auto", "candidates": [0.0, 0.5], "teacher": "pose-encoder's own head"}
     # chosen on a validation split: one share, and the run says why
-    assert distill_info("auto", 0.0, [0.0], teacher, "") == {
+    assert distill_info("auto", 0.0, [0.0], teacher, AUTO_ON_VALIDATION) == {
         "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": AUTO_ON_VALIDATION}
     assert distill_info("auto", 0.0, [0.0], None, NO_HEAD)["why_not"] == NO_HEAD
     assert distill_info(0.0, 0.0, [0.0], teacher, "") == {"share": 0.0, "teacher": None}

@@ -192,7 +192,7 @@ def distill_info(setting: float | str, chosen: float, options: list[float], teac
     if setting == AUTO:
         out = {"share": chosen, "setting": AUTO, "candidates": options,
                "teacher": teacher.source if teacher is not None and len(options) > 1 else None}
-        return out if len(options) > 1 else out | {"why_not": why_not or AUTO_ON_VALIDATION}
+        return out if len(options) > 1 else out | {"why_not": why_not}
     if setting == 0:
         return {"share": 0.0, "teacher": None}
     if teacher is None:
@@ -257,6 +257,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         selection = select_model(ctx, index.classes, tr, va, views, teacher)
     model = selection.model
     options = sorted({float(c["distill"]) for c in selection.candidates})
+    if s.distill == AUTO and teacher is not None and len(options) == 1:  # why auto tried no share > 0
+        why_not = OLD_FEATURES if (ctx.stage_dir("features") / "folds.npz").is_file() else AUTO_ON_VALIDATION
     distill = distill_info(s.distill, model.distill, options, teacher, why_not)
     if model.distill > 0:
         ctx.reporter.info(f"  final layer distils {distill['teacher']}: targets = {1 - model.distill:g} × label + "
