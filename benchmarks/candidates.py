@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dance.config import load_settings
 from dance.errors import DanceError
+from dance.model.selection import layer_name
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.train import load_split_data, select_model, training_teacher, training_views
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'concept layer':14s}{'activation':>12s}{'distill':>8s}{'accuracy':>10s}{'log-loss':>10s}"
               f"{'test %':>8s}{'gap':>7s}{'weights':>9s}  picked by")
         for i, c in enumerate(r["candidates"]):
-            layer = "linear" if c["concept_hidden"] is None else f"MLP {c['concept_hidden']}"
+            layer = layer_name(c["concept_hidden"])
             by = ", ".join(name for name, chosen in r["picks"].items() if chosen == i)
             print(f"  {layer:14s}{c['binary_activation']:>12s}{c.get('distill', 0.0):>8g}"
                   f"{c[r['score'] + '_accuracy']:>10.3f}"

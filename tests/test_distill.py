@@ -12,7 +12,15 @@ import torch
 from dance.errors import ModelError
 from dance.model.dance import DanceModel
 from dance.model.final_layer import fit_elastic_net_path
-from dance.model.selection import AUTO_DISTILL, CrossFit, distill_options, fit_selected, fold_ids, stack_teacher
+from dance.model.selection import (
+    AUTO_DISTILL,
+    CrossFit,
+    candidate_name,
+    distill_options,
+    fit_selected,
+    fold_ids,
+    stack_teacher,
+)
 from dance.pipeline.artifacts import save_arrays
 from dance.pipeline.train import (
     AUTO_ON_VALIDATION,
@@ -196,10 +204,16 @@ def test_selection_cross_validates_each_share_with_each_folds_own_teacher(proble
                      teacher=np.stack([0.7 * onehot + 0.3 * rng.dirichlet(np.ones(len(CLASSES)), len(y))
                                        for _ in range(k)]))
     base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    tasks: set[str] = set()
     sel = fit_selected(base, [None], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES, cross=cross,
-                       teacher=teacher, distills=[0.0, 0.5])
+                       teacher=teacher, distills=[0.0, 0.5], progress=lambda what, n, total: tasks.add(what))
     assert [(k_["binary_activation"], k_["distill"]) for k_ in sel.candidates] == [
         ("probability", 0.0), ("logit", 0.0), ("probability", 0.5), ("logit", 0.5)]
+    # each candidate's fits get progress bars under its own name, the cross-validation one of its own
+    names = [candidate_name(None, a, d) for a, d in [("probability", 0), ("logit", 0), ("probability", 0.5),
+                                                      ("logit", 0.5)]]
+    assert names[3] == "linear + logit + distill 0.5" and names[0] == "linear + probability"
+    assert {t.split(": ")[0] for t in tasks} == set(names) | {"linear"}
     assert all("cv_accuracy" in k_ for k_ in sel.candidates)
     chosen = next(i for i, k_ in enumerate(sel.candidates) if k_["chosen"])
     assert sel.model.distill == sel.candidates[chosen]["distill"]

@@ -202,12 +202,14 @@ def _labelled(progress: Callable[[str, int, int], None] | None, prefix: str
     return lambda what, n, total: progress(f"{prefix}: {what}", n, total)
 
 
-def _layer_name(h: int | None) -> str:
+def layer_name(h: int | None) -> str:
+    """A concept layer in words: ``linear``, or ``MLP 2048`` (its hidden units)."""
     return "linear" if h is None else f"MLP {h}"
 
 
-def _label(h: int | None, activation: str, distill: float) -> str:
-    return f"{_layer_name(h)}, {activation}" + (f", distill {distill:g}" if distill else "")
+def candidate_name(h: int | None, activation: str, distill: float = 0.0) -> str:
+    """A candidate of :func:`fit_selected` in words: ``MLP 2048 + logit + distill 0.5``."""
+    return f"{layer_name(h)} + {activation}" + (f" + distill {distill:g}" if distill else "")
 
 
 def _cross_validate(base: DanceModel, h: int | None, combos: Sequence[tuple[str, float]], y: np.ndarray,
@@ -236,7 +238,7 @@ def _cross_validate(base: DanceModel, h: int | None, combos: Sequence[tuple[str,
             other = model.with_binary_activation(a, Xf, yf, cross.X_val[k], y_val, teacher=tf, distill=d)
             proba[(a, d)][held] = other.predict_proba(Xk[held])
         if progress is not None:
-            progress(f"{_layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
+            progress(f"{layer_name(h)}: cross-validation ({cross.n_folds} folds)", 1, cross.n_folds)
     out = {}
     for c, p in proba.items():
         out[c] = (float((p.argmax(axis=1) == y).mean()),
@@ -273,9 +275,9 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
         (a0, d0), rest = combos[0], combos[1:]
         first = dataclasses.replace(base, concept_hidden=h, binary_activation=a0, distill=d0)
         first.fit(X_fit, y_fit, c_fit, X_val=X_val, y_val=y_val, concepts_val=concepts_val, classes=classes,
-                  progress=_labelled(progress, _label(h, a0, d0)), teacher=t_fit)
+                  progress=_labelled(progress, candidate_name(h, a0, d0)), teacher=t_fit)
         models = [first] + [first.with_binary_activation(a, X_fit, y_fit, X_val, y_val,
-                                                         _labelled(progress, _label(h, a, d)), t_fit, distill=d)
+                                                         _labelled(progress, candidate_name(h, a, d)), t_fit, distill=d)
                             for a, d in rest]
         cv: dict[tuple[str, float], tuple[float, float]] = {}
         if cross is not None and several and not cv_failed:

@@ -23,6 +23,7 @@ from dance.model.selection import (
     CrossFit,
     Selection,
     activation_options,
+    candidate_name,
     distill_options,
     fit_selected,
     hidden_options,
@@ -200,12 +201,6 @@ def distill_info(setting: float | str, chosen: float, options: list[float], teac
     return {"share": setting, "teacher": teacher.source}
 
 
-def _candidate_name(c: dict) -> str:
-    """A concept-layer candidate in words: ``MLP 2048 + logit + distill 0.5``."""
-    layer = "linear" if c["concept_hidden"] is None else f"MLP {c['concept_hidden']}"
-    return f"{layer} + {c['binary_activation']}" + (f" + distill {c['distill']:g}" if c.get("distill") else "")
-
-
 def model_counts(model: DanceModel) -> dict[str, int]:
     """Kept concepts per type of a fitted model: DANCE's three types always, any other type it has."""
     return {t: n for t, n in model.n_concepts().items() if n or t in ("motion", "object", "scene")}
@@ -267,7 +262,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         score = "cv" if "cv_accuracy" in selection.candidates[0] else "val"
         ctx.reporter.info(("  chosen by cross-validation on the training videos: " if score == "cv" else
                            "  chosen on validation: ") + "; ".join(
-            f"{_candidate_name(c)}: {c[score + '_accuracy']:.3f} (log-loss {c[score + '_log_loss']:.3f})"
+            f"{candidate_name(c['concept_hidden'], c['binary_activation'], c['distill'])}: "
+            f"{c[score + '_accuracy']:.3f} (log-loss {c[score + '_log_loss']:.3f})"
             + (" [chosen]" if c["chosen"] else "") for c in selection.candidates))
     save_model(model, out.dir / "model")
     n = model.n_concepts()
