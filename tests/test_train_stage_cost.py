@@ -1,0 +1,37 @@
+"""``benchmarks/train_stage_cost.py``: the train stage's selection timed per ``train.distill`` setting on a finished
+run, without scoring its test split. Checks what it prints, not how fast anything is."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def _benchmark():  # noqa: ANN202 - a module loaded from benchmarks/
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_stage_cost.py"
+    spec = importlib.util.spec_from_file_location("train_stage_cost", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_times_each_setting_and_counts_its_candidates(pose: Path, capsys) -> None:
+    cost = _benchmark()
+    assert cost.main([str(pose), "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[-2:]}
+    n = {d: int(rows[d][1]) for d in ("0", "auto")}
+    # the fixture's 18 training videos are cross-fitted: auto fits every candidate with shares 0 and 0.5
+    assert (pose / "features" / "folds.npz").is_file()
+    assert n["0"] == 4 and n["auto"] == 8, out
+    assert float(rows["0"][3]) == 1.0 and float(rows["0"][5]) == 1.0  # the reference's ratios to itself
+    assert "repeat 1, train.distill=auto" in out and "picked " in out
+
+
+def test_a_run_without_stages_is_one_error_line(tmp_path: Path, capsys) -> None:
+    cost = _benchmark()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'none.csv'}\n", encoding="utf-8")
+    assert cost.main([str(run), "--repeats", "1"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
