@@ -12,7 +12,8 @@ cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or 
 ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
 keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting.
 
-Use it on development folds only (``pose_datasets.py --dev-folds``, whose test split is made of training videos):
+Use it on development splits only (``pose_datasets.py --dev-folds`` or ``--dev-views``, whose test split is made of
+training videos):
 choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development-fold copy
 is refused unless ``--not-a-dev-fold`` says the caller knows.
 """
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, nargs="+")
     ap.add_argument("--not-a-dev-fold", action="store_true",
-                    help="score runs whose data is not a pose_datasets.py --dev-folds copy (never to choose a rule)")
+                    help="score runs whose data is not a pose_datasets.py development split (never to choose a rule)")
     ap.add_argument("--json", type=Path, help="also write every run's candidates, scores and picks here")
     ap.add_argument("--distill", type=_share, nargs="+", metavar="SHARE",
                     help="fit the candidates once per train.distill setting given, a share or auto (default: the "
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for run in args.runs:
             data_path = str(load_settings(run / "config.yaml", []).data.path)
-            if "dev_fold" not in data_path and not args.not_a_dev_fold:
+            if not Path(data_path).parent.name.startswith(("dev_fold", "dev_by_")) and not args.not_a_dev_fold:
                 print(f"error: {run}: its data ({data_path}) is not a development-fold copy; its test split must not "
                       "choose a rule (--not-a-dev-fold to score it anyway)", file=sys.stderr)
                 return 2

@@ -24,7 +24,9 @@ the real dataset. Seed number ``i`` of ``--seeds`` runs on fold ``i mod K``, so 
 gives three runs whose test folds together cover every training video once; ``--fold-seed`` draws other folds
 (different test videos) for a fresh comparison on the same data. The dataset's own test videos are
 left out of the copies' ``annotations.csv``; the other files are hard-linked where the filesystem allows (else
-copied).
+copied). ``--dev-views view=front,back`` makes one development split across a column of ``annotations.csv``
+instead (Penn Action's export has each video's camera ``view``): the training videos with those values train, the
+other training videos test — how a setting fares on views the training videos lack, without the test split.
 """
 
 from __future__ import annotations
@@ -105,6 +107,33 @@ def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int
     return dst
 
 
+def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str]) -> Path:
+    """``folder`` without its test videos, its training and validation videos whose ``column`` (e.g. a camera view)
+    is one of ``train_values`` as training, the others as the test split: a development split across that column
+    (say front / back views train, left / right test), made of training videos only."""
+    with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    if column not in fields or "split" not in fields:
+        raise DanceError(f"{folder / 'annotations.csv'}: a development split by {column!r} needs '{column}' and "
+                         f"'split' columns (it has {', '.join(fields)})")
+    rows = [r for r in rows if r["split"] in ("train", "val")]
+    held = [r[column] not in train_values for r in rows]
+    if all(held) or not any(held):
+        values = sorted({r[column] for r in rows})
+        raise DanceError(f"{folder / 'annotations.csv'}: {column} values {values} and training values "
+                         f"{sorted(train_values)} leave no {'training' if all(held) else 'test'} video")
+    dst = out / f"dev_by_{column}_{'_'.join(sorted(train_values))}"
+    if not (dst / "annotations.csv").is_file():
+        shutil.copytree(folder, dst, dirs_exist_ok=True, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns("annotations.csv"))
+        with open(dst / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(r | {"split": "test" if h else "train"} for r, h in zip(rows, held))
+    return dst
+
+
 def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
     overrides = [f"data.path={(data / 'annotations.csv').resolve()}", *GENERIC,
                  *(f"{s}.seed={seed}" for s in ("data", "features", "motion", "train")), *extra]
@@ -140,11 +169,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="run on K development folds of the training videos instead of the test split (0: off)")
     ap.add_argument("--fold-seed", type=int, default=0, metavar="S",
                     help="seed of the development folds' draw (another seed: other test videos)")
+    ap.add_argument("--dev-views", metavar="COLUMN=VALUE,...",
+                    help="run on one development split across a column of annotations.csv instead of the test "
+                         "split: training videos with one of the values train, the others test (Penn Action: "
+                         "view=front,back)")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="extra section.key=value for every run (the README numbers use none)")
     args = ap.parse_args(argv)
     if args.dev_folds == 1 or args.dev_folds < 0:
         ap.error("--dev-folds: give 0 (off) or at least 2 folds")
+    column, _, values = (args.dev_views or "").partition("=")
+    if args.dev_views and (not column or not values or args.dev_folds):
+        ap.error("--dev-views: expected COLUMN=VALUE[,VALUE...], and not with --dev-folds")
     datasets: dict[str, Path] = {}
     try:
         if args.penn:
@@ -170,11 +206,15 @@ def main(argv: list[str] | None = None) -> int:
                     fs = f"_fs{args.fold_seed}" if args.fold_seed else ""  # fold seed 0: the names from before it
                     data = dev_fold_dataset(folder, args.out / f"{name}_dev{fs}", k, args.dev_folds, args.fold_seed)
                     run_name = f"{name}{fs}_dev{k}_seed{seed}"
+                elif args.dev_views:
+                    data = dev_view_dataset(folder, args.out / f"{name}_dev", column, set(values.split(",")))
+                    run_name = f"{name}_{data.name}_seed{seed}"
                 row = run_one(data, args.out / "runs" / run_name, seed, args.overrides)
                 results.setdefault(name, []).append(row)
                 atomic_write_json(args.out / "pose_datasets.json", {"overrides": args.overrides, "results": results,
                                                                     "dev_folds": args.dev_folds,
-                                                                    "fold_seed": args.fold_seed})
+                                                                    "fold_seed": args.fold_seed,
+                                                                    "dev_views": args.dev_views})
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -189,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.mean(r['concepts'] for r in rows):>10.0f}"
               f"{statistics.mean(r['weights'] for r in rows):>9.0f}"
               f"{statistics.mean(r['minutes'] for r in rows):>9.1f}  {choices}")
-    where = f"development folds of the training videos ({args.dev_folds})" if args.dev_folds else "the test split"
+    where = (f"development folds of the training videos ({args.dev_folds})" if args.dev_folds else
+             f"a development split of the training videos by {args.dev_views}" if args.dev_views else "the test split")
     print(f"(mean ± standard deviation over seeds {args.seeds}, on {where}; {args.out / 'pose_datasets.json'})")
     return 0
 

@@ -62,6 +62,39 @@ def test_dev_folds_hold_out_each_training_video_once_and_never_a_test_video(tmp_
     assert set.union(*other) == set.union(*held) and other != held  # another fold seed: other test videos
 
 
+def test_dev_views_train_on_some_values_and_test_on_the_others_never_a_test_video(tmp_path: Path, capsys) -> None:
+    rows = [(f"v{i:02d}", "ab"[i % 2], ("train", "val", "test")[i % 3]) for i in range(30)]
+    data = _dataset(tmp_path / "data", rows)
+    view = {v: ("front", "back", "left", "right")[i % 4] for i, (v, _, _) in enumerate(rows)}
+    with open(data / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["video_id", "label", "split", "view"])
+        w.writerows([v, lab, s, view[v]] for v, lab, s in rows)
+    dev = pose_datasets.dev_view_dataset(data, tmp_path / "dev", "view", {"front", "back"})
+    assert dev.name == "dev_by_view_back_front"
+    split = _split(dev)
+    assert set(split) == {v for v, _, s in rows if s != "test"}  # every training video, no test video
+    assert {v for v, s in split.items() if s == "train"} == {v for v in split if view[v] in ("front", "back")}
+    assert {v for v, s in split.items() if s == "test"} == {v for v in split if view[v] in ("left", "right")}
+    with pytest.raises(DanceError, match="leave no test video"):
+        pose_datasets.dev_view_dataset(data, tmp_path / "dev2", "view", {"front", "back", "left", "right"})
+    with pytest.raises(DanceError, match="needs 'camera'"):
+        pose_datasets.dev_view_dataset(data, tmp_path / "dev3", "camera", {"front"})
+    # the benchmark's candidate probe accepts runs on such a split, as it does development folds
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  path: {dev / 'annotations.csv'}\n", encoding="utf-8")
+    candidates = _benchmark("candidates")
+    assert candidates.main([str(run)]) != 0  # the run has no stages: it fails later, not at the split check
+    assert "not a development-fold copy" not in capsys.readouterr().err
+
+
+def test_dev_views_argument_needs_a_column_and_values(tmp_path: Path) -> None:
+    for bad in (["--dev-views", "view"], ["--dev-views", "=front"], ["--dev-views", "view=front", "--dev-folds", "3"]):
+        with pytest.raises(SystemExit):
+            pose_datasets.main(["--out", str(tmp_path), "--synthetic", "10", *bad])
+
+
 def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

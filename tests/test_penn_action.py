@@ -61,7 +61,7 @@ def _dataset(root: Path, classes=("squat", "pushup", "bowl"), n_train: int = 4, 
             for _ in range(n):
                 vid = f"{i:04d}"
                 out[vid] = _write(root / "labels" / f"{vid}.mat", t=3 + i % 4, action=c,
-                                  train=1 if split == "train" else -1, seed=i)
+                                  train=1 if split == "train" else -1, seed=i, pose=("front", "back", "left")[i % 3])
                 i += 1
     return out
 
@@ -204,7 +204,9 @@ def test_export_generic_round_trip(tmp_path: Path):
     assert "0501.mat" in skipped["0501.mat"] and "shape" in skipped["0501.mat"]
 
     rows = list(csv.DictReader((out / "annotations.csv").open()))
-    assert list(rows[0]) == ["video_id", "label", "split"] and len(rows) == len(made)
+    assert list(rows[0]) == ["video_id", "label", "split", "view"] and len(rows) == len(made)
+    assert all(r["view"] == made[r["video_id"]]["pose"] for r in rows)  # each video's camera view
+    assert {r["view"] for r in rows} == {"front", "back", "left"}
     assert {r["split"] for r in rows} == {"train", "val", "test"}
     assert not list(out.rglob("*.tmp"))
 

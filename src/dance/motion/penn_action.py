@@ -48,8 +48,9 @@ def export_generic(
 ) -> Path:
     """Write Penn Action in the generic pose format, readable by :class:`~dance.motion.poses.AnnotationPoseSource`.
 
-    ``out`` receives ``annotations.csv`` (``video_id,label,split``: the official split plus the val split of
-    :func:`~dance.data.datasets.penn_action.load_penn_action`), ``skeleton.json`` (the ``penn-13`` layout) and
+    ``out`` receives ``annotations.csv`` (``video_id,label,split,view``: the official split plus the val split of
+    :func:`~dance.data.datasets.penn_action.load_penn_action`, and the camera view of each video, e.g. ``front``;
+    readers ignore the extra column, ``benchmarks/pose_datasets.py --dev-views`` splits by it), ``skeleton.json`` (the ``penn-13`` layout) and
     ``poses/<id>.npz`` (``keypoints`` (T, 13, 2) float32, ``scores`` (T, 13) float32 = visibility, ``size``
     (H, W) int64). Each file is written atomically (temporary file + rename), the csv last. Label files that
     cannot be read are skipped and listed with their reason in ``out/skipped.json`` (``{file name: reason}``; a
@@ -83,8 +84,8 @@ def export_generic(
         atomic_write_json(skipped_file, labels.skipped)
     else:
         skipped_file.unlink(missing_ok=True)
-    _write_csv(out / "annotations.csv", ["video_id", "label", "split"],
-               ([r.video_id, r.label, r.split] for r in index.records))
+    _write_csv(out / "annotations.csv", ["video_id", "label", "split", "view"],
+               ([r.video_id, r.label, r.split, seqs[r.video_id].view] for r in index.records))
     return out
 
 
