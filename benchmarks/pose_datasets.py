@@ -110,7 +110,8 @@ def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int
 def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str]) -> Path:
     """``folder`` without its test videos, its training and validation videos whose ``column`` (e.g. a camera view)
     is one of ``train_values`` as training, the others as the test split: a development split across that column
-    (say front / back views train, left / right test), made of training videos only."""
+    (say front / back views train, left / right test), made of training videos only. A class with no training
+    video on that split is left out (and named)."""
     with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         fields, rows = list(reader.fieldnames or []), list(reader)
@@ -118,6 +119,12 @@ def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str
         raise DanceError(f"{folder / 'annotations.csv'}: a development split by {column!r} needs '{column}' and "
                          f"'split' columns (it has {', '.join(fields)})")
     rows = [r for r in rows if r["split"] in ("train", "val")]
+    trained = {r["label"] for r in rows if r[column] in train_values}
+    dropped = sorted({r["label"] for r in rows} - trained)
+    if dropped:  # a class with no training video could never be predicted: not part of the split
+        print(f"  {column}={','.join(sorted(train_values))}: no training video of {', '.join(dropped)}; "
+              "left out of the development split")
+        rows = [r for r in rows if r["label"] in trained]
     held = [r[column] not in train_values for r in rows]
     if all(held) or not any(held):
         values = sorted({r[column] for r in rows})

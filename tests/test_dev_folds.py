@@ -76,6 +76,14 @@ def test_dev_views_train_on_some_values_and_test_on_the_others_never_a_test_vide
     assert set(split) == {v for v, _, s in rows if s != "test"}  # every training video, no test video
     assert {v for v, s in split.items() if s == "train"} == {v for v in split if view[v] in ("front", "back")}
     assert {v for v, s in split.items() if s == "test"} == {v for v in split if view[v] in ("left", "right")}
+    # a class filmed only from the held-out views could never be predicted: it leaves the split, named
+    only_side = pose_datasets.dev_view_dataset(data, tmp_path / "dev4", "view", {"front", "back", "left"})
+    assert set(_split(only_side)) == set(split)  # both classes have front / back / left videos here
+    with open(data / "annotations.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["c0", "c", "train", "right"])
+    (data / "poses" / "c0.npz").write_bytes(b"x")
+    narrow = pose_datasets.dev_view_dataset(data, tmp_path / "dev5", "view", {"front", "back"})
+    assert "c0" not in _split(narrow) and "no training video of c" in capsys.readouterr().out
     with pytest.raises(DanceError, match="leave no test video"):
         pose_datasets.dev_view_dataset(data, tmp_path / "dev2", "view", {"front", "back", "left", "right"})
     with pytest.raises(DanceError, match="needs 'camera'"):
