@@ -50,11 +50,11 @@ def export_generic(
 
     ``out`` receives ``annotations.csv`` (``video_id,label,split,view``: the official split plus the val split of
     :func:`~dance.data.datasets.penn_action.load_penn_action`, and the camera view of each video, e.g. ``front``;
-    readers ignore the extra column, ``benchmarks/pose_datasets.py --dev-views`` splits by it), ``skeleton.json`` (the ``penn-13`` layout) and
-    ``poses/<id>.npz`` (``keypoints`` (T, 13, 2) float32, ``scores`` (T, 13) float32 = visibility, ``size``
-    (H, W) int64). Each file is written atomically (temporary file + rename), the csv last. Label files that
-    cannot be read are skipped and listed with their reason in ``out/skipped.json`` (``{file name: reason}``; a
-    stale one is removed when nothing is skipped). Keyword arguments are those of ``load_penn_action``.
+    readers ignore the extra column, ``benchmarks/pose_datasets.py --dev-views`` splits by it), ``skeleton.json``
+    (the ``penn-13`` layout) and ``poses/<id>.npz`` (``keypoints`` (T, 13, 2) float32, ``scores`` (T, 13) float32 =
+    visibility, ``size`` (H, W) int64). Each file is written atomically (temporary file + rename), the csv last.
+    Label files that cannot be read are skipped and listed with their reason in ``out/skipped.json`` (``{file name:
+    reason}``; a stale one is removed when nothing is skipped). Keyword arguments are those of ``load_penn_action``.
 
     Returns:
         ``out``.
