@@ -14,7 +14,7 @@ keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits t
 
 Use it on development splits only (``pose_datasets.py --dev-folds`` or ``--dev-views``, whose test split is made of
 training videos):
-choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development-fold copy
+choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development split
 is refused unless ``--not-a-dev-fold`` says the caller knows.
 """
 
@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         for run in args.runs:
             data_path = str(load_settings(run / "config.yaml", []).data.path)
             if not Path(data_path).parent.name.startswith(("dev_fold", "dev_by_")) and not args.not_a_dev_fold:
-                print(f"error: {run}: its data ({data_path}) is not a development-fold copy; its test split must not "
-                      "choose a rule (--not-a-dev-fold to score it anyway)", file=sys.stderr)
+                print(f"error: {run}: its data ({data_path}) is not a development split (pose_datasets.py --dev-folds "
+                      "or --dev-views); its test split must not choose a rule (--not-a-dev-fold to score it anyway)",
+                      file=sys.stderr)
                 return 2
             results += [score_run(run, share) for share in (args.distill or [None])]
     except DanceError as e:

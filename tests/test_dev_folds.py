@@ -94,7 +94,7 @@ def test_dev_views_train_on_some_values_and_test_on_the_others_never_a_test_vide
     (run / "config.yaml").write_text(f"data:\n  path: {dev / 'annotations.csv'}\n", encoding="utf-8")
     candidates = _benchmark("candidates")
     assert candidates.main([str(run)]) != 0  # the run has no stages: it fails later, not at the split check
-    assert "not a development-fold copy" not in capsys.readouterr().err
+    assert "not a development split" not in capsys.readouterr().err
 
 
 def test_dev_views_argument_needs_a_column_and_values(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsy
     run.mkdir()
     (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'penn' / 'annotations.csv'}\n", encoding="utf-8")
     assert candidates.main([str(run)]) == 2
-    assert "not a development-fold copy" in capsys.readouterr().err
+    assert "not a development split" in capsys.readouterr().err
 
 
 def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_layers() -> None:
