@@ -82,6 +82,19 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def _dev_copy(folder: Path, dst: Path, fields: list[str], rows: list[dict], held: list[bool]) -> Path:
+    """``dst``: ``folder``'s files (hard-linked where possible) with ``rows`` as its ``annotations.csv``, the
+    ``held`` ones as the test split and the others as training (kept as it is when ``dst`` was made before)."""
+    if not (dst / "annotations.csv").is_file():
+        shutil.copytree(folder, dst, dirs_exist_ok=True, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns("annotations.csv"))
+        with open(dst / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(r | {"split": "test" if h else "train"} for r, h in zip(rows, held))
+    return dst
+
+
 def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int = 0) -> Path:
     """``folder`` (a generic pose dataset) without its test videos, with fold ``fold`` of its training and validation
     videos (``n_folds`` folds, stratified by class, drawn with ``seed``) as the test split and the others as
@@ -96,15 +109,7 @@ def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int
         raise DanceError(f"{folder / 'annotations.csv'}: no training or validation videos to make folds of")
     labels = sorted({r["label"] for r in rows})
     held = fold_ids([labels.index(r["label"]) for r in rows], n_folds, seed) == fold
-    dst = out / f"dev_fold{fold}_of{n_folds}"
-    if not (dst / "annotations.csv").is_file():
-        shutil.copytree(folder, dst, dirs_exist_ok=True, copy_function=_link_or_copy,
-                        ignore=shutil.ignore_patterns("annotations.csv"))
-        with open(dst / "annotations.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(r | {"split": "test" if h else "train"} for r, h in zip(rows, held))
-    return dst
+    return _dev_copy(folder, out / f"dev_fold{fold}_of{n_folds}", fields, rows, held)
 
 
 def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str]) -> Path:
@@ -130,15 +135,7 @@ def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str
         values = sorted({r[column] for r in rows})
         raise DanceError(f"{folder / 'annotations.csv'}: {column} values {values} and training values "
                          f"{sorted(train_values)} leave no {'training' if all(held) else 'test'} video")
-    dst = out / f"dev_by_{column}_{'_'.join(sorted(train_values))}"
-    if not (dst / "annotations.csv").is_file():
-        shutil.copytree(folder, dst, dirs_exist_ok=True, copy_function=_link_or_copy,
-                        ignore=shutil.ignore_patterns("annotations.csv"))
-        with open(dst / "annotations.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(r | {"split": "test" if h else "train"} for r, h in zip(rows, held))
-    return dst
+    return _dev_copy(folder, out / f"dev_by_{column}_{'_'.join(sorted(train_values))}", fields, rows, held)
 
 
 def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
