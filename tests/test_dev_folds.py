@@ -5,23 +5,14 @@ and must keep each class in every fold."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
+from _benchmarks import load_benchmark
 
 from dance.errors import DanceError
 
-
-def _benchmark(name: str):  # noqa: ANN202 - a module loaded from benchmarks/
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pose_datasets = _benchmark("pose_datasets")
+pose_datasets = load_benchmark("pose_datasets")
 
 
 def _dataset(root: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -92,7 +83,7 @@ def test_dev_views_train_on_some_values_and_test_on_the_others_never_a_test_vide
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(f"data:\n  path: {dev / 'annotations.csv'}\n", encoding="utf-8")
-    candidates = _benchmark("candidates")
+    candidates = load_benchmark("candidates")
     assert candidates.main([str(run)]) != 0  # the run has no stages: it fails later, not at the split check
     assert "not a development split" not in capsys.readouterr().err
 
@@ -112,7 +103,7 @@ def test_dev_folds_need_a_split_column(tmp_path: Path) -> None:
 
 
 def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsys) -> None:
-    candidates = _benchmark("candidates")
+    candidates = load_benchmark("candidates")
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'penn' / 'annotations.csv'}\n", encoding="utf-8")
@@ -121,7 +112,7 @@ def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsy
 
 
 def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_layers() -> None:
-    candidates = _benchmark("candidates")
+    candidates = load_benchmark("candidates")
 
     def cand(hidden: int | None, acc: float, ll: float) -> dict:
         return {"concept_hidden": hidden, "cv_accuracy": acc, "cv_log_loss": ll}
@@ -135,7 +126,7 @@ def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_laye
 
 
 def test_candidates_distill_takes_shares_and_auto() -> None:
-    candidates = _benchmark("candidates")
+    candidates = load_benchmark("candidates")
     assert candidates._share("auto") == "auto" and candidates._share("0.5") == 0.5
     with pytest.raises(ValueError):
         candidates._share("half")

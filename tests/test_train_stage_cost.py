@@ -3,20 +3,13 @@ run, without scoring its test split. Checks what it prints, not how fast anythin
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-
-def _benchmark():  # noqa: ANN202 - a module loaded from benchmarks/
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_stage_cost.py"
-    spec = importlib.util.spec_from_file_location("train_stage_cost", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _benchmarks import load_benchmark
 
 
 def test_times_each_setting_and_counts_its_candidates(pose: Path, capsys) -> None:
-    cost = _benchmark()
+    cost = load_benchmark("train_stage_cost")
     assert cost.main([str(pose), "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[-2:]}
@@ -29,7 +22,7 @@ def test_times_each_setting_and_counts_its_candidates(pose: Path, capsys) -> Non
 
 
 def test_a_run_without_stages_is_one_error_line(tmp_path: Path, capsys) -> None:
-    cost = _benchmark()
+    cost = load_benchmark("train_stage_cost")
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'none.csv'}\n", encoding="utf-8")
