@@ -14,6 +14,7 @@ from dance.model.dance import DanceModel
 from dance.model.final_layer import fit_elastic_net_path
 from dance.model.selection import (
     AUTO_DISTILL,
+    VALIDATION_DISTILL,
     CrossFit,
     candidate_name,
     distill_options,
@@ -175,16 +176,19 @@ def test_the_train_stage_finds_the_backbones_class_scores(tmp_path: Path) -> Non
     assert np.allclose(training_teacher(Ctx(), tr)[0].views, 0.5)
 
 
-def test_auto_tries_the_shares_only_where_cross_validation_chooses() -> None:
+def test_auto_tries_both_shares_where_cross_validation_chooses_and_distils_half_on_validation() -> None:
     assert distill_options("auto", cross_validated=True) == list(AUTO_DISTILL) == [0.0, 0.5]
-    assert distill_options("auto", cross_validated=False) == [0.0]
+    assert distill_options("auto", cross_validated=False) == [VALIDATION_DISTILL] == [0.5]
     assert distill_options(0.3, cross_validated=True) == distill_options(0.3, cross_validated=False) == [0.3]
     teacher = Teacher(np.full((2, 2), 0.5), None, "pose-encoder's own head")
     assert distill_info("auto", 0.5, [0.0, 0.5], teacher, "") == {
         "share": 0.5, "setting": "auto", "candidates": [0.0, 0.5], "teacher": "pose-encoder's own head"}
-    # chosen on a validation split: one share, and the run says why
-    assert distill_info("auto", 0.0, [0.0], teacher, AUTO_ON_VALIDATION) == {
-        "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": AUTO_ON_VALIDATION}
+    # chosen on a validation split: the one share, and the run says why
+    assert distill_info("auto", 0.5, [0.5], teacher, "") == {
+        "share": 0.5, "setting": "auto", "candidates": [0.5], "teacher": "pose-encoder's own head",
+        "note": AUTO_ON_VALIDATION}
+    assert distill_info("auto", 0.0, [0.0], teacher, OLD_FEATURES) == {
+        "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": OLD_FEATURES}
     assert distill_info("auto", 0.0, [0.0], None, NO_HEAD)["why_not"] == NO_HEAD
     assert distill_info(0.0, 0.0, [0.0], teacher, "") == {"share": 0.0, "teacher": None}
     assert distill_info(0.5, 0.0, [0.0], None, NO_HEAD) == {"share": 0.0, "setting": 0.5, "teacher": None,

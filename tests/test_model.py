@@ -702,3 +702,26 @@ def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None
     assert auc > 0.95 and 0.75 < concept_auc(joint, xv, cv) < auc
     no_motion = {t: c for t, c in cv.items() if t != "motion"}
     assert concept_auc(fitted, xv, no_motion) is None
+
+
+def test_auto_leaves_the_mlp_probability_candidate_out_where_validation_chooses(problem) -> None:
+    """On a validation split, ``auto`` does not fit the MLP concept layer with probabilities (README, "Across camera
+    views"); cross-validation and explicit settings fit every candidate they name; the rule says what was left out."""
+    from dance.model.selection import MLP_WIDTH, fit_selected, skipped_candidates
+
+    assert skipped_candidates("auto", "auto", cross_validated=False) == {(MLP_WIDTH, "probability")}
+    assert skipped_candidates("auto", "auto", cross_validated=True) == set()
+    assert skipped_candidates(MLP_WIDTH, "auto", False) == skipped_candidates("auto", "probability", False) == set()
+    (x, y, c), (xv, yv, cv), _ = problem
+    base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
+    sel = fit_selected(base, [None, 8], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES,
+                       skip={(8, "probability")})
+    assert [(k["concept_hidden"], k["binary_activation"]) for k in sel.candidates] == [
+        (None, "probability"), (None, "logit"), (8, "logit")]
+    assert len(sel.models) == 3 and sum(k["chosen"] for k in sel.candidates) == 1
+    assert "not tried: MLP 8 + probability" in sel.rule
+    # a layer whose every activation is skipped is not fit at all; skipping everything is an error
+    only = fit_selected(base, [None, 8], ["probability"], x, y, c, xv, yv, cv, CLASSES, skip={(8, "probability")})
+    assert [k["concept_hidden"] for k in only.candidates] == [None] and only.rule.startswith("a single candidate")
+    with pytest.raises(ModelError, match="every concept-layer candidate is skipped"):
+        fit_selected(base, [8], ["probability"], x, y, c, xv, yv, cv, CLASSES, skip={(8, "probability")})

@@ -136,3 +136,30 @@ def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> Non
     save_arrays(tmp_path / "features" / "views.npz", x=np.ones((2, 3, 4), np.float32), rows=np.array([0, 1, 3]))
     with pytest.raises(StageError, match="run the features stage again"):
         training_views(Ctx(), tr)
+
+
+def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability_candidate(pose: Path,
+                                                                                           tmp_path: Path) -> None:
+    """Without cross-fitted encoders (``features.folds=0``, or 500 training videos or more) the train stage
+    chooses on the validation split: ``train.distill=auto`` distils 0.5 of the encoder's own head and ``auto``
+    leaves the MLP-probability candidate out (README, "Across camera views"); the run records both."""
+    import shutil
+
+    from dance.config import load_settings
+    from dance.pipeline import run_pipeline
+    from dance.pipeline.runner import Context
+    from dance.pipeline.train import AUTO_ON_VALIDATION
+    from dance.progress import Reporter
+    from dance.runs import RunDir
+
+    run = tmp_path / "run"
+    shutil.copytree(pose, run)
+    (run / "features" / "folds.npz").unlink()  # as if the features stage had not cross-fitted
+    run_pipeline(Context(load_settings(run / "config.yaml"), RunDir(run), Reporter()), only=["train"],
+                 force=("train",))
+    sel = json.loads((run / "train" / "training.json").read_text())["selection"]
+    assert [(c["concept_hidden"], c["binary_activation"], c["distill"]) for c in sel["candidates"]] == [
+        (None, "probability", 0.5), (None, "logit", 0.5), (2048, "logit", 0.5)]
+    assert "validation videos" in sel["rule"] and "not tried: MLP 2048 + probability" in sel["rule"]
+    assert sel["distill"] == {"share": 0.5, "setting": "auto", "candidates": [0.5],
+                              "teacher": "pose-encoder's own head", "note": AUTO_ON_VALIDATION}

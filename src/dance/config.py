@@ -168,7 +168,8 @@ class DanceParams:
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
                                      "(linear only when the training videos have augmented views, features.views, and "
-                                     "concept_batch_size is 0)")
+                                     "concept_batch_size is 0); on a validation split with binary_activation=auto, the "
+                                     "MLP is tried with logits only (README, 'Across camera views')")
     binary_activation: Literal["probability", "logit"] = _hp(
         "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
         auto="the more accurate on the validation split")
@@ -184,8 +185,9 @@ class DanceParams:
         "still goes through the concepts; the final layer needs more non-zero weights. A run whose backbone has no "
         "head of its own has no teacher and fits on the labels", ge=0.0, le=1.0,
         auto="0 or 0.5, whichever cross-validates better, when the run cross-validates on its training videos with "
-        "cross-fitted backbones (features.folds); else 0: on validation splits 0.5 gained +0.2 points on 4 Penn Action "
-        "development folds, under the bar for a default (README, 'Where the gap on Penn Action lives')")
+        "cross-fitted backbones (features.folds); else 0.5: a validation split drawn from the training data scores the "
+        "shares alike where they differ most, on videos from camera views the training videos lack (README, 'Across "
+        "camera views')")
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
     lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6)", gt=0.0)

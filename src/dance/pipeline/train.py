@@ -27,6 +27,7 @@ from dance.model.selection import (
     distill_options,
     fit_selected,
     hidden_options,
+    skipped_candidates,
     stack_teacher,
     stack_views,
 )
@@ -129,8 +130,9 @@ class Teacher:
 #: why a run has no teacher for ``train.distill``, by case
 NO_HEAD = "the backbone has no head of its own (it was not trained here; the baseline is a linear probe)"
 OLD_FEATURES = "the features stage ran before it saved class scores: run `dance features` again to distil"
-AUTO_ON_VALIDATION = ("the run chooses on its validation split, not by cross-validation with cross-fitted backbones, "
-                      "and auto distils only then (README, 'Where the gap on Penn Action lives')")
+AUTO_ON_VALIDATION = ("the run chooses on its validation split, which scores the shares alike where they differ most "
+                      "(test videos from other camera views), so auto distils 0.5 without trying 0 (README, 'Across "
+                      "camera views')")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -191,9 +193,12 @@ def distill_info(setting: float | str, chosen: float, options: list[float], teac
     """What ``train.distill`` did in this run, for ``training.json`` and ``summary.json``: the share the model
     kept, the teacher (or why there was none), and under ``auto`` the shares tried."""
     if setting == AUTO:
+        distilled = teacher is not None and max(options) > 0
         out = {"share": chosen, "setting": AUTO, "candidates": options,
-               "teacher": teacher.source if teacher is not None and len(options) > 1 else None}
-        return out if len(options) > 1 else out | {"why_not": why_not}
+               "teacher": teacher.source if distilled else None}
+        if not distilled:
+            return out | {"why_not": why_not}
+        return out if len(options) > 1 else out | {"note": AUTO_ON_VALIDATION}
     if setting == 0:
         return {"share": 0.0, "teacher": None}
     if teacher is None:
@@ -221,16 +226,17 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
     hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     cross = cross_fit(ctx, tr, va)
-    distills = distill_options(s.distill, teacher is not None and cross is not None and cross.teacher is not None)
-    if teacher is None:
-        distills = [0.0]
+    distills = distill_options(s.distill, cross is not None)
+    if teacher is None or (s.distill == AUTO and cross is not None and cross.teacher is None):
+        distills = [0.0]  # nothing to distil; or fold backbones saved without their class scores (OLD_FEATURES)
     if cross is not None and max(distills) > 0 and cross.teacher is None:
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
     with ctx.reporter.tracker() as progress:
         return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
                             va.concepts, classes, progress=progress, cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
-                            teacher_views=None if teacher is None else teacher.views, distills=distills)
+                            teacher_views=None if teacher is None else teacher.views, distills=distills,
+                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, cross is not None))
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
@@ -252,8 +258,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         selection = select_model(ctx, index.classes, tr, va, views, teacher)
     model = selection.model
     options = sorted({float(c["distill"]) for c in selection.candidates})
-    if s.distill == AUTO and teacher is not None and len(options) == 1:  # why auto tried no share > 0
-        why_not = OLD_FEATURES if (ctx.stage_dir("features") / "folds.npz").is_file() else AUTO_ON_VALIDATION
+    if s.distill == AUTO and teacher is not None and options == [0.0]:  # cross-fitted without fold class scores
+        why_not = OLD_FEATURES
     distill = distill_info(s.distill, model.distill, options, teacher, why_not)
     if model.distill > 0:
         ctx.reporter.info(f"  final layer distils {distill['teacher']}: targets = {1 - model.distill:g} × label + "

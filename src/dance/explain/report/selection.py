@@ -70,9 +70,10 @@ def _distill_note(distill: object) -> str:
         share = distill.get("share")
         kept = (f"the chosen model distils {_score(share)}" if isinstance(share, float) and share > 0
                 else "the chosen model fits on the labels alone")
+        why = f" ({escape(str(distill['note']))})" if distill.get("note") else ""
         return (f'<p class="note"><code>train.distill=auto</code> tried the shares {tried} of the class '
                 f"probabilities of {escape(str(distill.get('teacher')))} in the final layer's targets (the column "
-                f"above); {kept}. Every prediction still goes through the concepts.</p>")
+                f"above){why}; {kept}. Every prediction still goes through the concepts.</p>")
     if distill.get("teacher"):
         share = distill.get("share")
         return (f'<p class="note">Final layers fit on {_score(1 - share) if isinstance(share, float) else "–"} × '
