@@ -705,13 +705,16 @@ def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None
 
 
 def test_auto_leaves_the_mlp_probability_candidate_out_where_validation_chooses(problem) -> None:
-    """On a validation split, ``auto`` does not fit the MLP concept layer with probabilities (README, "Across camera
-    views"); cross-validation and explicit settings fit every candidate they name; the rule says what was left out."""
+    """On a validation split, a run that distils does not fit the MLP concept layer with probabilities under ``auto``
+    (README, "Across camera views"); cross-validation, runs without a teacher and explicit settings fit every
+    candidate they name; the rule says what was left out."""
     from dance.model.selection import MLP_WIDTH, fit_selected, skipped_candidates
 
-    assert skipped_candidates("auto", "auto", cross_validated=False) == {(MLP_WIDTH, "probability")}
-    assert skipped_candidates("auto", "auto", cross_validated=True) == set()
-    assert skipped_candidates(MLP_WIDTH, "auto", False) == skipped_candidates("auto", "probability", False) == set()
+    assert skipped_candidates("auto", "auto", cross_validated=False, distilling=True) == {(MLP_WIDTH, "probability")}
+    assert skipped_candidates("auto", "auto", cross_validated=True, distilling=True) == set()
+    assert skipped_candidates("auto", "auto", cross_validated=False, distilling=False) == set()  # nothing to distil
+    assert skipped_candidates(MLP_WIDTH, "auto", False, True) == skipped_candidates("auto", "probability", False,
+                                                                                   True) == set()
     (x, y, c), (xv, yv, cv), _ = problem
     base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
     sel = fit_selected(base, [None, 8], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES,

@@ -168,8 +168,9 @@ class DanceParams:
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
                                      "(linear only when the training videos have augmented views, features.views, and "
-                                     "concept_batch_size is 0); on a validation split with binary_activation=auto, the "
-                                     "MLP is tried with logits only (README, 'Across camera views')")
+                                     "concept_batch_size is 0); where the final layer distils on a validation split "
+                                     "(train.distill) and binary_activation is auto, the MLP is tried with logits only "
+                                     "(README, 'Across camera views')")
     binary_activation: Literal["probability", "logit"] = _hp(
         "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
         auto="the more accurate on the validation split")

@@ -236,7 +236,8 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
                             va.concepts, classes, progress=progress, cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
                             teacher_views=None if teacher is None else teacher.views, distills=distills,
-                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, cross is not None))
+                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, cross is not None,
+                                                     max(distills) > 0))
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
