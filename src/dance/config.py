@@ -111,8 +111,8 @@ class FeatureSettings(Section):
         "splits: README 'Settings chosen inside the run')")
     bones: bool = Field(True, description="pose-encoder: also feed bone vectors along the skeleton's edges (none "
                                           "when the layout has no edges)")
-    threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores not busy when "
-                                              "the run starts; dance.threads)")
+    threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores other "
+                                              "processes leave free when the stage starts; dance.threads)")
     yaw: float = Field(60.0, ge=0.0, le=89.0, description="pose-encoder: training augmentations turn the camera "
                        "by up to this many degrees around the person (x foreshortened by cos yaw; 0: off)")
     roll: float = Field(10.0, ge=0.0, le=180.0, description="pose-encoder: training augmentations rotate the pose "
@@ -231,8 +231,8 @@ _EstimatorSettings = create_model("_EstimatorSettings", __base__=Section, **_tra
 class TrainSettings(_EstimatorSettings):  # type: ignore[misc,valid-type]
     """``train``: the estimator's hyperparameters (from :class:`DanceParams`), then what the stage itself needs."""
 
-    threads: int = Field(0, ge=0, description="torch threads while fitting (0: the cores not busy when the run "
-                                              "starts; dance.threads)")
+    threads: int = Field(0, ge=0, description="torch threads while fitting (0: the cores other processes leave "
+                                              "free when the stage starts; dance.threads)")
     models: list[str] = Field(default_factory=lambda: ["dance"], description="models fit side by side: 'dance' "
                               "(always), 'lfcbm-entangled', 'lfcbm-disentangled' (the language-concept baselines "
                               "of the paper's Table 1; README 'Language-concept baselines')")
@@ -276,8 +276,8 @@ class EngineSettings(Section):
         "(pip install 'dance-xai[ray]'; README 'Running the stages')")
     workers: int = Field(0, ge=0, description="processes (local) or Ray actors (ray) the keyclips, poses and "
                          "features stages and the spatial stage's video embeddings run their videos on (local 1: this "
-                         "process; 0: the cores not busy when the run starts, and for the local engine this process "
-                         "for fewer than 100 videos to do)")
+                         "process; 0: the cores other processes leave free when the stage starts, and for the local "
+                         "engine this process for fewer than 100 videos to do)")
     ray_address: str = Field("", description="engine.name=ray: the cluster to join (auto, ray://host:10001); empty: "
                              "a Ray instance started on this machine for the stage")
 

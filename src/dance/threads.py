@@ -1,22 +1,36 @@
-"""How many threads torch uses for the package's CPU training loops (pose encoder, concept layers).
+"""How many threads torch uses for the package's CPU training loops (pose encoder, concept layers), and how many
+worker processes ``engine.workers=0`` starts.
 
 torch starts one intra-op thread per core. On a machine whose cores are already busy — a shared workstation, a
 CI runner, another run beside this one — those threads wait on each other. Measured on a loaded 2-core machine
 (``benchmarks/torch_threads.py``, load average 2.7–3.9): pose-encoder training steps with 2 threads were often
 ~0.7× the time of 1 thread, but now and then 5–10× slower while another process held a core, so their mean was
-higher; 1 thread stayed steady. So the default (``threads=0``) counts the cores that are not
-busy — the machine's cores minus its 1-minute load average, at least 1 — once per process, when a run starts
-(``run_pipeline`` asks before its first stage, so the run's own earlier stages do not count as load), and uses
-that many.
+higher; 1 thread stayed steady. So the default (``threads=0``) uses the cores that are not busy.
+
+"Not busy" is measured where the work starts (each stage that trains, each worker pool), not once per process:
+the CPU time the machine's cores spent busy over a short window (:data:`WINDOW` seconds, from ``/proc/stat``),
+less this process's own CPU time over the same window, so the run's own work never counts against it. Two runs
+started together on an idle machine used to both take every core, because the 1-minute load average both read at
+their start was still low (two Penn Action features stages took ~29 minutes instead of ~6); measured when their
+training starts, each sees the other. A measurement is reused for :data:`MAX_AGE` seconds. Where ``/proc/stat``
+cannot be read (not Linux), the cores minus the 1-minute load average are used instead.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+#: seconds over which busy cores are measured
+WINDOW = 0.3
+#: seconds a measurement is reused before the next call measures again
+MAX_AGE = 10.0
+_PROC_STAT = Path("/proc/stat")
+_last: tuple[float, int] | None = None  # (time.monotonic() of the measurement, free cores)
 
 
 def available_cores() -> int:
@@ -27,16 +41,81 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=1)
-def auto_threads() -> int:
-    """Cores not busy: available cores minus the 1-minute load average (rounded), at least 1. Measured once per
-    process, at the first call (``run_pipeline`` makes it before any stage)."""
-    cores = available_cores()
+def _cpus() -> set[int] | None:
     try:
-        load = os.getloadavg()[0]
+        return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return cores
-    return max(1, min(cores, math.floor(cores - load + 0.5)))
+        return None
+
+
+def busy_ticks(cpus: set[int] | None = None, stat: Path = _PROC_STAT) -> int | None:
+    """Clock ticks the given CPUs (all when None) have spent busy since boot — everything in ``/proc/stat`` but
+    idle and iowait (steal counts as busy: a hypervisor's other guests had the core) — or None where unreadable."""
+    try:
+        lines = stat.read_text().splitlines()
+    except OSError:
+        return None
+    total, found = 0, False
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        try:
+            ticks = [int(f) for f in fields[:8]]
+        except ValueError:
+            return None
+        if len(ticks) < 5:
+            return None
+        total += sum(ticks) - ticks[3] - ticks[4]
+        found = True
+    return total if found else None
+
+
+def busy_cores_of_others(window: float = WINDOW) -> float | None:
+    """Cores other processes kept busy over the next ``window`` seconds (the machine's busy CPU time on this
+    process's CPUs less this process's own), or None where ``/proc/stat`` cannot be read."""
+    cpus = _cpus()
+    before, own_before, t_before = busy_ticks(cpus), time.process_time(), time.monotonic()
+    if before is None:
+        return None
+    time.sleep(window)
+    after, own_after, t_after = busy_ticks(cpus), time.process_time(), time.monotonic()
+    if after is None or t_after <= t_before:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy = (after - before) / hz - (own_after - own_before)
+    return max(0.0, busy / (t_after - t_before))
+
+
+def free_cores(cores: int, busy: float) -> int:
+    """``cores`` less ``busy`` (rounded half up), at least 1 and at most ``cores``."""
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
+
+
+def auto_threads() -> int:
+    """Cores not busy with other processes' work: measured over :data:`WINDOW` seconds now (reused for
+    :data:`MAX_AGE` seconds), or where that cannot be measured the cores minus the 1-minute load average."""
+    global _last
+    now = time.monotonic()
+    if _last is not None and now - _last[0] < MAX_AGE:
+        return _last[1]
+    cores = available_cores()
+    busy = busy_cores_of_others()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
+    _last = (time.monotonic(), free_cores(cores, busy))
+    return _last[1]
+
+
+def forget() -> None:
+    """Drop the reused measurement, so the next :func:`auto_threads` measures again."""
+    global _last
+    _last = None
 
 
 def resolve_threads(setting: int) -> int:

@@ -48,9 +48,9 @@ class Outcome:
 
 def worker_count(setting: int, n_items: int, engine: str = "local") -> int:
     """Workers for ``n_items`` videos under an ``engine.workers`` setting: for the local engine 1 means this
-    process; 0 (auto): the cores not busy when the run started (:func:`dance.threads.auto_threads`), and for the
-    local engine this process when there are fewer than :data:`MIN_ITEMS_FOR_POOL` videos (Ray was asked for:
-    its actors); never more workers than videos."""
+    process; 0 (auto): the cores other processes leave free when the stage starts
+    (:func:`dance.threads.auto_threads`), and for the local engine this process when there are fewer than
+    :data:`MIN_ITEMS_FOR_POOL` videos (Ray was asked for: its actors); never more workers than videos."""
     if setting <= 0 and n_items < MIN_ITEMS_FOR_POOL and engine == "local":
         return 1
     return max(1, min(resolve_threads(setting), n_items))

@@ -10,7 +10,6 @@ from dance.pipeline import catalogue, evaluate, features, index, language, motio
 from dance.pipeline.runner import Context, Stage, StageResult, run_stages
 from dance.pipeline.validate import validate_settings
 from dance.runs import WriteError, atomic_write_json, atomic_write_text
-from dance.threads import auto_threads
 
 STAGES: tuple[Stage, ...] = (
     Stage("index", "read the video index and make a validation split", (), ("data",), index.run, index.external),
@@ -54,7 +53,6 @@ def run_pipeline(ctx: Context, only: list[str] | None = None, force: tuple[str, 
     import yaml
 
     check_settings(ctx, only)
-    auto_threads()  # the machine's load before this run's own stages add to it (dance.threads, threads=0)
     if only is None:  # single stages read the run's config; only a full run (re)writes it
         atomic_write_text(ctx.run.root / "config.yaml", yaml.safe_dump(ctx.settings.model_dump(), sort_keys=False))
     results = run_stages(STAGES, ctx, only=only, force=force)
