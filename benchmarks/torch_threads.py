@@ -12,10 +12,11 @@ the point of the default is the busy case, where extra threads wait on cores oth
 ``--pair``: two runs started together. Two processes start at once; each notes what the rule before session 21
 would give it (the cores minus the 1-minute load average, read once when the process starts), works ``--lead``
 seconds on one core (the run's earlier stages), then asks :func:`~dance.threads.auto_threads` (measured when the
-stage starts, its own work left out). Both then time their training steps together, alternating: both with the
-old rule's counts, then both with the new rule's, ``--repeats`` times. Prints each process's two counts and the
-median wall and CPU seconds per step under each rule. On an idle 2-core machine the old rule gives both processes
-2 threads.
+stage starts, its own work left out). Both then time their training steps together, alternating: ``--epochs``
+epochs of ``--steps`` steps both with the old rule's counts, then as many with the new rule's (re-counted after
+each epoch, :class:`~dance.threads.Rebalance`), ``--repeats`` times. Prints each process's counts (the new rule's
+per epoch) and the median wall and CPU seconds per step under each rule. On an idle 2-core machine the old rule
+gives both processes 2 threads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import torch
 from dance.encoders.pose_encoder import PoseEncoder
 from dance.motion.poses import PoseSequence
 from dance.motion.skeletons import PENN_13
-from dance.threads import auto_threads, available_cores, free_cores
+from dance.threads import Rebalance, auto_threads, available_cores, free_cores
 
 
 def steps(encoder: PoseEncoder, xb: torch.Tensor, yb: torch.Tensor, n: int) -> tuple[float, float]:
@@ -57,7 +58,7 @@ def batch() -> tuple[PoseEncoder, torch.Tensor, torch.Tensor]:
     return encoder, xb, torch.from_numpy(rng.integers(0, 15, 64))
 
 
-def one_of_a_pair(lead: float, repeats: int, n_steps: int, barrier, results) -> None:  # noqa: ANN001
+def one_of_a_pair(lead: float, repeats: int, n_steps: int, epochs: int, barrier, results) -> None:  # noqa: ANN001
     """One of ``--pair``'s processes (see the module's docstring)."""
     old = free_cores(available_cores(), os.getloadavg()[0])  # the rule before session 21, at the process start
     torch.set_num_threads(1)
@@ -67,31 +68,43 @@ def one_of_a_pair(lead: float, repeats: int, n_steps: int, barrier, results) -> 
         steps(encoder, xb, yb, 1)
     new = auto_threads()
     times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    counts: list[int] = []
     for _ in range(repeats):
-        for rule, n in (("old", old), ("new", new)):
-            torch.set_num_threads(n)
-            barrier.wait()
-            times[rule].append(steps(encoder, xb, yb, n_steps))
-    results.put({"old": old, "new": new, "times": times})
+        barrier.wait()
+        torch.set_num_threads(old)
+        for _ in range(epochs):
+            times["old"].append(steps(encoder, xb, yb, n_steps))
+        barrier.wait()
+        torch.set_num_threads(new)
+        rebalance = Rebalance(0)
+        for _ in range(epochs):
+            times["new"].append(steps(encoder, xb, yb, n_steps))
+            counts.append(torch.get_num_threads())
+            rebalance.step()
+        new = torch.get_num_threads()
+    results.put({"old": old, "new": counts, "times": times})
 
 
 def pair(args: argparse.Namespace) -> None:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=one_of_a_pair, args=(args.lead, args.repeats, args.steps, barrier, results))
+    procs = [ctx.Process(target=one_of_a_pair,
+                         args=(args.lead, args.repeats, args.steps, args.epochs, barrier, results))
              for _ in range(2)]
     print(f"cores {available_cores()}, load average {os.getloadavg()[0]:.2f} at the start; two processes, "
-          f"{args.lead:g} s on one core each, then {args.repeats} x {args.steps} steps per rule, both together")
+          f"{args.lead:g} s on one core each, then {args.repeats} x {args.epochs} epochs of {args.steps} steps per "
+          "rule, both together")
     for p in procs:
         p.start()
     out = [results.get() for _ in procs]
     for p in procs:
         p.join()
     for rule, what in (("old", "cores minus the load average at the process start"),
-                       ("new", "free cores measured when the stage starts")):
+                       ("new", "free cores measured when the stage starts, re-counted each epoch")):
         wall = statistics.median(w for o in out for w, _ in o["times"][rule])
         cpu = statistics.median(c for o in out for _, c in o["times"][rule])
-        print(f"{rule} rule ({what}): threads {' and '.join(str(o[rule]) for o in out)}; median {wall:.3f} s/step "
+        used = " and ".join(str(o[rule]) if rule == "old" else "/".join(map(str, o[rule])) for o in out)
+        print(f"{rule} rule ({what}): threads {used}; median {wall:.3f} s/step "
               f"wall, {cpu:.3f} CPU-s/step")
     ratio = (statistics.median(w for o in out for w, _ in o["times"]["old"])
              / statistics.median(w for o in out for w, _ in o["times"]["new"]))
@@ -104,6 +117,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--pair", action="store_true", help="two runs started together (see above)")
     ap.add_argument("--lead", type=float, default=20.0, help="--pair: seconds on one core before the training")
+    ap.add_argument("--epochs", type=int, default=4, help="--pair: epochs (of --steps steps) per rule and repeat")
     args = ap.parse_args()
     if args.pair:
         pair(args)

@@ -85,6 +85,7 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     backbone = json.loads((run / "features" / "backbone.json").read_text())
     assert backbone["edges"] == [[0, 1], [0, 2], [0, 3], [0, 4]]
     assert backbone["threads"] >= 1  # recorded: training is not bit-reproducible across thread counts
+    assert all(epoch >= 1 and n >= 1 for epoch, n in backbone["threads_changed"])  # threads=0 re-counts each epoch
     # three easy classes: the trained pose encoder separates them
     assert summary["baseline_test_accuracy"] >= 0.8
     assert summary["test_accuracy"] >= 0.6

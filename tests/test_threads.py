@@ -91,6 +91,62 @@ def test_auto_threads_falls_back_to_the_load_average(monkeypatch) -> None:
     assert threads.auto_threads() == 1
 
 
+class _Clock:
+    """A fake machine for Rebalance: busy ticks of the other processes and of this one, time, own CPU."""
+
+    def __init__(self, monkeypatch) -> None:
+        import os
+
+        self.hz, self.t, self.own, self.other = os.sysconf("SC_CLK_TCK"), 0.0, 0.0, 0.0
+        monkeypatch.setattr(threads, "available_cores", lambda: 2)
+        monkeypatch.setattr(threads, "busy_ticks", lambda cpus=None: round((self.own + self.other) * self.hz))
+        monkeypatch.setattr(threads.time, "monotonic", lambda: self.t)
+        monkeypatch.setattr(threads.time, "process_time", lambda: self.own)
+
+    def epoch(self, seconds: float, own_cores: float, other_cores: float) -> None:
+        self.t += seconds
+        self.own += seconds * own_cores
+        self.other += seconds * other_cores
+
+
+def test_rebalance_gives_cores_to_a_run_that_starts_later_and_takes_them_back(monkeypatch) -> None:
+    clock = _Clock(monkeypatch)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        r = threads.Rebalance(0)
+        seen = []
+        step = r.wrap(seen.append)
+        clock.epoch(3.0, own_cores=2.0, other_cores=0.0)  # alone: keeps both cores
+        step(1)
+        assert torch.get_num_threads() == 2 and r.changes == []
+        clock.epoch(1.0, own_cores=1.3, other_cores=0.7)  # another run starts: too short a time to count yet
+        step(1)
+        assert torch.get_num_threads() == 2
+        clock.epoch(2.0, own_cores=1.3, other_cores=0.7)
+        step(1)
+        assert torch.get_num_threads() == 1 and r.changes == [(3, 1)]
+        clock.epoch(3.0, own_cores=1.0, other_cores=0.0)  # the other run finished
+        step(1)
+        assert torch.get_num_threads() == 2 and r.changes == [(3, 1), (4, 2)]
+        assert seen == [1, 1, 1, 1]  # the wrapped progress still sees every epoch
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_rebalance_leaves_a_fixed_thread_count_alone(monkeypatch) -> None:
+    clock = _Clock(monkeypatch)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        r = threads.Rebalance(2)
+        clock.epoch(5.0, own_cores=1.0, other_cores=2.0)
+        r.step()
+        assert torch.get_num_threads() == 2 and r.changes == [] and r.epoch == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_torch_threads_restores_the_previous_count() -> None:
     before = torch.get_num_threads()
     with threads.torch_threads(1) as n:

@@ -33,7 +33,7 @@ from dance.pipeline.motion import pose_source
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, stable_hash
-from dance.threads import torch_threads
+from dance.threads import Rebalance, torch_threads
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -123,9 +123,11 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     head = np.full(len(index.records), -1, dtype=np.int64)
     present = [seqs[i] for i in rows]
     with torch_threads(s.threads) as n_threads:
+        rebalance = Rebalance(s.threads)  # threads=0: re-counted each epoch (dance.threads)
         with ctx.reporter.task(f"training {s.backbone} ({n_threads} thread{'s' * (n_threads > 1)})",
                                s.epochs) as advance:
-            encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va], progress=advance)
+            encoder.fit([seqs[i] for i in tr], labels[tr], [seqs[i] for i in va], labels[va],
+                        progress=rebalance.wrap(advance))
         feats[rows] = encoder.encode_poses(present)
         head[rows] = encoder.predict_poses(present)
         train_seqs = [seqs[i] for i in tr]
@@ -145,7 +147,7 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
                     keep = tr[fold != k]
                     fold_encoder = new_encoder(s.seed + 1000 * (k + 1))
                     fold_encoder.fit([seqs[i] for i in keep], labels[keep], [seqs[i] for i in va], labels[va],
-                                     progress=advance)
+                                     progress=rebalance.wrap(advance))
                     fold_x[k][rows] = fold_encoder.encode_poses(present)
                     fold_views[k] = fold_encoder.encode_augmented(train_seqs, s.views, seed=s.seed)
                     fold_logits[k][rows] = fold_encoder.class_logits(fold_x[k][rows])
@@ -160,9 +162,10 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
     save_arrays(out.path("head_predictions.npz"), pred=head, logits=logits)
     save_file(encoder.state_dict(), str(out.path("backbone.safetensors")))
     # the thread count is recorded: training is not bit-reproducible across counts (README, "Results with the
-    # generic command"), so features.threads=<this> reproduces the encoder
-    atomic_write_json(out.path("backbone.json"), encoder.fingerprint() | {"dim": encoder.dim, "threads": n_threads,
-                                                                          "history": encoder.history})
+    # generic command"), so features.threads=<this> reproduces the encoder when threads_changed is empty (threads=0
+    # re-counts the free cores each epoch: (epoch, threads) where that changed the count)
+    atomic_write_json(out.path("backbone.json"), encoder.fingerprint() | {
+        "dim": encoder.dim, "threads": n_threads, "threads_changed": rebalance.changes, "history": encoder.history})
     atomic_write_json(out.path("skipped.json"), skipped)
     best = max((h["val_accuracy"] for h in encoder.history), default=float("nan"))
     last = encoder.history[-1]["val_accuracy"] if encoder.history else float("nan")
