@@ -148,10 +148,10 @@ class Rebalance:
     def step(self) -> None:
         """One epoch ended: re-count the free cores when enough time has passed since the last count."""
         self.epoch += 1
-        if self._mark is None:
+        if self._mark is None or time.monotonic() - self._mark[2] < MIN_INTERVAL:
             return
         now = self._now()
-        if now is None or now[2] - self._mark[2] < MIN_INTERVAL:
+        if now is None:
             return
         hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         busy = max(0.0, (now[0] - self._mark[0]) / hz - (now[1] - self._mark[1])) / (now[2] - self._mark[2])

@@ -18,7 +18,8 @@ Training a ``devias`` model, per batch:
 
 The baselines are trained with cross-entropy on their action and scene heads (mixing too when asked, as the
 spec's "baseline + mask mixing" ablation). AdamW with a one-cycle schedule; the torch thread count is
-:func:`dance.threads.torch_threads` of ``threads``.
+:func:`dance.threads.torch_threads` of ``threads`` (``threads=0``: re-counted after each epoch,
+:class:`dance.threads.Rebalance`).
 
 Evaluation (§2.2): action top-1 on ``seen``, ``unseen`` and ``swapped``; scene top-1 (top-5 when there are more
 than 10 scenes) on ``seen``, ``unseen`` and ``scene_only``; ``hm`` = harmonic mean of action seen, action unseen,
@@ -40,7 +41,7 @@ from dance.encoders.hf import torch_device
 from dance.errors import ConfigError
 from dance.scene_bias.data import ClipSet
 from dance.scene_bias.model import ModelSettings, SceneBiasModel
-from dance.threads import torch_threads
+from dance.threads import Rebalance, torch_threads
 
 __all__ = ["TrainSettings", "evaluate", "harmonic_mean", "match_slots", "model_inputs", "train_model"]
 
@@ -163,6 +164,7 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
     device = torch_device(ts.device)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with torch_threads(ts.threads) as n_threads:
+        rebalance = Rebalance(ts.threads)  # threads=0: re-counted after each epoch
         torch.manual_seed(ts.seed)
         gen = torch.Generator().manual_seed(ts.seed)
         model = SceneBiasModel(settings).to(device)
@@ -200,11 +202,12 @@ def train_model(settings: ModelSettings, train: ClipSet, ts: TrainSettings | Non
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
             history.append({k: round(v / steps_per_epoch, 4) for k, v in sums.items()})
+            rebalance.step()
             if progress is not None:
                 progress(epoch + 1, ts.epochs, history[-1])
     log = {"kind": settings.kind, "epochs": ts.epochs, "mix_prob": mix_p, "threads": n_threads,
-           "device": str(device), "history": history, "wall_s": round(time.perf_counter() - wall0, 1),
-           "cpu_s": round(time.process_time() - cpu0, 1)}
+           "threads_changed": rebalance.changes, "device": str(device), "history": history,
+           "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1)}
     return model.cpu().eval(), log
 
 
