@@ -142,7 +142,26 @@ def test_rebalance_leaves_a_fixed_thread_count_alone(monkeypatch) -> None:
         r = threads.Rebalance(2)
         clock.epoch(5.0, own_cores=1.0, other_cores=2.0)
         r.step()
-        assert torch.get_num_threads() == 2 and r.changes == [] and r.epoch == 1
+        assert torch.get_num_threads() == 2 and r.changes == [] and r.steps == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_rebalance_leaves_a_count_set_inside_the_loop_alone(monkeypatch) -> None:
+    """The final layer sets one thread for small problems and restores the count after: a re-count in between
+    must not undo it."""
+    clock = _Clock(monkeypatch)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        r = threads.Rebalance(0)
+        with threads.torch_threads(2):  # code inside the loop chose its own count
+            clock.epoch(5.0, own_cores=2.0, other_cores=1.0)
+            r.step()
+            assert torch.get_num_threads() == 2 and r.changes == []
+        clock.epoch(5.0, own_cores=1.0, other_cores=0.0)  # back in the loop: re-counted (the machine is free)
+        r.step()
+        assert torch.get_num_threads() == 2 and r.changes == [(2, 2)]
     finally:
         torch.set_num_threads(before)
 

@@ -11,14 +11,16 @@ higher; 1 thread stayed steady. So the default (``threads=0``) uses the cores th
 the CPU time the machine's cores spent busy over a short window (:data:`WINDOW` seconds, from ``/proc/stat``),
 less this process's own CPU time over the same window, so the run's own work never counts against it. Two runs
 started together on an idle machine used to both take every core, because the 1-minute load average both read at
-their start was still low (two Penn Action features stages took ~29 minutes instead of ~6); measured when their
-training starts, each sees the other. A measurement is reused for :data:`MAX_AGE` seconds. Where ``/proc/stat``
-cannot be read (not Linux), the cores minus the 1-minute load average are used instead.
+their start was still low (two Penn Action features stages took ~29 minutes instead of ~6). A measurement is
+reused for :data:`MAX_AGE` seconds. Where ``/proc/stat`` cannot be read (not Linux), the cores minus the 1-minute
+load average are used instead.
 
-The pose encoder's training also re-counts between epochs (:class:`Rebalance`), so two runs that reached it at the
-same instant, or one that starts while another trains, settle at the free cores. ``benchmarks/torch_threads.py
---pair`` (two processes started together on an idle 2-core machine, training side by side): 2 threads each under
-the old rule, 0.65 s per step; 1 thread each from the second epoch under this one, 0.29 s (2.2x).
+A count taken when training starts still misses a run that starts later, and two runs that measure in the same
+instant see each other idle (``benchmarks/torch_threads.py --pair`` has them in lockstep: both took 2). So the
+training loops — the pose encoder's epochs, the concept layers' steps, the scene-bias models' epochs — re-count
+as they go (:class:`Rebalance`) and settle at the free cores. ``--pair`` (two processes started together on an idle
+2-core machine, training side by side): 2 threads each under the old rule, 0.65 s per step; 1 thread each from
+the second epoch under this one, 0.29 s (2.2x).
 """
 
 from __future__ import annotations
@@ -126,19 +128,23 @@ def forget() -> None:
 
 
 class Rebalance:
-    """Between the epochs of a long training loop under ``threads=0``: count the cores other processes kept busy
-    over the epochs since the last count (at least :data:`MIN_INTERVAL` seconds: busy CPU time on this process's
-    CPUs less this process's own, no waiting) and set torch's thread count to the free ones. A count taken when
-    the stage started cannot see a run that starts later, nor one that reached its training in the same instant
-    (both measured while both were idle); two runs that re-count each epoch settle at one thread each on two
-    cores, and a run left alone takes the cores back. ``changes`` lists ``(epoch, threads)`` where the count
-    changed. With a fixed ``threads`` setting it does nothing."""
+    """Between the epochs (or progress steps) of a long training loop under ``threads=0``: count the cores other
+    processes kept busy since the last count (at least :data:`MIN_INTERVAL` seconds: busy CPU time on this
+    process's CPUs less this process's own, no waiting) and set torch's thread count to the free ones. A count
+    taken when the stage started cannot see a run that starts later, nor one that reached its training in the same
+    instant (both measured while both were idle); two runs that re-count each epoch settle at one thread each on
+    two cores, and a run left alone takes the cores back. ``changes`` lists ``(step, threads)`` where the count
+    changed (``step``: the n-th call of :meth:`step`). With a fixed ``threads`` setting it does nothing, nor while
+    code inside the loop has set a count of its own (e.g. the final layer's one thread for small problems)."""
 
     def __init__(self, setting: int) -> None:
+        import torch
+
         self.auto = setting <= 0
-        self.epoch = 0
+        self.steps = 0
         self.changes: list[tuple[int, int]] = []
         self._cpus, self._cores = _cpus(), available_cores()
+        self._threads = torch.get_num_threads()  # the count this object set last (or found)
         self._mark = self._now() if self.auto else None
 
     def _now(self) -> tuple[int, float, float] | None:
@@ -146,9 +152,12 @@ class Rebalance:
         return None if ticks is None else (ticks, time.process_time(), time.monotonic())
 
     def step(self) -> None:
-        """One epoch ended: re-count the free cores when enough time has passed since the last count."""
-        self.epoch += 1
-        if self._mark is None or time.monotonic() - self._mark[2] < MIN_INTERVAL:
+        """One epoch (or step) ended: re-count the free cores when enough time has passed since the last count."""
+        import torch
+
+        self.steps += 1
+        if (self._mark is None or time.monotonic() - self._mark[2] < MIN_INTERVAL
+                or torch.get_num_threads() != self._threads):
             return
         now = self._now()
         if now is None:
@@ -156,18 +165,17 @@ class Rebalance:
         hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         busy = max(0.0, (now[0] - self._mark[0]) / hz - (now[1] - self._mark[1])) / (now[2] - self._mark[2])
         self._mark = now
-        import torch
-
         n = free_cores(self._cores, busy)
-        if n != torch.get_num_threads():
+        if n != self._threads:
             torch.set_num_threads(n)
-            self.changes.append((self.epoch, n))
+            self._threads = n
+            self.changes.append((self.steps, n))
 
-    def wrap(self, progress: Callable[[int], None]) -> Callable[[int], None]:
-        """``progress`` (called with 1 per epoch), re-counting after each call."""
+    def wrap(self, progress: Callable[..., None]) -> Callable[..., None]:
+        """``progress`` (an epoch's or a step's callback, any arguments), re-counting after each call."""
 
-        def call(k: int) -> None:
-            progress(k)
+        def call(*args: object) -> None:
+            progress(*args)
             self.step()
 
         return call

@@ -36,7 +36,7 @@ from dance.pipeline.runner import Context
 from dance.pipeline.variants import VARIANTS, baseline_names, check_variant_settings, missing_concepts_error
 from dance.runs import StageWriter, atomic_write_json, read_json
 from dance.spatial.labels import TYPES as SPATIAL_TYPES
-from dance.threads import torch_threads
+from dance.threads import Rebalance, torch_threads
 
 
 @dataclass
@@ -217,11 +217,12 @@ def variant_dir(train_dir: Path, name: str) -> Path:
 
 
 def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData, views: np.ndarray | None,
-                 teacher: Teacher | None = None) -> Selection:
+                 teacher: Teacher | None = None, rebalance: Rebalance | None = None) -> Selection:
     """The train stage's choice of DANCE model: every candidate of the run's ``train.concept_hidden``,
     ``train.binary_activation`` and ``train.distill`` settings fit on the training videos (and their augmented
     ``views``), chosen on the validation videos or by cross-validation (:func:`~dance.model.selection.fit_selected`);
-    a share > 0 distils ``teacher`` into the final layer (each cross-validation fold its own backbone's head)."""
+    a share > 0 distils ``teacher`` into the final layer (each cross-validation fold its own backbone's head).
+    ``rebalance``: re-counts torch's threads as the fits progress (``train.threads=0``)."""
     s = ctx.settings.train
     hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
@@ -233,7 +234,8 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
     with ctx.reporter.tracker() as progress:
         return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
-                            va.concepts, classes, progress=progress, cross=cross, views=views,
+                            va.concepts, classes, progress=progress if rebalance is None else rebalance.wrap(progress),
+                            cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
                             teacher_views=None if teacher is None else teacher.views, distills=distills,
                             skip=skipped_candidates(s.concept_hidden, s.binary_activation, cross is not None,
@@ -256,7 +258,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     if teacher is None and s.distill != AUTO and s.distill > 0:
         ctx.reporter.info(f"  [yellow]train.distill={s.distill:g} has no teacher[/yellow]: {why_not}")
     with torch_threads(s.threads) as n_threads:
-        selection = select_model(ctx, index.classes, tr, va, views, teacher)
+        rebalance = Rebalance(s.threads)
+        selection = select_model(ctx, index.classes, tr, va, views, teacher, rebalance)
     model = selection.model
     options = sorted({float(c["distill"]) for c in selection.candidates})
     if s.distill == AUTO and teacher is not None and options == [0.0]:  # cross-fitted without fold class scores
@@ -305,7 +308,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
             "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json() | {"distill": distill},
-            "augmented_views": n_views, "threads": n_threads} | (
+            "augmented_views": n_views, "threads": n_threads, "threads_changed": rebalance.changes} | (
         {"variants": variants} if variants else {})
 
 
