@@ -109,61 +109,54 @@ class _Clock:
         self.other += seconds * other_cores
 
 
-def test_rebalance_gives_cores_to_a_run_that_starts_later_and_takes_them_back(monkeypatch) -> None:
-    clock = _Clock(monkeypatch)
+@pytest.fixture
+def clock(monkeypatch):
+    """The fake machine; torch's thread count is restored after the test."""
     before = torch.get_num_threads()
+    yield _Clock(monkeypatch)
+    torch.set_num_threads(before)
+
+
+def test_rebalance_gives_cores_to_a_run_that_starts_later_and_takes_them_back(clock) -> None:
     torch.set_num_threads(2)
-    try:
-        r = threads.Rebalance(0)
-        seen = []
-        step = r.wrap(seen.append)
-        clock.epoch(3.0, own_cores=2.0, other_cores=0.0)  # alone: keeps both cores
-        step(1)
-        assert torch.get_num_threads() == 2 and r.changes == []
-        clock.epoch(1.0, own_cores=1.3, other_cores=0.7)  # another run starts: too short a time to count yet
-        step(1)
-        assert torch.get_num_threads() == 2
-        clock.epoch(2.0, own_cores=1.3, other_cores=0.7)
-        step(1)
-        assert torch.get_num_threads() == 1 and r.changes == [(3, 1)]
-        clock.epoch(3.0, own_cores=1.0, other_cores=0.0)  # the other run finished
-        step(1)
-        assert torch.get_num_threads() == 2 and r.changes == [(3, 1), (4, 2)]
-        assert seen == [1, 1, 1, 1]  # the wrapped progress still sees every epoch
-    finally:
-        torch.set_num_threads(before)
+    r = threads.Rebalance(0)
+    seen = []
+    step = r.wrap(seen.append)
+    clock.epoch(3.0, own_cores=2.0, other_cores=0.0)  # alone: keeps both cores
+    step(1)
+    assert torch.get_num_threads() == 2 and r.changes == []
+    clock.epoch(1.0, own_cores=1.3, other_cores=0.7)  # another run starts: too short a time to count yet
+    step(1)
+    assert torch.get_num_threads() == 2
+    clock.epoch(2.0, own_cores=1.3, other_cores=0.7)
+    step(1)
+    assert torch.get_num_threads() == 1 and r.changes == [(3, 1)]
+    clock.epoch(3.0, own_cores=1.0, other_cores=0.0)  # the other run finished
+    step(1)
+    assert torch.get_num_threads() == 2 and r.changes == [(3, 1), (4, 2)]
+    assert seen == [1, 1, 1, 1]  # the wrapped progress still sees every epoch
 
 
-def test_rebalance_leaves_a_fixed_thread_count_alone(monkeypatch) -> None:
-    clock = _Clock(monkeypatch)
-    before = torch.get_num_threads()
+def test_rebalance_leaves_a_fixed_thread_count_alone(clock) -> None:
     torch.set_num_threads(2)
-    try:
-        r = threads.Rebalance(2)
-        clock.epoch(5.0, own_cores=1.0, other_cores=2.0)
-        r.step()
-        assert torch.get_num_threads() == 2 and r.changes == [] and r.steps == 1
-    finally:
-        torch.set_num_threads(before)
+    r = threads.Rebalance(2)
+    clock.epoch(5.0, own_cores=1.0, other_cores=2.0)
+    r.step()
+    assert torch.get_num_threads() == 2 and r.changes == [] and r.steps == 1
 
 
-def test_rebalance_leaves_a_count_set_inside_the_loop_alone(monkeypatch) -> None:
+def test_rebalance_leaves_a_count_set_inside_the_loop_alone(clock) -> None:
     """The final layer sets one thread for small problems and restores the count after: a re-count in between
     must not undo it."""
-    clock = _Clock(monkeypatch)
-    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        r = threads.Rebalance(0)
-        with threads.torch_threads(2):  # code inside the loop chose its own count
-            clock.epoch(5.0, own_cores=2.0, other_cores=1.0)
-            r.step()
-            assert torch.get_num_threads() == 2 and r.changes == []
-        clock.epoch(5.0, own_cores=1.0, other_cores=0.0)  # back in the loop: re-counted (the machine is free)
+    r = threads.Rebalance(0)
+    with threads.torch_threads(2):  # code inside the loop chose its own count
+        clock.epoch(5.0, own_cores=2.0, other_cores=1.0)
         r.step()
-        assert torch.get_num_threads() == 2 and r.changes == [(2, 2)]
-    finally:
-        torch.set_num_threads(before)
+        assert torch.get_num_threads() == 2 and r.changes == []
+    clock.epoch(5.0, own_cores=1.0, other_cores=0.0)  # back in the loop: re-counted (the machine is free)
+    r.step()
+    assert torch.get_num_threads() == 2 and r.changes == [(2, 2)]
 
 
 def test_torch_threads_restores_the_previous_count() -> None:
