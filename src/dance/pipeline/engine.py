@@ -115,7 +115,9 @@ def run_items(items: Sequence[Any], factory: Callable[[], Callable[[Any], Any]],
                 yield outcome
     except BrokenProcessPool as e:
         raise StageError(f"a worker process died after {finished} of {len(items)} videos (finished ones are "
-                         f"cached; engine.workers=1 runs in this process and shows the error): {e}") from None
+                         f"cached; engine.workers=1 runs in this process and shows the error; a Python script that "
+                         f"calls run_pipeline needs an `if __name__ == \"__main__\":` guard, as workers are "
+                         f"spawned and import it): {e}") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
