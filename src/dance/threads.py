@@ -42,19 +42,18 @@ _PROC_STAT = Path("/proc/stat")
 _last: tuple[float, int] | None = None  # (time.monotonic() of the measurement, free cores)
 
 
-def available_cores() -> int:
-    """Cores this process may use (its CPU affinity when the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def _cpus() -> set[int] | None:
+    """The CPUs this process may run on (its affinity), or None where the OS does not say."""
     try:
         return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return None
+
+
+def available_cores() -> int:
+    """Cores this process may use (its CPU affinity when the OS reports one)."""
+    cpus = _cpus()
+    return len(cpus) if cpus is not None else os.cpu_count() or 1
 
 
 def busy_ticks(cpus: set[int] | None = None, stat: Path = _PROC_STAT) -> int | None:
@@ -82,20 +81,35 @@ def busy_ticks(cpus: set[int] | None = None, stat: Path = _PROC_STAT) -> int | N
     return total if found else None
 
 
+Sample = tuple[int, float, float]  # busy ticks of this process's CPUs, its own CPU seconds, time.monotonic()
+
+
+def sample(cpus: set[int] | None) -> Sample | None:
+    """Now, for :func:`others_between`; None where ``/proc/stat`` cannot be read."""
+    ticks = busy_ticks(cpus)
+    return None if ticks is None else (ticks, time.process_time(), time.monotonic())
+
+
+def others_between(before: Sample, after: Sample) -> float | None:
+    """Cores other processes kept busy between two samples: the machine's busy CPU time less this process's own,
+    per second (None when no time passed)."""
+    if after[2] <= before[2]:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy = (after[0] - before[0]) / hz - (after[1] - before[1])
+    return max(0.0, busy / (after[2] - before[2]))
+
+
 def busy_cores_of_others(window: float = WINDOW) -> float | None:
-    """Cores other processes kept busy over the next ``window`` seconds (the machine's busy CPU time on this
-    process's CPUs less this process's own), or None where ``/proc/stat`` cannot be read."""
+    """Cores other processes kept busy over the next ``window`` seconds (:func:`others_between`), or None where
+    ``/proc/stat`` cannot be read."""
     cpus = _cpus()
-    before, own_before, t_before = busy_ticks(cpus), time.process_time(), time.monotonic()
+    before = sample(cpus)
     if before is None:
         return None
     time.sleep(window)
-    after, own_after, t_after = busy_ticks(cpus), time.process_time(), time.monotonic()
-    if after is None or t_after <= t_before:
-        return None
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    busy = (after - before) / hz - (own_after - own_before)
-    return max(0.0, busy / (t_after - t_before))
+    after = sample(cpus)
+    return None if after is None else others_between(before, after)
 
 
 def free_cores(cores: int, busy: float) -> int:
@@ -145,11 +159,7 @@ class Rebalance:
         self.changes: list[tuple[int, int]] = []
         self._cpus, self._cores = _cpus(), available_cores()
         self._threads = torch.get_num_threads()  # the count this object set last (or found)
-        self._mark = self._now() if self.auto else None
-
-    def _now(self) -> tuple[int, float, float] | None:
-        ticks = busy_ticks(self._cpus)
-        return None if ticks is None else (ticks, time.process_time(), time.monotonic())
+        self._mark = sample(self._cpus) if self.auto else None
 
     def step(self) -> None:
         """One epoch (or step) ended: re-count the free cores when enough time has passed since the last count."""
@@ -159,11 +169,10 @@ class Rebalance:
         if (self._mark is None or time.monotonic() - self._mark[2] < MIN_INTERVAL
                 or torch.get_num_threads() != self._threads):
             return
-        now = self._now()
-        if now is None:
+        now = sample(self._cpus)
+        busy = None if now is None else others_between(self._mark, now)
+        if now is None or busy is None:
             return
-        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        busy = max(0.0, (now[0] - self._mark[0]) / hz - (now[1] - self._mark[1])) / (now[2] - self._mark[2])
         self._mark = now
         n = free_cores(self._cores, busy)
         if n != self._threads:
