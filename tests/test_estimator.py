@@ -193,11 +193,13 @@ def test_train_settings_derive_from_the_estimator_parameters() -> None:
 def test_new_model_takes_every_shared_setting() -> None:
     from dance.pipeline.train import _new_model
 
-    settings = load_settings(overrides=["train.lam=0.01", "train.seed=5", "train.n_lambdas=3"])
-    model = _new_model(SimpleNamespace(settings=settings), 16, "probability")
+    settings = load_settings(overrides=["train.alpha=0.5", "train.seed=5", "train.n_lambdas=3"])
+    model = _new_model(SimpleNamespace(settings=settings), 16, "probability", 0.5, 0.01)
     params = model.get_params()
-    assert params["lam"] == 0.01 and params["seed"] == 5 and params["n_lambdas"] == 3
+    assert params["alpha"] == 0.5 and params["seed"] == 5 and params["n_lambdas"] == 3
+    # the four that may be auto are given concretely (train.lam through dance.model.selection.lam_option)
     assert params["concept_hidden"] == 16 and params["binary_activation"] == "probability"
+    assert params["distill"] == 0.5 and params["lam"] == 0.01
     default = _new_model(SimpleNamespace(settings=Settings()))
     assert default.get_params() == DanceModel(binary_activation="logit").get_params()
 

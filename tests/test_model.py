@@ -704,6 +704,18 @@ def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None
     assert concept_auc(fitted, xv, no_motion) is None
 
 
+def test_auto_lam_is_smaller_where_the_final_layer_distils_on_validation() -> None:
+    """``train.lam=auto``: the paper's 7e-4 unless the run chooses on a validation split and distils a teacher
+    (README, "Across camera views"); a number is kept as given."""
+    from dance.config import DanceParams
+    from dance.model.selection import VALIDATION_DISTILL_LAM, lam_option
+
+    assert lam_option("auto", cross_validated=False, distilling=True) == VALIDATION_DISTILL_LAM < DanceParams.lam
+    assert lam_option("auto", cross_validated=True, distilling=True) == DanceParams.lam == 7e-4
+    assert lam_option("auto", cross_validated=False, distilling=False) == DanceParams.lam
+    assert lam_option(0.01, cross_validated=False, distilling=True) == 0.01
+
+
 def test_auto_leaves_the_mlp_probability_candidate_out_where_validation_chooses(problem) -> None:
     """On a validation split, a run that distils does not fit the MLP concept layer with probabilities under ``auto``
     (README, "Across camera views"); cross-validation, runs without a teacher and explicit settings fit every

@@ -118,6 +118,8 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     chosen = next(c for c in layer["candidates"] if c["chosen"])
     assert layer["distill"] == {"share": chosen["distill"], "setting": "auto", "candidates": [0.0, 0.5],
                                 "teacher": "pose-encoder's own head"}
+    # cross-validated, the final layer keeps the paper's λ under train.lam=auto
+    assert layer["lam"] == {"value": 7e-4, "setting": "auto", "note": "the paper's"}
 
 
 def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> None:
@@ -142,11 +144,14 @@ def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> Non
 def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability_candidate(pose: Path,
                                                                                            tmp_path: Path) -> None:
     """Without cross-fitted encoders (``features.folds=0``, or 500 training videos or more) the train stage
-    chooses on the validation split: ``train.distill=auto`` distils 0.5 of the encoder's own head and ``auto``
-    leaves the MLP-probability candidate out (README, "Across camera views"); the run records both."""
+    chooses on the validation split: ``train.distill=auto`` distils 0.5 of the encoder's own head, ``auto``
+    leaves the MLP-probability candidate out and ``train.lam=auto`` takes the smaller λ (README, "Across camera
+    views"); the run records all three."""
     import shutil
 
     from dance.config import load_settings
+    from dance.model.io import load_model
+    from dance.model.selection import VALIDATION_DISTILL_LAM
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
     from dance.pipeline.train import AUTO_ON_VALIDATION
@@ -164,3 +169,6 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
     assert "validation videos" in sel["rule"] and "not tried: MLP 2048 + probability" in sel["rule"]
     assert sel["distill"] == {"share": 0.5, "setting": "auto", "candidates": [0.5],
                               "teacher": "pose-encoder's own head", "note": AUTO_ON_VALIDATION}
+    # ... and its final layer (the LF-CBM variants' too) takes the smaller λ of train.lam=auto there
+    assert sel["lam"]["value"] == VALIDATION_DISTILL_LAM and "validation split" in sel["lam"]["note"]
+    assert load_model(run / "train" / "model").lam == VALIDATION_DISTILL_LAM

@@ -58,3 +58,15 @@ def test_auto_distillation_shows_the_shares_it_tried_and_which_was_kept() -> Non
         "rule": "validation", "candidates": [_candidate(None, "logit", True, distill=0.0)], "distill": {
             "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": "validation <split>"}}}}))
     assert "distilled share" not in one and "labels alone (validation &lt;split&gt;)" in one
+
+
+def test_the_final_layers_lam_and_why_auto_took_it_are_shown() -> None:
+    layer = {"rule": "r", "candidates": [_candidate(None, "logit", True)]}
+    auto = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
+        "lam": {"value": 1e-4, "setting": "auto", "note": "distils <on> validation"}}}}))
+    assert "λ = 0.0001" in auto and "train.lam=auto" in auto and "distils &lt;on&gt; validation" in auto
+    fixed = selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer | {
+        "lam": {"value": 0.01}}}}))
+    assert "λ = 0.01" in fixed and "auto" not in fixed
+    assert "λ" not in selection_section(SimpleNamespace(summary={"selection": {"concept_layer": layer}}))
+

@@ -191,7 +191,10 @@ class DanceParams:
         "camera views')")
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
-    lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6)", gt=0.0)
+    lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6); smaller keeps more non-zero weights",
+                     gt=0.0, auto="7e-4 (the paper's), except where the final layer distils a teacher on a validation "
+                     "split (train.distill): 1e-4, which kept more of the teacher's invariance across camera views "
+                     "(README, 'Across camera views')")
     alpha: float = _hp(0.99, "L1 share of the elastic net", ge=0.0, le=1.0)
     n_lambdas: int = _hp(20, "points of the warm-started regularisation path down to lam", ge=1)
     final_max_iter: int = _hp(2000, "solver iterations per path point of the final layer", ge=1)

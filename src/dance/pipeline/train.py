@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
+from dance.config import DanceParams
 from dance.data.index import VideoIndex
 from dance.errors import ModelError, StageError
 from dance.model.baseline import fit_linear_probe
@@ -27,6 +28,7 @@ from dance.model.selection import (
     distill_options,
     fit_selected,
     hidden_options,
+    lam_option,
     skipped_candidates,
     stack_teacher,
     stack_views,
@@ -180,12 +182,12 @@ def cross_fit(ctx: Context, tr: SplitData, va: SplitData) -> CrossFit | None:
 
 
 def _new_model(ctx: Context, concept_hidden: int | None = None, binary_activation: str = "logit",
-               distill: float = 0.0) -> DanceModel:
+               distill: float = 0.0, lam: float = DanceParams.lam) -> DanceModel:
     """An unfitted DanceModel with the run's ``train.*`` hyperparameters (every one the settings declare, see
-    :class:`dance.config.DanceParams`); the three that may be ``auto`` are given concretely."""
+    :class:`dance.config.DanceParams`); the four that may be ``auto`` are given concretely."""
     params = ctx.settings.train.estimator_params()
     return DanceModel(**params | {"concept_hidden": concept_hidden, "binary_activation": binary_activation,
-                                  "distill": distill})
+                                  "distill": distill, "lam": lam})
 
 
 def distill_info(setting: float | str, chosen: float, options: list[float], teacher: Teacher | None,
@@ -204,6 +206,17 @@ def distill_info(setting: float | str, chosen: float, options: list[float], teac
     if teacher is None:
         return {"share": 0.0, "setting": setting, "teacher": None, "why_not": why_not}
     return {"share": setting, "teacher": teacher.source}
+
+
+def lam_info(setting: float | str, value: float) -> dict:
+    """What ``train.lam`` did in this run, for ``training.json`` and ``summary.json``: the final layer's ``λ`` and,
+    under ``auto``, why that one."""
+    if setting != AUTO:
+        return {"value": value}
+    why = ("the final layer distils a teacher on a validation split: a smaller λ kept more of the teacher's "
+           "invariance across camera views (README, 'Across camera views')" if value != DanceParams.lam else
+           "the paper's")
+    return {"value": value, "setting": AUTO, "note": why}
 
 
 def model_counts(model: DanceModel) -> dict[str, int]:
@@ -232,8 +245,9 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
         distills = [0.0]  # nothing to distil; or fold backbones saved without their class scores (OLD_FEATURES)
     if cross is not None and max(distills) > 0 and cross.teacher is None:
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
+    lam = lam_option(s.lam, cross is not None, max(distills) > 0)
     with ctx.reporter.tracker() as progress:
-        return fit_selected(_new_model(ctx), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
+        return fit_selected(_new_model(ctx, lam=lam), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
                             va.concepts, classes, progress=progress if rebalance is None else rebalance.wrap(progress),
                             cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
@@ -265,6 +279,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     if s.distill == AUTO and teacher is not None and options == [0.0]:  # cross-fitted without fold class scores
         why_not = OLD_FEATURES
     distill = distill_info(s.distill, model.distill, options, teacher, why_not)
+    lam = lam_info(s.lam, model.lam)
     if model.distill > 0:
         ctx.reporter.info(f"  final layer distils {distill['teacher']}: targets = {1 - model.distill:g} × label + "
                           f"{model.distill:g} × its class probabilities")
@@ -282,7 +297,7 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
     variants: dict[str, dict] = {}
     for name in baselines:
         tgt, tgt_val = targets[name]
-        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation, model.distill)
+        vmodel = _new_model(ctx, model.concept_hidden, model.binary_activation, model.distill, model.lam)
         ctx.reporter.info(f"  {VARIANTS[name].label} ({name}): "
                           + ", ".join(f"{len(t.names)} {ty}" for ty, t in tgt.items()) + " candidate concepts")
         try:
@@ -303,11 +318,12 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         "concept_quality": model.concept_quality_,
         "path": model.path_,
         "variants": variants,
-        "selection": selection.to_json() | {"distill": distill},
+        "selection": selection.to_json() | {"distill": distill, "lam": lam},
         "augmented_views": n_views,
     })
     return {"n_concepts": n, "dropped": len(model.dropped_), "nonzero_weights": model.nonzero_weights(),
-            "val_accuracy": model.score(va.X, va.y), "selection": selection.to_json() | {"distill": distill},
+            "val_accuracy": model.score(va.X, va.y),
+            "selection": selection.to_json() | {"distill": distill, "lam": lam},
             "augmented_views": n_views, "threads": n_threads, "threads_changed": rebalance.changes} | (
         {"variants": variants} if variants else {})
 

@@ -55,6 +55,7 @@ def selection_section(data: RunData) -> str:
                      f'<p class="note">{escape(str(layer.get("rule", "")))}; the chosen one in bold.</p>'
                      + table(head, rows, numeric=tuple(range(2 + shares, len(head)))))
     parts.append(_distill_note(layer.get("distill")))
+    parts.append(_lam_note(layer.get("lam")))
     return "".join(parts) or '<p class="note">No automatic choices recorded.</p>'
 
 
@@ -83,3 +84,12 @@ def _distill_note(distill: object) -> str:
         return (f'<p class="note"><code>train.distill={escape(str(distill["setting"]))}</code> had no teacher: '
                 f"{escape(str(distill.get('why_not', '')))}; the final layers fit on the labels alone.</p>")
     return ""
+
+
+def _lam_note(lam: object) -> str:
+    """The final layer's elastic-net strength, and under ``train.lam=auto`` why that one."""
+    if not isinstance(lam, dict) or not isinstance(lam.get("value"), (int, float)):
+        return ""
+    why = (f" (<code>train.lam=auto</code>: {escape(str(lam['note']))})" if lam.get("setting") == "auto"
+           and lam.get("note") else "")
+    return f'<p class="note">Final layer: elastic net with λ = {lam["value"]:g}{why}.</p>'
