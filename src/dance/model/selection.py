@@ -128,8 +128,8 @@ def lam_option(setting: float | str, cross_validated: bool, distilling: bool) ->
     """The final layer's ``λ`` for a ``train.lam`` setting: ``auto`` → :data:`VALIDATION_DISTILL_LAM` where the
     run chooses on a validation split (not ``cross_validated``) and its final layer distils a teacher
     (``distilling``), else the paper's 7e-4 (``DanceParams.lam``). Across camera views the sparser final layer
-    kept less of what the distilled teacher knows: on Penn Action's cross-view development splits a smaller ``λ``
-    lifted every candidate (README, "Across camera views"). A number is used as given."""
+    kept less of what the distilled teacher knows: on Penn Action's cross-view development splits 1e-4 lifted the
+    validation pick by 3.1 points on six fresh runs (README, "Across camera views"). A number is used as given."""
     if setting != AUTO:
         return float(setting)
     return VALIDATION_DISTILL_LAM if distilling and not cross_validated else DanceParams.lam

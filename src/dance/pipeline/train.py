@@ -280,6 +280,8 @@ def run_train(ctx: Context, out: StageWriter) -> dict:
         why_not = OLD_FEATURES
     distill = distill_info(s.distill, model.distill, options, teacher, why_not)
     lam = lam_info(s.lam, model.lam)
+    if "note" in lam and model.lam != DanceParams.lam:
+        ctx.reporter.info(f"  final layer λ = {model.lam:g} (train.lam=auto: {lam['note']})")
     if model.distill > 0:
         ctx.reporter.info(f"  final layer distils {distill['teacher']}: targets = {1 - model.distill:g} × label + "
                           f"{model.distill:g} × its class probabilities")
