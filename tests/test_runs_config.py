@@ -177,7 +177,7 @@ def test_run_stages_runs_then_caches(tmp_path: Path) -> None:
     assert statuses(res) == {"first": "ran", "second": "ran"}
     assert res[0].info == {"n": 1}
     assert fake.calls == {"first": 1, "second": 1}
-    assert (tmp_path / "second" / "value.txt").read_text() == "auto+0.0007"
+    assert (tmp_path / "second" / "value.txt").read_text() == "auto+auto"
     res = run_stages(fake.stages(), Context(Settings(), RunDir(tmp_path)))
     assert statuses(res) == {"first": "cached", "second": "cached"}
     assert res[0].info == {"n": 1}  # from the manifest
@@ -206,7 +206,7 @@ def test_run_stages_settings_change_reruns_stage_and_dependents(tmp_path: Path) 
     res = run_stages(fake.stages(), Context(changed, run))
     assert statuses(res) == {"first": "ran", "second": "ran"}
     assert fake.calls == {"first": 2, "second": 2}
-    assert (tmp_path / "second" / "value.txt").read_text() == "3+0.0007"
+    assert (tmp_path / "second" / "value.txt").read_text() == "3+auto"
     # a change in the second stage's own section reruns only that stage
     changed2 = load_settings(overrides=["motion.partition=3", "train.lam=0.01"])
     res = run_stages(fake.stages(), Context(changed2, run))
@@ -268,7 +268,7 @@ def test_run_stages_wrong_order(tmp_path: Path) -> None:
 def test_load_settings_defaults() -> None:
     s = load_settings()
     assert s == Settings()
-    assert s.motion.partition == "auto" and s.train.lam == pytest.approx(7e-4)
+    assert s.motion.partition == "auto" and s.train.lam == "auto"
     assert s.train.concept_hidden == "auto" and s.train.binary_activation == "auto"  # chosen on validation data
     with pytest.raises(ConfigError, match="partition"):
         load_settings(overrides=["motion.partition=-1"])
