@@ -16,35 +16,21 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dance.errors import DanceError
-from dance.model.contributions import contributions
+from dance.model.contributions import explanation_size
 from dance.run_view import RunView
 
 
 def explanation_sizes(run: Path, split: str, shares: list[float]) -> dict:
-    """Medians over the split's videos: the predicted class's non-zero terms and, per share, the fewest concepts
-    holding that share of its positive contributions."""
+    """The run's final layer, its classes, and :func:`~dance.model.contributions.explanation_size` on the split."""
     view = RunView(run)
     model, videos = view.trained_model, view.videos
     rows = videos.splits == split
     if not rows.any():
         raise DanceError(f"{run} has no '{split}' videos with features")
-    z = model.concept_activations(videos.X[rows])
-    pred = model.logits_from_concepts(z).argmax(1)
-    terms, needed = [], {s: [] for s in shares}
-    for i, c in enumerate(pred):
-        contrib = contributions(model, z[i:i + 1], int(c))[0]
-        terms.append(int((model.W_[c] != 0).sum()))
-        positive = np.sort(contrib[contrib > 0])[::-1]
-        cumulative = np.cumsum(positive) / max(float(positive.sum()), 1e-12)
-        for s in shares:
-            # a share of 1 may sit a rounding error above the cumulative sum's last entry: at most every term
-            needed[s].append(min(int(np.searchsorted(cumulative, s - 1e-9)) + 1, len(positive)))
-    return {"run": str(run), "videos": int(rows.sum()), "weights": model.nonzero_weights(),
-            "classes": len(model.classes_), "terms": float(np.median(terms)),
-            "needed": {s: float(np.median(v)) for s, v in needed.items()}}
+    size = explanation_size(model, model.concept_activations(videos.X[rows]), tuple(shares))
+    return {"run": str(run), "videos": size["n"], "weights": model.nonzero_weights(), "classes": len(model.classes_),
+            "terms": size["terms"], "needed": size["concepts"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run}: skipped ({e})", file=sys.stderr)
             continue
         ok += 1
-        cells = " | ".join(f"{r['needed'][s]:g}" for s in args.share)
+        cells = " | ".join(f"{r['needed'][f'{s:g}']:g}" for s in args.share)
         print(f"| {run} | {r['videos']} | {r['weights']} ({r['weights'] / r['classes']:.0f}) | {r['terms']:g} | "
               f"{cells} |")
     return 0 if ok else 1

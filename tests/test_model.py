@@ -12,6 +12,7 @@ import torch
 from dance.errors import ModelError
 from dance.explain.contributions import contributions, explain, explain_concepts, type_agreement, type_shares
 from dance.explain.intervene import resolve_concept, switch_off, weight_edit, with_weight
+from dance.model.contributions import explanation_size
 from dance.model.dance import ConceptBlock, ConceptTargets, DanceModel, top5_mean
 from dance.model.io import load_model, save_model
 
@@ -453,6 +454,19 @@ def test_type_agreement_hand_model() -> None:
     assert out["per_class"] == {"a": {"agree": 1, "n": 2}}
     out = type_agreement(model, HAND_X[3:], HAND_Y[3:], {0: "motion", 1: "object"})  # nothing correct
     assert out["n"] == 0 and np.isnan(out["type_agreement"])
+
+
+def test_explanation_size_hand_model() -> None:
+    model = hand_model()
+    # positive contributions to the predicted class: r0 a (2, 0.5), r1 a (2, 0.4), r2 b (3), r3 a (2); class a has
+    # two non-zero weights, b one. 80 %: the top concept alone everywhere (2 / 2.5 is exactly 0.8); 90 %: two
+    # concepts for r0 and r1, one for r2 and r3
+    size = explanation_size(model, model.concept_activations(HAND_X), (0.8, 0.9, 1.0))
+    assert size == {"n": 4, "terms": 2.0, "concepts": {"0.8": 1.0, "0.9": 1.5, "1": 1.5}}
+    # no positive evidence for the predicted class (b, all its contributions 0): no concept holds any of it
+    none = explanation_size(model, np.array([[-1.0, 0.0, 0.0]], np.float32))
+    assert none == {"n": 1, "terms": 1.0, "concepts": {"0.8": 0.0, "0.9": 0.0}}
+    assert explanation_size(model, np.zeros((0, 3), np.float32))["terms"] is None
 
 
 def test_explain_hand_model() -> None:

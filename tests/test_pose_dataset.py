@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from dance.config import load_settings
+from dance.model.contributions import explanation_size
 from dance.motion.keyframes import find_keyframes, pose_motion_signal
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
+from dance.run_view import RunView
 from dance.runs import RunDir
 
 JOINTS = ["head", "hand_a", "hand_b", "foot_a", "foot_b"]  # a made-up 5-joint skeleton
@@ -120,6 +122,13 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
                                 "teacher": "pose-encoder's own head"}
     # cross-validated, the final layer keeps the paper's λ under train.lam=auto
     assert layer["lam"] == {"value": 7e-4, "setting": "auto", "note": "the paper's"}
+    # how many concepts the test videos' explanations need, as explanation_size computes it from the saved model
+    view = RunView(run)
+    test = view.videos.splits == "test"
+    z = view.trained_model.concept_activations(view.videos.X[test])
+    assert summary["explanation_size"] == explanation_size(view.trained_model, z)
+    size = summary["explanation_size"]
+    assert size["n"] == 15 and 1 <= size["concepts"]["0.8"] <= size["concepts"]["0.9"] <= size["terms"]
 
 
 def test_views_of_other_training_videos_are_a_stage_error(tmp_path: Path) -> None:

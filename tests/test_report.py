@@ -193,6 +193,24 @@ def test_accuracy_table_shows_validation_accuracy_beside_test(tiny_run: Path) ->
     assert "validation top-1" not in accuracy_table(data, "none")  # runs evaluated before it was recorded
 
 
+def test_accuracy_table_shows_the_explanation_size(tiny_run: Path) -> None:
+    from dance.explain.report.accuracy import accuracy_table
+
+    data = RunData(tiny_run)
+    size = {"n": 12, "terms": 22.0, "concepts": {"0.8": 5.0, "0.9": 6.5}}
+    data.__dict__["summary"] = dict(data.summary) | {"explanation_size": size}
+    html = accuracy_table(data, "none")
+    assert "5.0 concepts hold 80%; 6.5 concepts hold 90% of a prediction's positive evidence" in html
+    assert "out of 22.0 non-zero terms" in html
+    # a hand-edited summary.json is shown escaped, not a crash
+    data.__dict__["summary"] = dict(data.summary) | {"explanation_size": {"n": 1, "terms": "<b>",
+                                                                         "concepts": {"most": "<i>"}}}
+    html = accuracy_table(data, "none")
+    assert "&lt;i&gt; concepts hold most" in html and "<b>" not in html.split("Explanation size")[1]
+    data.__dict__["summary"] = {k: v for k, v in data.summary.items() if k != "explanation_size"}
+    assert "Explanation size" not in accuracy_table(data, "none")  # runs evaluated before it was recorded
+
+
 # ---------------------------------------------------------------------------------------------- Sankey
 
 

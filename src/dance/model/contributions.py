@@ -59,6 +59,31 @@ def type_shares(model: DanceModel, contrib: np.ndarray) -> dict[str, np.ndarray]
     return {b.type: contrib[:, b.start:b.stop].sum(axis=1) for b in model.blocks_}
 
 
+#: shares of a prediction's positive evidence that :func:`explanation_size` counts concepts for
+EVIDENCE_SHARES = (0.8, 0.9)
+
+
+def explanation_size(model: DanceModel, z: np.ndarray, shares: tuple[float, ...] = EVIDENCE_SHARES) -> dict:
+    """How many concepts the explanations of rows of standardised activations z (N, M) need, as medians over rows:
+    ``terms``, the predicted class's non-zero weights, and ``concepts`` (share → count), the fewest concepts whose
+    positive contributions to the predicted class hold that share of all its positive contributions (0 for a row
+    with none). The readability side of the final layer's sparsity (README, "Across camera views")."""
+    if len(z) == 0:
+        return {"n": 0, "terms": None, "concepts": {f"{s:g}": None for s in shares}}
+    pred = model.logits_from_concepts(z).argmax(axis=1)
+    W = model.W_[pred]  # (N, M): each row's predicted class
+    positive = -np.sort(-np.clip(z * W, 0.0, None), axis=1)  # largest first
+    n_positive = (positive > 0).sum(axis=1)
+    cumulative = np.cumsum(positive, axis=1) / np.maximum(positive.sum(axis=1, keepdims=True), 1e-12)
+    concepts = {}
+    for s in shares:
+        # entries below the share, plus the one that reaches it; a share of 1 may sit a rounding error above the
+        # last cumulative entry, hence the tolerance and the cap at the positive terms
+        k = np.minimum((cumulative < s - 1e-9).sum(axis=1) + 1, n_positive)
+        concepts[f"{s:g}"] = float(np.median(k))
+    return {"n": int(len(z)), "terms": float(np.median((W != 0).sum(axis=1))), "concepts": concepts}
+
+
 def explain_concepts(model: DanceModel, z: np.ndarray, k: int = 3, target: int | None = None,
                      top_classes: int = 3) -> list[Explanation]:
     """Explanations of rows of standardised activations z (use ``model.concept_activations``)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from dance.model.contributions import explain, type_agreement
+from dance.model.contributions import explain, explanation_size, type_agreement
 from dance.model.io import load_model
 from dance.paper import paper_dataset
 from dance.pipeline.artifacts import load_arrays
@@ -75,6 +75,8 @@ def run(ctx: Context, out: StageWriter) -> dict:
         "nonzero_weights_per_class": {c: int((model.W_[k] != 0).sum()) for k, c in enumerate(model.classes_)},
         "per_class_accuracy": per_class,
     }
+    # how many concepts an explanation needs (the readability side of the final layer's sparsity)
+    summary["explanation_size"] = explanation_size(model, model.concept_activations(test.X))
     val = data["val"]  # never empty (load_split_data); the videos the run chose its settings on
     summary["validation_accuracy"] = float((model.predict_index(val.X) == val.y).mean())
     summary["baseline_validation_accuracy"] = float((base_pred[val.rows] == val.y).mean())
@@ -124,6 +126,10 @@ def run(ctx: Context, out: StageWriter) -> dict:
                       f"(baseline {summary['baseline_test_accuracy']:.3f}{others}){agree}")
     ctx.reporter.info(f"  validation accuracy {summary['validation_accuracy']:.3f} "
                       f"(baseline {summary['baseline_validation_accuracy']:.3f}; {summary['n_val']} videos)")
+    size = summary["explanation_size"]
+    if size["n"]:
+        ctx.reporter.info(f"  explanations: {size['concepts']['0.8']:g} concepts hold 80 % of a prediction's positive "
+                          f"evidence ({size['terms']:g} non-zero terms for its class; medians)")
     if skipped:
         ctx.reporter.info(f"  [yellow]{summary['n_skipped']} videos skipped by some stage[/yellow]: "
                           + escape(", ".join(f"{reason} {len(ids)}" for reason, ids in skipped.items()))

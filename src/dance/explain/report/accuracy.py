@@ -51,6 +51,13 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
               f"{len(data.model.classes_)} classes; the final layer has {data.model.nonzero_weights()} non-zero "
               f"weights of {data.model.W_.size}; concepts per type: "
               + ", ".join(f"{escape(t)} {n}" for t, n in data.model.n_concepts().items()) + ".</p>")
+    size = s.get("explanation_size") or {}
+    if size.get("n"):
+        held = size.get("concepts") or {}
+        counts += ('<p class="note">Explanation size (medians over these videos): '
+                   + "; ".join(f"{escape(str(v))} concepts hold {_percent(k)}" for k, v in held.items())
+                   + f" of a prediction's positive evidence, out of {escape(str(size.get('terms')))} non-zero terms "
+                   "for the predicted class.</p>")
     if "type_agreement" in s:
         counts += (f'<p class="note">Type agreement (synthetic data with known causes): '
                    f"{100 * float(s['type_agreement']):.1f}% of correctly classified test videos have the decisive "
@@ -61,6 +68,14 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
                    "to choose anything.</p>")
     header = ["model", "top-1 %"] + ([f"validation top-1 % ({s.get('n_val', '?')} videos)"] if val else [])
     return table(header, rows, numeric=(1, 2)) + note + counts
+
+
+def _percent(share: object) -> str:
+    """A share written in ``summary.json`` (``"0.8"``) as a percentage; anything else escaped as it is."""
+    try:
+        return f"{100 * float(share):g}%"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return escape(str(share))
 
 
 def per_class_table(data: RunData) -> str:
