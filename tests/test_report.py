@@ -207,6 +207,9 @@ def test_accuracy_table_shows_the_explanation_size(tiny_run: Path) -> None:
                                                                          "concepts": {"most": "<i>"}}}
     html = accuracy_table(data, "none")
     assert "&lt;i&gt; concepts hold most" in html and "<b>" not in html.split("Explanation size")[1]
+    for odd in ([1, 2], {"n": 3, "terms": 4, "concepts": "x"}):
+        data.__dict__["summary"] = dict(data.summary) | {"explanation_size": odd}
+        accuracy_table(data, "none")  # no crash
     data.__dict__["summary"] = {k: v for k, v in data.summary.items() if k != "explanation_size"}
     assert "Explanation size" not in accuracy_table(data, "none")  # runs evaluated before it was recorded
 

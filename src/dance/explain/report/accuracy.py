@@ -51,9 +51,9 @@ def accuracy_table(data: RunData, dataset: str | None = None) -> str:
               f"{len(data.model.classes_)} classes; the final layer has {data.model.nonzero_weights()} non-zero "
               f"weights of {data.model.W_.size}; concepts per type: "
               + ", ".join(f"{escape(t)} {n}" for t, n in data.model.n_concepts().items()) + ".</p>")
-    size = s.get("explanation_size") or {}
-    if size.get("n"):
-        held = size.get("concepts") or {}
+    size = s.get("explanation_size")
+    if isinstance(size, dict) and size.get("n"):
+        held = size.get("concepts") if isinstance(size.get("concepts"), dict) else {}
         counts += ('<p class="note">Explanation size (medians over these videos): '
                    + "; ".join(f"{escape(str(v))} concepts hold {_percent(k)}" for k, v in held.items())
                    + f" of a prediction's positive evidence, out of {escape(str(size.get('terms')))} non-zero terms "
