@@ -1,4 +1,4 @@
-"""Concept contributions, type shares, explanations and type agreement, as the explain package uses them.
+"""Concept contributions, type shares, explanations, their size and type agreement, as the explain package uses them.
 
 They are computed in :mod:`dance.model.contributions` (beside the estimator, so that the evaluate stage needs no
 ``dance.explain`` import); this module only gives them their place among the other explanations.
@@ -13,9 +13,10 @@ from dance.model.contributions import (
     contributions,
     explain,
     explain_concepts,
+    explanation_size,
     type_agreement,
     type_shares,
 )
 
 __all__ = ["ConceptContribution", "Explanation", "_probability", "contributions", "explain", "explain_concepts",
-           "type_agreement", "type_shares"]
+           "explanation_size", "type_agreement", "type_shares"]
