@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run}: skipped ({e})", file=sys.stderr)
             continue
         (x_tr, y_tr), (x_te, y_te) = parts["train"], parts["test"]
+        if not x_tr or not x_te:
+            print(f"{run}: skipped (no {'training' if not x_tr else 'test'} videos with poses)", file=sys.stderr)
+            continue
         for seed in args.seeds:
             wall, cpu = time.perf_counter(), time.process_time()
             net = train_plain(x_tr, np.array(y_tr), n_classes, mirror, seed)
