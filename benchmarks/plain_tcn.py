@@ -3,14 +3,15 @@
     python benchmarks/plain_tcn.py RUN [RUN ...] --seeds 0 1 2 [--threads 1] [--json OUT.json]
 
 Issue 10 measured, outside this project, a plain temporal CNN on a cross-view skeleton dataset 1.5–6 points above
-the pose encoder of that time. This trains that plain recipe — four blocks of Conv1d(128, kernel 5) + BatchNorm +
-ReLU over the normalised x, y coordinates of 64 resampled frames, global average pooling, a linear head; flip (left /
-right swap), scale and temporal-crop augmentation; AdamW, cosine schedule, 120 epochs; one forward pass at test
-time — on each run's training videos (its ``train`` split: the validation videos the run drew are left out, as the
-run's own encoder leaves them out) and scores it on the run's test videos, beside the run's baseline (its pose
-encoder with its own head, ``features/head_predictions.npz``). Same poses, same normalisation, same split; only the
-network, its inputs (coordinates only: no velocities, scores or bones), its augmentations (no camera turn) and its
-schedule differ. Prints one row per run and seed and the mean difference, with wall and CPU minutes per training.
+the pose encoder of that time. This trains our reading of that recipe (the issue gives its outline, not its code):
+four blocks of Conv1d(128, kernel 5) + BatchNorm + ReLU over the normalised x, y coordinates of 64 resampled frames,
+global average pooling, a linear head; flip (left / right swap), scale and temporal-crop augmentation; AdamW, cosine
+schedule, 120 epochs; one forward pass at test time. It trains on each run's training videos (its ``train`` split:
+the validation videos the run drew are left out, as the run's own encoder leaves them out of training) and is scored
+on the run's test videos, beside the run's baseline (its pose encoder with its own head,
+``features/head_predictions.npz``). Same poses, same normalisation, same split; only the network, its inputs
+(coordinates only: no velocities, scores or bones), its augmentations (no camera turn) and its schedule differ.
+Prints one row per run and seed and the mean difference, with wall and CPU minutes per training.
 
 Run it on development splits (``benchmarks/pose_datasets.py --dev-views`` / ``--dev-folds``): it prints test
 accuracy.
