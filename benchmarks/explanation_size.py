@@ -6,8 +6,8 @@ For every video of the split (validation by default, where nothing is reported a
 its predicted class as `dance explain` computes it (contribution = standardised activation × weight): how many
 concepts have a non-zero weight for that class, and the fewest concepts whose positive contributions hold each
 ``--share`` of all its positive contributions. Prints the medians over videos per run, beside the run's non-zero
-weights, so two final layers (say ``train.lam`` 7e-4 and 1e-4, README "Across camera views") can be compared on how
-much an explanation grows, not only on how many weights they keep.
+weights, so two final layers (say ``train.lam`` 7e-4 and 1e-4, docs/pose_accuracy.md, "Across camera views") can
+be compared on how much an explanation grows, not only on how many weights they keep.
 """
 
 from __future__ import annotations

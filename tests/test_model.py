@@ -720,7 +720,7 @@ def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None
 
 def test_auto_lam_is_smaller_where_the_final_layer_distils_on_validation() -> None:
     """``train.lam=auto``: the paper's 7e-4 unless the run chooses on a validation split and distils a teacher
-    (README, "Across camera views"); a number is kept as given."""
+    (docs/pose_accuracy.md, "Across camera views"); a number is kept as given."""
     from dance.config import DanceParams
     from dance.model.selection import VALIDATION_DISTILL_LAM, lam_option
 
@@ -732,8 +732,8 @@ def test_auto_lam_is_smaller_where_the_final_layer_distils_on_validation() -> No
 
 def test_auto_leaves_the_mlp_probability_candidate_out_where_validation_chooses(problem) -> None:
     """On a validation split, a run that distils does not fit the MLP concept layer with probabilities under ``auto``
-    (README, "Across camera views"); cross-validation, runs without a teacher and explicit settings fit every
-    candidate they name; the rule says what was left out."""
+    (docs/pose_accuracy.md, "Across camera views"); cross-validation, runs without a teacher and explicit settings
+    fit every candidate they name; the rule says what was left out."""
     from dance.model.selection import MLP_WIDTH, fit_selected, skipped_candidates
 
     assert skipped_candidates("auto", "auto", cross_validated=False, distilling=True) == {(MLP_WIDTH, "probability")}

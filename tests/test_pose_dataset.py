@@ -154,8 +154,8 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
                                                                                            tmp_path: Path) -> None:
     """Without cross-fitted encoders (``features.folds=0``, or 500 training videos or more) the train stage
     chooses on the validation split: ``train.distill=auto`` distils 0.5 of the encoder's own head, ``auto``
-    leaves the MLP-probability candidate out and ``train.lam=auto`` takes the smaller λ (README, "Across camera
-    views"); the run records all three."""
+    leaves the MLP-probability candidate out and ``train.lam=auto`` takes the smaller λ (docs/pose_accuracy.md,
+    "Across camera views"); the run records all three."""
     import shutil
 
     from dance.config import load_settings

@@ -108,7 +108,7 @@ class FeatureSettings(Section):
     keep: Literal["last", "best"] = Field(
         "last", description="pose-encoder: the weights kept after training: the last epoch's (the one-cycle "
         "schedule ends near zero learning rate) or the best validation accuracy's (noisy on small validation "
-        "splits: README 'Settings chosen inside the run')")
+        "splits: docs/pose_accuracy.md, 'Settings chosen inside the run')")
     bones: bool = Field(True, description="pose-encoder: also feed bone vectors along the skeleton's edges (none "
                                           "when the layout has no edges)")
     threads: int = Field(0, ge=0, description="torch threads while training a backbone (0: the cores other "
@@ -170,7 +170,7 @@ class DanceParams:
                                      "(linear only when the training videos have augmented views, features.views, and "
                                      "concept_batch_size is 0); where the final layer distils on a validation split "
                                      "(train.distill) and binary_activation is auto, the MLP is tried with logits only "
-                                     "(README, 'Across camera views')")
+                                     "(docs/pose_accuracy.md, 'Across camera views')")
     binary_activation: Literal["probability", "logit"] = _hp(
         "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
         auto="the more accurate on the validation split")
@@ -178,7 +178,7 @@ class DanceParams:
         0.0, "weight of the class term when training the binary (motion) concept layer: a temporary linear class "
         "head on its concept probabilities is trained with it and then dropped (a joint concept bottleneck, Koh et "
         "al. 2020); 0: concepts only, the paper's sequential training. Raises accuracy across camera views and lowers "
-        "how faithfully the concepts rank videos (README, 'Across camera views')", ge=0.0)
+        "how faithfully the concepts rank videos (docs/pose_accuracy.md, 'Across camera views')", ge=0.0)
     distill: float = _hp(
         0.0, "share of a teacher's class probabilities in the final layer's targets: (1 - distill) x one-hot label + "
         "distill x the probabilities of the trained backbone's own head (pose-encoder), on the training videos and "
@@ -187,14 +187,14 @@ class DanceParams:
         "head of its own has no teacher and fits on the labels", ge=0.0, le=1.0,
         auto="0 or 0.5, whichever cross-validates better, when the run cross-validates on its training videos with "
         "cross-fitted backbones (features.folds); else 0.5: a validation split drawn from the training data scores the "
-        "shares alike where they differ most, on videos from camera views the training videos lack (README, 'Across "
-        "camera views')")
+        "shares alike where they differ most, on videos from camera views the training videos lack "
+        "(docs/pose_accuracy.md, 'Across camera views')")
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
     lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6); smaller keeps more non-zero weights",
                      gt=0.0, auto="7e-4 (the paper's), except where the final layer distils a teacher on a validation "
                      "split (train.distill): 1e-4, which kept more of the teacher's invariance across camera views "
-                     "(README, 'Across camera views')")
+                     "(docs/pose_accuracy.md, 'Across camera views')")
     alpha: float = _hp(0.99, "L1 share of the elastic net", ge=0.0, le=1.0)
     n_lambdas: int = _hp(20, "points of the warm-started regularisation path down to lam", ge=1)
     final_max_iter: int = _hp(2000, "solver iterations per path point of the final layer", ge=1)

@@ -16,7 +16,7 @@ sequence is resampled to ``length`` frames. Augmentations while training:
 horizontal flip with left/right joint swap, random scale, small shift, random temporal crop (60–100 %), and a
 random camera turn: yaw (the x axis foreshortened by the cosine of an angle up to ``yaw`` degrees, a camera moved
 around the person, to first order for a 2D projection) and roll (an in-plane rotation up to ``roll`` degrees),
-standing in for the viewpoints the training videos lack (README, "Across camera views").
+standing in for the viewpoints the training videos lack (docs/pose_accuracy.md, "Across camera views").
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ class TCN(nn.Module):
 
 
 #: which epoch's weights training keeps: the last (the one-cycle schedule has annealed the learning rate to ~0), or
-#: the best validation accuracy's (a noisy choice on small validation splits: README, "Settings chosen inside the
-#: run")
+#: the best validation accuracy's (a noisy choice on small validation splits: docs/pose_accuracy.md, "Settings chosen
+#: inside the run")
 KEEP = ("last", "best")
 
 
@@ -253,8 +253,8 @@ class PoseEncoder:
     def encode_augmented(self, seqs: list[PoseSequence], views: int, seed: int = 0) -> np.ndarray:
         """(views, N, dim) frozen features of ``views`` random training augmentations of each sequence (crop,
         flip, scale, shift, drawn from ``seed``; one view each, no flip averaging): the train stage fits DANCE's
-        layers on them beside the clean features, as the encoder's own head was trained (README, "Across camera
-        views")."""
+        layers on them beside the clean features, as the encoder's own head was trained (docs/pose_accuracy.md,
+        "Across camera views")."""
         out = np.zeros((views, len(seqs), self.dim), np.float32)
         if not seqs or views == 0:
             return out

@@ -13,7 +13,7 @@ weight), the *joint* concept bottleneck of Koh et al. (ICML 2020, "Concept Bottl
 away: the model's own final layer is fit afterwards on the concept activations as before, so the model stays a
 bottleneck with no path around the concepts. It trades concept fidelity for accuracy: on a Penn Action cross-view
 development split DANCE gained up to 6 points and its concepts ranked validation videos worse (mean ROC AUC
-0.88 -> 0.76 at weight 1); README, "Across camera views".
+0.88 -> 0.76 at weight 1); docs/pose_accuracy.md, "Across camera views".
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def explanation_size(model: DanceModel, z: np.ndarray, shares: tuple[float, ...]
     """How many concepts the explanations of rows of standardised activations z (N, M) need, as medians over rows:
     ``terms``, the predicted class's non-zero weights, and ``concepts`` (share → count), the fewest concepts whose
     positive contributions to the predicted class hold that share of all its positive contributions (0 for a row
-    with none). The readability side of the final layer's sparsity (README, "Across camera views")."""
+    with none). The readability side of the final layer's sparsity (docs/pose_accuracy.md, "Across camera views")."""
     if len(z) == 0:
         return {"n": 0, "terms": None, "concepts": {f"{s:g}": None for s in shares}}
     pred = model.logits_from_concepts(z).argmax(axis=1)

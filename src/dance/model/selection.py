@@ -3,25 +3,24 @@ the concept layer (linear or an MLP) and how binary (motion) concepts enter the 
 logit).
 
 Neither choice has one right value across datasets. Measured on development splits carved out of the training
-data only (README, "Settings chosen inside the run"): on MSR Action3D the probability activation with a
+data only (docs/pose_accuracy.md, "Settings chosen inside the run"): on MSR Action3D the probability activation with a
 linear concept layer lost 26–28 points to the logit; on Penn Action an MLP concept layer gained 1–4 points over
 a linear one. So a run tries the candidates, keeps the best on held-out data (below), and records every
 candidate's scores.
 
-Which held-out evidence: a trainable backbone (the pose encoder) is fit on the training videos, so their own
-features separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %. The
-validation videos are unseen by the backbone's weights (with ``features.keep=best`` they only pick its epoch), so by
-default the choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on
-which the encoder is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos
-the features stage cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every
-training video features it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds and
-scored on the held-out one, and the best cross-validated accuracy over all training videos chooses (ties: the lower
-cross-validated log-loss). The chosen candidate is the one fit on all training videos with the run's own backbone,
-as without cross-fitting. On MSR Action3D's development split (README) this chose candidates 0.9 and 6.2 points
-under the baseline where the validation split's choices had been 1.7 and 23.7 under (encoder seeds 0 and 2). Fitting
-the final layer on the held-out concept activations instead (stacking) was measured in the same runs: against the
-ordinary final layer it lost 0.9–18.5 points on seven of the eight candidates and gained 2.6 on one, so it is not
-done.
+Which held-out evidence: a trainable backbone (the pose encoder) is fit on the training videos, so their own features
+separate the classes almost perfectly and any cross-validation over them scores every candidate ~100 %. The validation
+videos are unseen by the backbone's weights (with ``features.keep=best`` they only pick its epoch), so by default the
+choice is made on them. A small training set has a small validation split (MSR Action3D: 43 videos, on which the encoder
+is right every time, so the candidates tie), so below :data:`CROSS_FIT_MAX_TRAIN` training videos the features stage
+cross-fits (``features.folds``): one backbone per fold, trained without that fold, gives every training video features
+it was not trained on (:class:`CrossFit`). Each candidate is then fit on the other folds and scored on the held-out one,
+and the best cross-validated accuracy over all training videos chooses (ties: the lower cross-validated log-loss). The
+chosen candidate is the one fit on all training videos with the run's own backbone, as without cross-fitting. On MSR
+Action3D's development split (docs/pose_accuracy.md) this chose candidates 0.9 and 6.2 points under the baseline where
+the validation split's choices had been 1.7 and 23.7 under (encoder seeds 0 and 2). Fitting the final layer on the
+held-out concept activations instead (stacking) was measured in the same runs: against the ordinary final layer it lost
+0.9–18.5 points on seven of the eight candidates and gained 2.6 on one, so it is not done.
 
 Trying both activations costs one extra final-layer fit, not a second concept-layer fit: the BCE concept layer
 does not depend on the activation (:meth:`DanceModel.with_binary_activation`).
@@ -93,16 +92,17 @@ def hidden_options(setting: int | str | None, views: int = 0, batch_size: int = 
     linear only when the training videos come with ``views`` augmented views each and the concept layers train
     full batch (``batch_size`` 0): the MLP's full-batch steps then cost (views + 1) times as much (Penn Action with
     8 views: 1.35 vs 0.12 CPU-s per step for the linear layer, ~22 minutes per fit), while minibatches of 512 rows
-    fit it in ~2 minutes as well as the full batch did (README, "Across camera views")."""
+    fit it in ~2 minutes as well as the full batch did (docs/pose_accuracy.md, "Across camera views")."""
     if setting == AUTO:
         return [None] if views and not batch_size else [None, MLP_WIDTH]
     return [setting if setting else None]  # type: ignore[list-item]
 
 
 #: the shares of ``train.distill=auto`` where the run chooses by cross-validation: labels alone, and half the trained
-#: backbone's own class probabilities (README, "Where the gap on Penn Action lives")
+#: backbone's own class probabilities (docs/pose_accuracy.md, "Where the gap on Penn Action lives")
 AUTO_DISTILL = (0.0, 0.5)
-#: the share of ``train.distill=auto`` where the run chooses on a validation split (README, "Across camera views")
+#: the share of ``train.distill=auto`` where the run chooses on a validation split (docs/pose_accuracy.md, "Across
+#: camera views")
 VALIDATION_DISTILL = 0.5
 
 
@@ -113,14 +113,15 @@ def distill_options(setting: float | str, cross_validated: bool) -> list[float]:
     (92–100 % for every candidate on Penn Action's cross-view development splits) exactly where they differ most:
     on test videos filmed from other views, where the backbone's head, trained on fresh camera-turned augmentations
     every epoch, carries an invariance that a final layer fit on the training views' labels alone does not learn
-    (README, "Across camera views"). A run without a teacher fits on the labels alone (the train stage)."""
+    (docs/pose_accuracy.md, "Across camera views"). A run without a teacher fits on the labels alone (the train
+    stage)."""
     if setting == AUTO:
         return list(AUTO_DISTILL) if cross_validated else [VALIDATION_DISTILL]
     return [float(setting)]
 
 
 #: the final layer's elastic-net strength under ``train.lam=auto`` where the final layer distils a teacher on a
-#: validation split (:func:`lam_option`; README, "Across camera views")
+#: validation split (:func:`lam_option`; docs/pose_accuracy.md, "Across camera views")
 VALIDATION_DISTILL_LAM = 1e-4
 
 
@@ -129,7 +130,8 @@ def lam_option(setting: float | str, cross_validated: bool, distilling: bool) ->
     run chooses on a validation split (not ``cross_validated``) and its final layer distils a teacher
     (``distilling``), else the paper's 7e-4 (``DanceParams.lam``). Across camera views the sparser final layer
     kept less of what the distilled teacher knows: on Penn Action's cross-view development splits 1e-4 lifted the
-    validation pick by 3.1 points on six fresh runs (README, "Across camera views"). A number is used as given."""
+    validation pick by 3.1 points on six fresh runs (docs/pose_accuracy.md, "Across camera views"). A number is used
+    as given."""
     if setting != AUTO:
         return float(setting)
     return VALIDATION_DISTILL_LAM if distilling and not cross_validated else DanceParams.lam
@@ -156,7 +158,7 @@ def skipped_candidates(hidden_setting: int | str | None, activation_setting: str
     views it was the worst or next-worst candidate in most (seed, share) pairs of twelve Penn Action cross-view
     development runs, the validation split (drawn from the training views) scored it like the others, and the runs
     whose validation split picked it lost 4.2–6.3 points to the baseline; distilling without it gained 1.6 points on
-    six of them (README, "Across camera views"). Explicit settings are always fit as given."""
+    six of them (docs/pose_accuracy.md, "Across camera views"). Explicit settings are always fit as given."""
     if hidden_setting == AUTO and activation_setting == AUTO and distilling and not cross_validated:
         return SKIPPED_ON_VALIDATION
     return frozenset()
@@ -359,5 +361,5 @@ def fit_selected(base: DanceModel, hidden: Sequence[int | None], activations: Se
             rule += f"; cross-validation on the training videos could not fit a fold model ({cv_failed})"
     left_out = [candidate_name(h, a) for h in hidden for a in activations if (h, a) in skip]
     if left_out:
-        rule += f"; not tried: {', '.join(left_out)} (README, 'Across camera views')"
+        rule += f"; not tried: {', '.join(left_out)} (docs/pose_accuracy.md, 'Across camera views')"
     return Selection(fitted[best][1], candidates, rule, [m for _, m in fitted])

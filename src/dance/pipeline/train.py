@@ -133,8 +133,8 @@ class Teacher:
 NO_HEAD = "the backbone has no head of its own (it was not trained here; the baseline is a linear probe)"
 OLD_FEATURES = "the features stage ran before it saved class scores: run `dance features` again to distil"
 AUTO_ON_VALIDATION = ("the run chooses on its validation split, which scores the shares alike where they differ most "
-                      "(test videos from other camera views), so auto distils 0.5 without trying 0 (README, 'Across "
-                      "camera views')")
+                      "(test videos from other camera views), so auto distils 0.5 without trying 0 "
+                      "(docs/pose_accuracy.md, 'Across camera views')")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -214,8 +214,8 @@ def lam_info(setting: float | str, value: float) -> dict:
     if setting != AUTO:
         return {"value": value}
     why = ("the final layer distils a teacher on a validation split: a smaller λ kept more of the teacher's "
-           "invariance across camera views (README, 'Across camera views')" if value != DanceParams.lam else
-           "the paper's")
+           "invariance across camera views (docs/pose_accuracy.md, 'Across camera views')"
+           if value != DanceParams.lam else "the paper's")
     return {"value": value, "setting": AUTO, "note": why}
 
 
