@@ -12,7 +12,8 @@ cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or 
 ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped) and
 ``as on val`` (the accuracy rule among the candidates a run that chooses on a validation split fits: share 0.5, no
 MLP + probability; on a cross-fitted run with ``--distill auto`` it shows what that rule would pick there). ``--json``
-keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting.
+keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting;
+``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting instead of the run's.
 
 Use it on development splits only (``pose_datasets.py --dev-folds`` or ``--dev-views``, whose test split is made of
 training videos):
@@ -27,7 +28,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dance.config import load_settings
@@ -75,9 +76,10 @@ def _shown(share: float | str) -> str:
     return share if isinstance(share, str) else f"{share:g}"
 
 
-def score_run(run: Path, distill: float | str | None = None) -> dict:
-    """Every candidate of ``run``'s train stage, with its ``train.distill`` setting or ``distill``."""
-    overrides = [] if distill is None else [f"train.distill={distill}"]
+def score_run(run: Path, distill: float | str | None = None, overrides: Sequence[str] = ()) -> dict:
+    """Every candidate of ``run``'s train stage, with its ``train.distill`` setting or ``distill``, and its other
+    settings as the run had them unless ``overrides`` (``train.KEY=VALUE``) say otherwise."""
+    overrides = [*overrides, *([] if distill is None else [f"train.distill={distill}"])]
     ctx = Context(load_settings(run / "config.yaml", overrides), RunDir(run), RichReporter())
     share = ctx.settings.train.distill
     index, data = load_split_data(ctx)
@@ -96,8 +98,9 @@ def score_run(run: Path, distill: float | str | None = None) -> dict:
     score = "cv" if "cv_accuracy" in sel.candidates[0] else "val"
     cands = [c | {"test_accuracy": m.score(test.X, test.y)} for c, m in zip(sel.candidates, sel.models)]
     picks = {name: pick(cands, name, score) for name in RULES}
-    return {"run": run.name, "distill": share, "baseline": baseline, "n_test": len(test.y), "score": score,
-            "candidates": cands, "picks": picks, "minutes": (time.time() - start) / 60}
+    return {"run": run.name, "distill": share, "lam": ctx.settings.train.lam, "baseline": baseline,
+            "n_test": len(test.y), "score": score, "candidates": cands, "picks": picks,
+            "minutes": (time.time() - start) / 60}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="fit the candidates once per train.distill setting given, a share or auto (default: the "
                          "run's own setting); a share > 0 needs a features stage that saved the encoder's class "
                          "scores")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE",
+                    help="fit the candidates with this train setting instead of the run's (e.g. train.lam=1e-4); "
+                         "repeatable. Only train.* settings: the earlier stages' outputs are read as they are")
     args = ap.parse_args(argv)
+    wrong = [o for o in args.overrides if not o.startswith("train.") or "=" not in o]
+    if wrong:
+        print(f"error: --set takes train.KEY=VALUE only (the earlier stages are not run again): {', '.join(wrong)}",
+              file=sys.stderr)
+        return 2
     results = []
     try:
         for run in args.runs:
@@ -120,14 +131,15 @@ def main(argv: list[str] | None = None) -> int:
                       "or --dev-views); its test split must not choose a rule (--not-a-dev-fold to score it anyway)",
                       file=sys.stderr)
                 return 2
-            results += [score_run(run, share) for share in (args.distill or [None])]
+            results += [score_run(run, share, args.overrides) for share in (args.distill or [None])]
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     gaps: dict[tuple[str, float | str], list[float]] = {(name, r["distill"]): [] for r in results for name in RULES}
     for r in results:
-        print(f"\n{r['run']} (distill {_shown(r['distill'])}): baseline {100 * r['baseline']:.1f} % on {r['n_test']} "
-              f"videos; candidates scored by {'cross-validation' if r['score'] == 'cv' else 'validation'} "
+        print(f"\n{r['run']} (distill {_shown(r['distill'])}, train.lam {_shown(r['lam'])}): baseline "
+              f"{100 * r['baseline']:.1f} % on {r['n_test']} videos; candidates scored by "
+              f"{'cross-validation' if r['score'] == 'cv' else 'validation'} "
               f"({r['minutes']:.1f} min)")
         print(f"  {'concept layer':14s}{'activation':>12s}{'distill':>8s}{'accuracy':>10s}{'log-loss':>10s}"
               f"{'test %':>8s}{'gap':>7s}{'weights':>9s}  picked by")

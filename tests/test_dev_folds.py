@@ -146,6 +146,35 @@ def test_candidates_as_on_val_rule_keeps_to_the_validation_routes_candidates() -
     assert candidates.pick([{k: v for k, v in cands[2].items() if k != "distill"}], "as on val", "cv") is None
 
 
+def test_candidates_set_takes_train_settings_only(tmp_path: Path, capsys, monkeypatch) -> None:
+    candidates = load_benchmark("candidates")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'dev_fold0_of3' / 'annotations.csv'}\n",
+                                     encoding="utf-8")
+    assert candidates.main([str(run), "--set", "features.folds=0"]) == 2  # would not match the cached features
+    assert "train.KEY=VALUE only" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setattr(candidates, "score_run", lambda r, share, overrides: seen.append((share, overrides)) or {
+        "run": r.name, "distill": share, "lam": "auto", "baseline": 0.5, "n_test": 0, "score": "cv", "candidates": [],
+        "picks": {}, "minutes": 0.0})
+    assert candidates.main([str(run), "--set", "train.lam=1e-4", "--distill", "0.5"]) == 0
+    assert seen == [(0.5, ["train.lam=1e-4"])]
+
+
+def test_candidates_fits_with_a_train_setting_given(pose: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    candidates = load_benchmark("candidates")
+    out = tmp_path / "cands.json"
+    assert candidates.main([str(pose), "--not-a-dev-fold", "--distill", "0", "--set", "train.lam=0.001",
+                            "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text(encoding="utf-8"))
+    assert result["lam"] == 0.001 and result["distill"] == 0.0
+    assert len(result["candidates"]) == 4 and all(c["distill"] == 0.0 for c in result["candidates"])
+    assert "train.lam 0.001" in capsys.readouterr().out
+
+
 def test_candidates_distill_takes_shares_and_auto() -> None:
     candidates = load_benchmark("candidates")
     assert candidates._share("auto") == "auto" and candidates._share("0.5") == 0.5
