@@ -50,13 +50,18 @@ def _as_on_validation(c: dict) -> bool:
             and (c["concept_hidden"], c["binary_activation"]) not in SKIPPED_ON_VALIDATION)
 
 
+def _by_accuracy(c: dict, s: str) -> tuple:
+    """The train stage's order under score ``s`` ("cv" or "val"): best accuracy first, ties by lower log-loss."""
+    return -c[f"{s}_accuracy"], c[f"{s}_log_loss"]
+
+
 #: rule → (which candidates it may pick, its sort key under score ``s``, "cv" or "val"): lowest key wins, ties
 #: go to the earlier candidate, as in the train stage.
 RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict, str], tuple]]] = {
-    "accuracy": (lambda c: True, lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"])),
+    "accuracy": (lambda c: True, _by_accuracy),
     "log-loss": (lambda c: True, lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"])),
-    "MLP only": (lambda c: c["concept_hidden"] is not None, lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"])),
-    "as on val": (_as_on_validation, lambda c, s: (-c[f"{s}_accuracy"], c[f"{s}_log_loss"])),
+    "MLP only": (lambda c: c["concept_hidden"] is not None, _by_accuracy),
+    "as on val": (_as_on_validation, _by_accuracy),
 }
 
 
