@@ -9,9 +9,7 @@ as the stage fits them (:func:`dance.pipeline.train.select_model`: same settings
 scored on the validation videos (or cross-validated) and on the run's evaluated split. Then, per rule, the gap to the
 baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
 cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss),
-``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped) and
-``as on val`` (the accuracy rule among the candidates a run that chooses on a validation split fits: share 0.5, no
-MLP + probability; on a cross-fitted run with ``--distill auto`` it shows what that rule would pick there). ``--json``
+and ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
 keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting;
 ``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting instead of the run's.
 
@@ -33,21 +31,13 @@ from pathlib import Path
 
 from dance.config import load_settings
 from dance.errors import DanceError
-from dance.model.selection import SKIPPED_ON_VALIDATION, VALIDATION_DISTILL, layer_name
+from dance.model.selection import layer_name
 from dance.pipeline.artifacts import load_arrays
 from dance.pipeline.runner import Context
 from dance.pipeline.train import load_split_data, select_model, training_teacher, training_views
 from dance.progress import RichReporter
 from dance.runs import RunDir
 from dance.threads import torch_threads
-
-
-def _as_on_validation(c: dict) -> bool:
-    """A candidate that ``auto`` fits where the run chooses on a validation split and distils: share
-    :data:`VALIDATION_DISTILL` only, no :data:`SKIPPED_ON_VALIDATION` candidate (so the ``as on val`` rule shows
-    what those runs' rule would pick on a cross-fitted run)."""
-    return (c.get("distill", 0.0) == VALIDATION_DISTILL
-            and (c["concept_hidden"], c["binary_activation"]) not in SKIPPED_ON_VALIDATION)
 
 
 def _by_accuracy(c: dict, s: str) -> tuple:
@@ -61,7 +51,6 @@ RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict, str], tuple]]] = 
     "accuracy": (lambda c: True, _by_accuracy),
     "log-loss": (lambda c: True, lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"])),
     "MLP only": (lambda c: c["concept_hidden"] is not None, _by_accuracy),
-    "as on val": (_as_on_validation, _by_accuracy),
 }
 
 

@@ -1,4 +1,4 @@
-"""What choosing the distillation share costs the train stage: ``train.distill=0`` vs ``auto``, interleaved.
+"""What distilling costs the train stage: ``train.distill=0`` vs ``auto``, interleaved.
 
     python benchmarks/train_stage_cost.py RUN [--repeats 2] [--distill 0 auto]
 
@@ -8,8 +8,9 @@ training videos and their views, chosen on validation or by cross-validation wit
 again, settings alternating within each repeat so both see the same machine load. Prints, per setting, the number of
 candidates, the median wall and CPU minutes (CPU time of this process, all its threads), their ratios to the first
 setting, the load average, and the pick of each repeat. Nothing is scored on the run's test split, so any run may be
-timed. On a cross-fitted run (fewer than 500 training videos) ``auto`` fits each candidate's final layer twice,
-in every fold too; on a run that chooses on a validation split it is the same as ``0``.
+timed. ``auto`` distils 0.5 of the backbone's head (each fold its own encoder's on a cross-fitted run) and leaves
+the MLP concept layer with probabilities out, so it fits one candidate fewer than ``0`` (3 against 4 with binary
+concepts), each with the denser final layer of λ 1e-4.
 """
 
 from __future__ import annotations

@@ -125,27 +125,6 @@ def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_laye
     assert candidates.pick([cand(None, 0.9, 0.3), cand(None, 0.9, 0.3)], "accuracy", "cv") == 0  # full tie: first
 
 
-def test_candidates_as_on_val_rule_keeps_to_the_validation_routes_candidates() -> None:
-    from dance.model.selection import MLP_WIDTH, SKIPPED_ON_VALIDATION, VALIDATION_DISTILL
-
-    candidates = load_benchmark("candidates")
-    (skipped_hidden, skipped_activation), = SKIPPED_ON_VALIDATION
-
-    def cand(hidden: int | None, activation: str, distill: float, acc: float) -> dict:
-        return {"concept_hidden": hidden, "binary_activation": activation, "distill": distill, "cv_accuracy": acc,
-                "cv_log_loss": 0.3}
-
-    cands = [cand(None, "logit", 0.0, 0.99),  # the best, but share 0: not a validation-route candidate
-             cand(skipped_hidden, skipped_activation, VALIDATION_DISTILL, 0.98),  # left out on validation
-             cand(None, "probability", VALIDATION_DISTILL, 0.90),
-             cand(MLP_WIDTH, "logit", VALIDATION_DISTILL, 0.95)]
-    assert candidates.pick(cands, "accuracy", "cv") == 0
-    assert candidates.pick(cands, "as on val", "cv") == 3
-    assert candidates.pick(cands[:2], "as on val", "cv") is None
-    # records without a share (an older JSON, or a run without a teacher) count as share 0
-    assert candidates.pick([{k: v for k, v in cands[2].items() if k != "distill"}], "as on val", "cv") is None
-
-
 def test_candidates_set_takes_train_settings_only(tmp_path: Path, capsys, monkeypatch) -> None:
     candidates = load_benchmark("candidates")
     run = tmp_path / "run"

@@ -14,7 +14,6 @@ from dance.model.dance import DanceModel
 from dance.model.final_layer import fit_elastic_net_path
 from dance.model.selection import (
     AUTO_DISTILL,
-    VALIDATION_DISTILL,
     CrossFit,
     candidate_name,
     distill_options,
@@ -24,7 +23,7 @@ from dance.model.selection import (
 )
 from dance.pipeline.artifacts import save_arrays
 from dance.pipeline.train import (
-    AUTO_ON_VALIDATION,
+    AUTO_DISTILL_NOTE,
     NO_HEAD,
     OLD_FEATURES,
     SplitData,
@@ -176,17 +175,13 @@ def test_the_train_stage_finds_the_backbones_class_scores(tmp_path: Path) -> Non
     assert np.allclose(training_teacher(Ctx(), tr)[0].views, 0.5)
 
 
-def test_auto_tries_both_shares_where_cross_validation_chooses_and_distils_half_on_validation() -> None:
-    assert distill_options("auto", cross_validated=True) == list(AUTO_DISTILL) == [0.0, 0.5]
-    assert distill_options("auto", cross_validated=False) == [VALIDATION_DISTILL] == [0.5]
-    assert distill_options(0.3, cross_validated=True) == distill_options(0.3, cross_validated=False) == [0.3]
+def test_auto_distils_half_and_says_why() -> None:
+    assert distill_options("auto") == [AUTO_DISTILL] == [0.5]
+    assert distill_options(0.3) == [0.3] and distill_options(0) == [0.0]
     teacher = Teacher(np.full((2, 2), 0.5), None, "pose-encoder's own head")
-    assert distill_info("auto", 0.5, [0.0, 0.5], teacher, "") == {
-        "share": 0.5, "setting": "auto", "candidates": [0.0, 0.5], "teacher": "pose-encoder's own head"}
-    # chosen on a validation split: the one share, and the run says why
     assert distill_info("auto", 0.5, [0.5], teacher, "") == {
         "share": 0.5, "setting": "auto", "candidates": [0.5], "teacher": "pose-encoder's own head",
-        "note": AUTO_ON_VALIDATION}
+        "note": AUTO_DISTILL_NOTE}
     assert distill_info("auto", 0.0, [0.0], teacher, OLD_FEATURES) == {
         "share": 0.0, "setting": "auto", "candidates": [0.0], "teacher": None, "why_not": OLD_FEATURES}
     assert distill_info("auto", 0.0, [0.0], None, NO_HEAD)["why_not"] == NO_HEAD

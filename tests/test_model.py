@@ -718,29 +718,26 @@ def test_concept_auc_of_the_motion_concepts(fitted: DanceModel, problem) -> None
     assert concept_auc(fitted, xv, no_motion) is None
 
 
-def test_auto_lam_is_smaller_where_the_final_layer_distils_on_validation() -> None:
-    """``train.lam=auto``: the paper's 7e-4 unless the run chooses on a validation split and distils a teacher
-    (docs/pose_accuracy.md, "Across camera views"); a number is kept as given."""
+def test_auto_lam_is_smaller_where_the_final_layer_distils() -> None:
+    """``train.lam=auto``: the paper's 7e-4 unless the final layer distils a teacher (docs/pose_accuracy.md, "Across
+    camera views"); a number is kept as given."""
     from dance.config import DanceParams
-    from dance.model.selection import VALIDATION_DISTILL_LAM, lam_option
+    from dance.model.selection import DISTILL_LAM, lam_option
 
-    assert lam_option("auto", cross_validated=False, distilling=True) == VALIDATION_DISTILL_LAM < DanceParams.lam
-    assert lam_option("auto", cross_validated=True, distilling=True) == DanceParams.lam == 7e-4
-    assert lam_option("auto", cross_validated=False, distilling=False) == DanceParams.lam
-    assert lam_option(0.01, cross_validated=False, distilling=True) == 0.01
+    assert lam_option("auto", distilling=True) == DISTILL_LAM == 1e-4 < DanceParams.lam
+    assert lam_option("auto", distilling=False) == DanceParams.lam == 7e-4
+    assert lam_option(0.01, distilling=True) == lam_option(0.01, distilling=False) == 0.01
 
 
-def test_auto_leaves_the_mlp_probability_candidate_out_where_validation_chooses(problem) -> None:
-    """On a validation split, a run that distils does not fit the MLP concept layer with probabilities under ``auto``
-    (docs/pose_accuracy.md, "Across camera views"); cross-validation, runs without a teacher and explicit settings
-    fit every candidate they name; the rule says what was left out."""
+def test_auto_leaves_the_mlp_probability_candidate_out_where_the_final_layer_distils(problem) -> None:
+    """A run that distils does not fit the MLP concept layer with probabilities under ``auto`` (docs/pose_accuracy.md,
+    "Across camera views"); runs without a teacher and explicit settings fit every candidate they name; the rule
+    says what was left out."""
     from dance.model.selection import MLP_WIDTH, fit_selected, skipped_candidates
 
-    assert skipped_candidates("auto", "auto", cross_validated=False, distilling=True) == {(MLP_WIDTH, "probability")}
-    assert skipped_candidates("auto", "auto", cross_validated=True, distilling=True) == set()
-    assert skipped_candidates("auto", "auto", cross_validated=False, distilling=False) == set()  # nothing to distil
-    assert skipped_candidates(MLP_WIDTH, "auto", False, True) == skipped_candidates("auto", "probability", False,
-                                                                                   True) == set()
+    assert skipped_candidates("auto", "auto", distilling=True) == {(MLP_WIDTH, "probability")}
+    assert skipped_candidates("auto", "auto", distilling=False) == set()  # nothing to distil
+    assert skipped_candidates(MLP_WIDTH, "auto", True) == skipped_candidates("auto", "probability", True) == set()
     (x, y, c), (xv, yv, cv), _ = problem
     base = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3)
     sel = fit_selected(base, [None, 8], ["probability", "logit"], x, y, c, xv, yv, cv, CLASSES,

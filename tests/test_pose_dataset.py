@@ -11,9 +11,11 @@ import pytest
 
 from dance.config import load_settings
 from dance.model.contributions import explanation_size
+from dance.model.selection import DISTILL_LAM
 from dance.motion.keyframes import find_keyframes, pose_motion_signal
 from dance.pipeline import run_pipeline
 from dance.pipeline.runner import Context
+from dance.pipeline.train import AUTO_DISTILL_NOTE
 from dance.run_view import RunView
 from dance.runs import RunDir
 
@@ -106,22 +108,23 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     assert views["x"].shape == (2, 36, 512) and np.array_equal(views["rows"], np.flatnonzero(folds["fold"] >= 0))
     assert folds["views"].shape == (5, 2, 36, 512) and np.array_equal(folds["view_rows"], views["rows"])
     assert json.loads((run / "train" / "training.json").read_text())["augmented_views"] == 2
-    assert [c["concept_hidden"] for c in layer["candidates"]] == [None] * 4 + [2048] * 4
+    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None, 2048]
     assert all(0.5 < c["val_concept_auc"] <= 1.0 for c in layer["candidates"])
     # the encoder's own class scores are saved beside its features (every encoder's, views too): the teacher the
-    # final layers distil (train.distill); cross-validated, auto tries shares 0 and 0.5 like the activations, each
-    # fold distilling its own encoder's head
+    # final layers distil (train.distill); cross-validated as on a validation split, auto distils 0.5 (each fold its
+    # own encoder's head) and leaves the MLP-probability candidate out
     head = np.load(run / "features" / "head_predictions.npz")
     ok = head["pred"] >= 0
     assert head["logits"].shape == (61, 3) and np.array_equal(head["logits"][ok].argmax(1), head["pred"][ok])
     assert views["logits"].shape == (2, 36, 3)
     assert folds["logits"].shape == (5, 61, 3) and folds["view_logits"].shape == (5, 2, 36, 3)
-    assert [c["distill"] for c in layer["candidates"]] == [0.0, 0.0, 0.5, 0.5] * 2
-    chosen = next(c for c in layer["candidates"] if c["chosen"])
-    assert layer["distill"] == {"share": chosen["distill"], "setting": "auto", "candidates": [0.0, 0.5],
-                                "teacher": "pose-encoder's own head"}
-    # cross-validated, the final layer keeps the paper's λ under train.lam=auto
-    assert layer["lam"] == {"value": 7e-4, "setting": "auto", "note": "the paper's"}
+    assert [(c["binary_activation"], c["distill"]) for c in layer["candidates"]] == [
+        ("probability", 0.5), ("logit", 0.5), ("logit", 0.5)]
+    assert "not tried: MLP 2048 + probability" in layer["rule"]
+    assert layer["distill"] == {"share": 0.5, "setting": "auto", "candidates": [0.5],
+                                "teacher": "pose-encoder's own head", "note": AUTO_DISTILL_NOTE}
+    # distilling, the final layer takes the smaller λ of train.lam=auto
+    assert layer["lam"]["value"] == DISTILL_LAM and "distils a teacher" in layer["lam"]["note"]
     # how many concepts the test videos' explanations need, as explanation_size computes it from the saved model
     view = RunView(run)
     test = view.videos.splits == "test"
@@ -160,10 +163,8 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
 
     from dance.config import load_settings
     from dance.model.io import load_model
-    from dance.model.selection import VALIDATION_DISTILL_LAM
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
-    from dance.pipeline.train import AUTO_ON_VALIDATION
     from dance.progress import Reporter
     from dance.runs import RunDir
 
@@ -177,7 +178,7 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
         (None, "probability", 0.5), (None, "logit", 0.5), (2048, "logit", 0.5)]
     assert "validation videos" in sel["rule"] and "not tried: MLP 2048 + probability" in sel["rule"]
     assert sel["distill"] == {"share": 0.5, "setting": "auto", "candidates": [0.5],
-                              "teacher": "pose-encoder's own head", "note": AUTO_ON_VALIDATION}
+                              "teacher": "pose-encoder's own head", "note": AUTO_DISTILL_NOTE}
     # ... and its final layer (the LF-CBM variants' too) takes the smaller λ of train.lam=auto there
-    assert sel["lam"]["value"] == VALIDATION_DISTILL_LAM and "validation split" in sel["lam"]["note"]
-    assert load_model(run / "train" / "model").lam == VALIDATION_DISTILL_LAM
+    assert sel["lam"]["value"] == DISTILL_LAM and "distils a teacher" in sel["lam"]["note"]
+    assert load_model(run / "train" / "model").lam == DISTILL_LAM

@@ -167,8 +167,8 @@ class DanceParams:
                                   "0, or at least the training rows: every row each step, full batch)", ge=0)
     concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
-                                     "(linear only when the training videos have augmented views, features.views, and "
-                                     "concept_batch_size is 0); where the final layer distils on a validation split "
+                                     "or cross-validated (linear only when the training videos have augmented views, "
+                                     "features.views, and concept_batch_size is 0); where the final layer distils "
                                      "(train.distill) and binary_activation is auto, the MLP is tried with logits only "
                                      "(docs/pose_accuracy.md, 'Across camera views')")
     binary_activation: Literal["probability", "logit"] = _hp(
@@ -185,15 +185,14 @@ class DanceParams:
         "their views (each cross-validation fold its own backbone's); 0: labels only (the paper). Every prediction "
         "still goes through the concepts; the final layer needs more non-zero weights. A run whose backbone has no "
         "head of its own has no teacher and fits on the labels", ge=0.0, le=1.0,
-        auto="0 or 0.5, whichever cross-validates better, when the run cross-validates on its training videos with "
-        "cross-fitted backbones (features.folds); else 0.5: a validation split drawn from the training data scores the "
-        "shares alike where they differ most, on videos from camera views the training videos lack "
-        "(docs/pose_accuracy.md, 'Across camera views')")
+        auto="0.5 without trying 0: neither a validation split drawn from the training data nor cross-validation on "
+        "the training videos scores the shares where they differ most, on videos from camera views the training "
+        "videos lack (docs/pose_accuracy.md, 'Across camera views')")
     clip_cutoff: float = _hp(0.25, "drop object/scene concepts whose top-5 label mean is <= this")
     interpretability_cutoff: float = _hp(0.45, "drop concepts with validation cos^3 below this")
     lam: float = _hp(7e-4, "elastic-net strength of the final layer (Eq. 6); smaller keeps more non-zero weights",
-                     gt=0.0, auto="7e-4 (the paper's), except where the final layer distils a teacher on a validation "
-                     "split (train.distill): 1e-4, which kept more of the teacher's invariance across camera views "
+                     gt=0.0, auto="7e-4 (the paper's), except where the final layer distils a teacher "
+                     "(train.distill): 1e-4, which kept more of the teacher's invariance across camera views "
                      "(docs/pose_accuracy.md, 'Across camera views')")
     alpha: float = _hp(0.99, "L1 share of the elastic net", ge=0.0, le=1.0)
     n_lambdas: int = _hp(20, "points of the warm-started regularisation path down to lam", ge=1)

@@ -132,9 +132,9 @@ class Teacher:
 #: why a run has no teacher for ``train.distill``, by case
 NO_HEAD = "the backbone has no head of its own (it was not trained here; the baseline is a linear probe)"
 OLD_FEATURES = "the features stage ran before it saved class scores: run `dance features` again to distil"
-AUTO_ON_VALIDATION = ("the run chooses on its validation split, which scores the shares alike where they differ most "
-                      "(test videos from other camera views), so auto distils 0.5 without trying 0 "
-                      "(docs/pose_accuracy.md, 'Across camera views')")
+AUTO_DISTILL_NOTE = ("neither a validation split nor cross-validation on the training videos scores the shares where "
+                     "they differ most (test videos from other camera views), so auto distils 0.5 without trying 0 "
+                     "(docs/pose_accuracy.md, 'Across camera views')")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -200,7 +200,7 @@ def distill_info(setting: float | str, chosen: float, options: list[float], teac
                "teacher": teacher.source if distilled else None}
         if not distilled:
             return out | {"why_not": why_not}
-        return out if len(options) > 1 else out | {"note": AUTO_ON_VALIDATION}
+        return out | {"note": AUTO_DISTILL_NOTE}
     if setting == 0:
         return {"share": 0.0, "teacher": None}
     if teacher is None:
@@ -213,7 +213,7 @@ def lam_info(setting: float | str, value: float) -> dict:
     under ``auto``, why that one."""
     if setting != AUTO:
         return {"value": value}
-    why = ("the final layer distils a teacher on a validation split: a smaller λ kept more of the teacher's "
+    why = ("the final layer distils a teacher: a smaller λ kept more of the teacher's "
            "invariance across camera views (docs/pose_accuracy.md, 'Across camera views')"
            if value != DanceParams.lam else "the paper's")
     return {"value": value, "setting": AUTO, "note": why}
@@ -240,20 +240,19 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
     hidden = hidden_options(s.concept_hidden, 0 if views is None else len(views), s.concept_batch_size)
     activations = activation_options(s.binary_activation, any(t.loss == "bce" for t in tr.concepts.values()))
     cross = cross_fit(ctx, tr, va)
-    distills = distill_options(s.distill, cross is not None)
+    distills = distill_options(s.distill)
     if teacher is None or (s.distill == AUTO and cross is not None and cross.teacher is None):
         distills = [0.0]  # nothing to distil; or fold backbones saved without their class scores (OLD_FEATURES)
     if cross is not None and max(distills) > 0 and cross.teacher is None:
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
-    lam = lam_option(s.lam, cross is not None, max(distills) > 0)
+    lam = lam_option(s.lam, max(distills) > 0)
     with ctx.reporter.tracker() as progress:
         return fit_selected(_new_model(ctx, lam=lam), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
                             va.concepts, classes, progress=progress if rebalance is None else rebalance.wrap(progress),
                             cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
                             teacher_views=None if teacher is None else teacher.views, distills=distills,
-                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, cross is not None,
-                                                     max(distills) > 0))
+                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, max(distills) > 0))
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
