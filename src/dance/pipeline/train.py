@@ -243,16 +243,17 @@ def select_model(ctx: Context, classes: list[str], tr: SplitData, va: SplitData,
     distills = distill_options(s.distill)
     if teacher is None or (s.distill == AUTO and cross is not None and cross.teacher is None):
         distills = [0.0]  # nothing to distil; or fold backbones saved without their class scores (OLD_FEATURES)
-    if cross is not None and max(distills) > 0 and cross.teacher is None:
+    distilling = max(distills) > 0
+    if cross is not None and distilling and cross.teacher is None:
         raise StageError(f"features/folds.npz has no class scores of the fold backbones to distil: {OLD_FEATURES}")
-    lam = lam_option(s.lam, max(distills) > 0)
+    lam = lam_option(s.lam, distilling)
     with ctx.reporter.tracker() as progress:
         return fit_selected(_new_model(ctx, lam=lam), hidden, activations, tr.X, tr.y, tr.concepts, va.X, va.y,
                             va.concepts, classes, progress=progress if rebalance is None else rebalance.wrap(progress),
                             cross=cross, views=views,
                             teacher=None if teacher is None else teacher.probs,
                             teacher_views=None if teacher is None else teacher.views, distills=distills,
-                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, max(distills) > 0))
+                            skip=skipped_candidates(s.concept_hidden, s.binary_activation, distilling))
 
 
 def run_train(ctx: Context, out: StageWriter) -> dict:
