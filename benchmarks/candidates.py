@@ -9,9 +9,11 @@ as the stage fits them (:func:`dance.pipeline.train.select_model`: same settings
 scored on the validation videos (or cross-validated) and on the run's evaluated split. Then, per rule, the gap to the
 baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
 cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss),
-and ``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped). ``--json``
-keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting;
-``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting instead of the run's.
+``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped) and
+``linear only`` (the same among the linear layers, as if the MLP were not tried; docs/pose_accuracy.md, session
+26). ``--json`` keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per
+``train.distill`` setting; ``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting
+instead of the run's.
 
 Use it on development splits only (``pose_datasets.py --dev-folds`` or ``--dev-views``, whose test split is made of
 training videos):
@@ -51,6 +53,7 @@ RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict, str], tuple]]] = 
     "accuracy": (lambda c: True, _by_accuracy),
     "log-loss": (lambda c: True, lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"])),
     "MLP only": (lambda c: c["concept_hidden"] is not None, _by_accuracy),
+    "linear only": (lambda c: c["concept_hidden"] is None, _by_accuracy),
 }
 
 

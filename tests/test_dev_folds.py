@@ -111,7 +111,7 @@ def test_candidates_refuses_a_run_whose_test_split_is_real(tmp_path: Path, capsy
     assert "not a development split" in capsys.readouterr().err
 
 
-def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_layers() -> None:
+def test_candidates_rules_pick_by_their_score_and_the_layer_rules_skip_the_other_layer() -> None:
     candidates = load_benchmark("candidates")
 
     def cand(hidden: int | None, acc: float, ll: float) -> dict:
@@ -122,6 +122,10 @@ def test_candidates_rules_pick_by_their_score_and_the_mlp_rule_skips_linear_laye
     assert candidates.pick(cands, "log-loss", "cv") == 1
     assert candidates.pick(cands, "MLP only", "cv") == 1
     assert candidates.pick([cands[0], cands[3]], "MLP only", "cv") is None
+    assert candidates.pick(cands, "linear only", "cv") == 0
+    mlp_best = [cand(2048, 0.95, 0.1), cand(None, 0.9, 0.4), cand(None, 0.9, 0.3)]
+    assert candidates.pick(mlp_best, "accuracy", "cv") == 0 and candidates.pick(mlp_best, "linear only", "cv") == 2
+    assert candidates.pick([cands[1], cands[2]], "linear only", "cv") is None
     assert candidates.pick([cand(None, 0.9, 0.3), cand(None, 0.9, 0.3)], "accuracy", "cv") == 0  # full tie: first
 
 
