@@ -15,8 +15,8 @@ cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or 
 ``train.distill`` setting; ``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting
 instead of the run's.
 
-Use it on development splits only (``pose_datasets.py --dev-folds`` or ``--dev-views``, whose test split is made of
-training videos):
+Use it on development splits only (``pose_datasets.py --dev-folds``, ``--dev-views`` or ``--dev-groups``, whose
+test split is made of training videos):
 choosing a rule by the scores of a real test split would tune on it. A run whose data is not a development split
 is refused unless ``--not-a-dev-fold`` says the caller knows.
 """
@@ -124,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         for run in args.runs:
             data_path = str(load_settings(run / "config.yaml", []).data.path)
             if not Path(data_path).parent.name.startswith(("dev_fold", "dev_by_")) and not args.not_a_dev_fold:
-                print(f"error: {run}: its data ({data_path}) is not a development split (pose_datasets.py --dev-folds "
-                      "or --dev-views); its test split must not choose a rule (--not-a-dev-fold to score it anyway)",
+                print(f"error: {run}: its data ({data_path}) is not a development split (pose_datasets.py --dev-folds, "
+                      "--dev-views or --dev-groups); its test split must not choose a rule (--not-a-dev-fold to "
+                      "score it anyway)",
                       file=sys.stderr)
                 return 2
             results += [score_run(run, share, args.overrides) for share in (args.distill or [None])]

@@ -27,6 +27,9 @@ left out of the copies' ``annotations.csv``; the other files are hard-linked whe
 copied). ``--dev-views view=front,back`` makes one development split across a column of ``annotations.csv``
 instead (Penn Action's export has each video's camera ``view``): the training videos with those values train, the
 other training videos test — how a setting fares on views the training videos lack, without the test split.
+``--dev-groups PATTERN=VALUE,...`` splits by a group named in each video id instead (the first group of the regular
+expression PATTERN): the training videos of the groups given test, the others train — MSR Action3D's development
+splits hold out two of its training subjects, ``--dev-groups '_s0*([0-9]+)_=1,5'``.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dance.config import load_settings
@@ -112,30 +117,65 @@ def dev_fold_dataset(folder: Path, out: Path, fold: int, n_folds: int, seed: int
     return _dev_copy(folder, out / f"dev_fold{fold}_of{n_folds}", fields, rows, held)
 
 
+def _dev_split(folder: Path, dst: Path, what: str, key: Callable[[dict], str], train_values: set[str],
+               needs: str = "") -> Path:
+    """``folder`` without its test videos, its training and validation videos whose ``key`` is one of
+    ``train_values`` as training and the others as the test split (``what`` names the key in messages; ``needs``, a
+    column it reads). A class with no training video on that split is left out (and named)."""
+    with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    if "split" not in fields or (needs and needs not in fields):
+        raise DanceError(f"{folder / 'annotations.csv'}: a development split by {what} needs "
+                         f"{f'{needs!r} and ' if needs else ''}'split' columns (it has {', '.join(fields)})")
+    rows = [r for r in rows if r["split"] in ("train", "val")]
+    keys = [key(r) for r in rows]
+    trained = {r["label"] for r, k in zip(rows, keys) if k in train_values}
+    dropped = sorted({r["label"] for r in rows} - trained)
+    if dropped:  # a class with no training video could never be predicted: not part of the split
+        print(f"  {what}={','.join(sorted(train_values))}: no training video of {', '.join(dropped)}; "
+              "left out of the development split")
+        kept = [i for i, r in enumerate(rows) if r["label"] in trained]
+        rows, keys = [rows[i] for i in kept], [keys[i] for i in kept]
+    held = [k not in train_values for k in keys]
+    if all(held) or not any(held):
+        raise DanceError(f"{folder / 'annotations.csv'}: {what} values {sorted(set(keys))} and training values "
+                         f"{sorted(train_values)} leave no {'training' if all(held) else 'test'} video")
+    return _dev_copy(folder, dst, fields, rows, held)
+
+
 def dev_view_dataset(folder: Path, out: Path, column: str, train_values: set[str]) -> Path:
     """``folder`` without its test videos, its training and validation videos whose ``column`` (e.g. a camera view)
     is one of ``train_values`` as training, the others as the test split: a development split across that column
     (say front / back views train, left / right test), made of training videos only. A class with no training
     video on that split is left out (and named)."""
+    return _dev_split(folder, out / f"dev_by_{column}_{'_'.join(sorted(train_values))}", column,
+                      lambda r: r[column], train_values, needs=column)
+
+
+def dev_group_dataset(folder: Path, out: Path, pattern: str, test_values: set[str]) -> Path:
+    """``folder`` without its test videos, its training and validation videos in one of the groups ``test_values``
+    as the test split and the others as training, a video's group being the first group of the regular expression
+    ``pattern`` searched in its id (MSR Action3D's subject: ``_s0*([0-9]+)_`` in ``a01_s03_e02``): a development
+    split across subjects (or any group an id names), made of training videos only."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise DanceError(f"--dev-groups: {pattern!r} is not a regular expression ({e})") from None
+    if regex.groups < 1:
+        raise DanceError(f"--dev-groups: {pattern!r} has no group (…(…)…) naming a video's group")
+
+    def group(row: dict) -> str:
+        m = regex.search(row["video_id"])
+        if m is None or m.group(1) is None:
+            raise DanceError(f"--dev-groups: {pattern!r} names no group in video id {row['video_id']!r}")
+        return m.group(1)
+
     with open(folder / "annotations.csv", newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    if column not in fields or "split" not in fields:
-        raise DanceError(f"{folder / 'annotations.csv'}: a development split by {column!r} needs '{column}' and "
-                         f"'split' columns (it has {', '.join(fields)})")
-    rows = [r for r in rows if r["split"] in ("train", "val")]
-    trained = {r["label"] for r in rows if r[column] in train_values}
-    dropped = sorted({r["label"] for r in rows} - trained)
-    if dropped:  # a class with no training video could never be predicted: not part of the split
-        print(f"  {column}={','.join(sorted(train_values))}: no training video of {', '.join(dropped)}; "
-              "left out of the development split")
-        rows = [r for r in rows if r["label"] in trained]
-    held = [r[column] not in train_values for r in rows]
-    if all(held) or not any(held):
-        values = sorted({r[column] for r in rows})
-        raise DanceError(f"{folder / 'annotations.csv'}: {column} values {values} and training values "
-                         f"{sorted(train_values)} leave no {'training' if all(held) else 'test'} video")
-    return _dev_copy(folder, out / f"dev_by_{column}_{'_'.join(sorted(train_values))}", fields, rows, held)
+        groups = {group(r) for r in csv.DictReader(f) if r.get("split") in ("train", "val")}
+    test = "_".join(sorted(test_values))
+    return _dev_split(folder, out / f"dev_by_group_test{test}", "group", group, groups - test_values,
+                      needs="video_id")
 
 
 def run_one(data: Path, run: Path, seed: int, extra: list[str]) -> dict:
@@ -177,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="run on one development split across a column of annotations.csv instead of the test "
                          "split: training videos with one of the values train, the others test (Penn Action: "
                          "view=front,back)")
+    ap.add_argument("--dev-groups", metavar="PATTERN=VALUE,...",
+                    help="run on one development split across groups of video ids instead of the test split: the "
+                         "first group of the regular expression PATTERN, searched in each id, names a video's group; "
+                         "training videos of the groups given test, the others train (MSR Action3D's subjects: "
+                         "'_s0*([0-9]+)_=1,5')")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="extra section.key=value for every run (the README numbers use none)")
     args = ap.parse_args(argv)
@@ -185,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     column, _, values = (args.dev_views or "").partition("=")
     if args.dev_views and (not column or not values or args.dev_folds):
         ap.error("--dev-views: expected COLUMN=VALUE[,VALUE...], and not with --dev-folds")
+    pattern, _, groups = (args.dev_groups or "").rpartition("=")
+    if args.dev_groups and (not pattern or not groups or args.dev_folds or args.dev_views):
+        ap.error("--dev-groups: expected PATTERN=VALUE[,VALUE...], and not with --dev-folds or --dev-views")
     datasets: dict[str, Path] = {}
     try:
         if args.penn:
@@ -210,15 +258,18 @@ def main(argv: list[str] | None = None) -> int:
                     fs = f"_fs{args.fold_seed}" if args.fold_seed else ""  # fold seed 0: the names from before it
                     data = dev_fold_dataset(folder, args.out / f"{name}_dev{fs}", k, args.dev_folds, args.fold_seed)
                     run_name = f"{name}{fs}_dev{k}_seed{seed}"
-                elif args.dev_views:
-                    data = dev_view_dataset(folder, args.out / f"{name}_dev", column, set(values.split(",")))
+                elif args.dev_views or args.dev_groups:
+                    data = (dev_view_dataset(folder, args.out / f"{name}_dev", column, set(values.split(",")))
+                            if args.dev_views else
+                            dev_group_dataset(folder, args.out / f"{name}_dev", pattern, set(groups.split(","))))
                     run_name = f"{name}_{data.name}_seed{seed}"
                 row = run_one(data, args.out / "runs" / run_name, seed, args.overrides)
                 results.setdefault(name, []).append(row)
                 atomic_write_json(args.out / "pose_datasets.json", {"overrides": args.overrides, "results": results,
                                                                     "dev_folds": args.dev_folds,
                                                                     "fold_seed": args.fold_seed,
-                                                                    "dev_views": args.dev_views})
+                                                                    "dev_views": args.dev_views,
+                                                                    "dev_groups": args.dev_groups})
     except DanceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -234,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.mean(r['weights'] for r in rows):>9.0f}"
               f"{statistics.mean(r['minutes'] for r in rows):>9.1f}  {choices}")
     where = (f"development folds of the training videos ({args.dev_folds})" if args.dev_folds else
-             f"a development split of the training videos by {args.dev_views}" if args.dev_views else "the test split")
+             f"a development split of the training videos by {args.dev_views}" if args.dev_views else
+             f"a development split of the training videos by groups {args.dev_groups}" if args.dev_groups else
+             "the test split")
     print(f"(mean ± standard deviation over seeds {args.seeds}, on {where}; {args.out / 'pose_datasets.json'})")
     return 0
 

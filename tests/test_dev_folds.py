@@ -88,6 +88,27 @@ def test_dev_views_train_on_some_values_and_test_on_the_others_never_a_test_vide
     assert "not a development split" not in capsys.readouterr().err
 
 
+def test_dev_groups_test_on_the_groups_an_id_names_never_a_test_video(tmp_path: Path, capsys) -> None:
+    """MSR Action3D's development splits: two of its training subjects (named in each id) held out as the test."""
+    rows = [(f"a{a:02d}_s{s:02d}_e01", f"c{a}", "test" if s % 2 == 0 else ("train", "val")[a % 2])
+            for a in range(1, 4) for s in range(1, 11)]
+    data = _dataset(tmp_path / "data", rows)
+    dev = pose_datasets.dev_group_dataset(data, tmp_path / "dev", r"_s0*([0-9]+)_", {"1", "5"})
+    assert dev.name == "dev_by_group_test1_5"
+    split = _split(dev)
+    assert set(split) == {v for v, _, s in rows if s != "test"}  # every training video, no test video
+    assert {v for v, s in split.items() if s == "test"} == {v for v in split if v.split("_")[1] in ("s01", "s05")}
+    for pattern, match in ((r"_s(", "not a regular expression"), (r"_s0*[0-9]+_", "has no group"),
+                           (r"_x([0-9]+)_", "names no group in video id")):
+        with pytest.raises(DanceError, match=match):
+            pose_datasets.dev_group_dataset(data, tmp_path / "bad", pattern, {"1"})
+    with pytest.raises(DanceError, match="leave no training video"):
+        pose_datasets.dev_group_dataset(data, tmp_path / "all", r"_s0*([0-9]+)_", {"1", "3", "5", "7", "9"})
+    for bad in (["--dev-groups", "_s([0-9]+)_"], ["--dev-groups", "_s([0-9]+)_=1", "--dev-views", "view=a"]):
+        with pytest.raises(SystemExit):
+            pose_datasets.main(["--out", str(tmp_path), "--synthetic", "10", *bad])
+
+
 def test_dev_views_argument_needs_a_column_and_values(tmp_path: Path) -> None:
     for bad in (["--dev-views", "view"], ["--dev-views", "=front"], ["--dev-views", "view=front", "--dev-folds", "3"]):
         with pytest.raises(SystemExit):
