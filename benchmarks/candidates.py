@@ -4,16 +4,18 @@ selection rule would have chosen: how a rule for choosing the concept layer is c
     python benchmarks/pose_datasets.py --out pose-dev --penn ../shared/data/penn_action --dev-folds 3 --seeds 10 11 12
     python benchmarks/candidates.py pose-dev/runs/penn_action_dev*_seed*
 
-For each run (its stages up to ``features`` and ``motion`` done), the train stage's candidates are fit again exactly
-as the stage fits them (:func:`dance.pipeline.train.select_model`: same settings, views, cross-fitting) and each is
-scored on the validation videos (or cross-validated) and on the run's evaluated split. Then, per rule, the gap to the
-baseline (the backbone's own head) of the candidate it picks: ``accuracy`` (the pipeline's rule: best validation or
+For each run (its stages up to ``features`` and ``motion`` done), the train stage's candidates under
+``train.concept_hidden=auto`` and ``train.binary_activation=auto`` are fit again exactly as the stage fits them
+(:func:`dance.pipeline.train.select_model`: the run's other settings, views, cross-fitting) and each is scored on the
+validation videos (or cross-validated) and on the run's evaluated split. Then, per rule, the gap to the baseline
+(the backbone's own head) of the candidate it picks: ``accuracy`` (the rule of ``auto``: best validation or
 cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or cross-validated log-loss),
-``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped) and
+``MLP only`` (the accuracy rule among the MLP concept layers, as if the linear candidates were dropped),
 ``linear only`` (the same among the linear layers, as if the MLP were not tried; docs/pose_accuracy.md, session
-26). ``--json`` keeps every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per
-``train.distill`` setting; ``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting
-instead of the run's.
+26) and ``linear logit`` (no choice: the linear layer with logits, the defaults since session 28). ``--json`` keeps
+every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting;
+``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting instead of the run's
+(``--set train.concept_hidden=null`` narrows the candidates to the linear layer).
 
 Use it on development splits only (``pose_datasets.py --dev-folds``, ``--dev-views`` or ``--dev-groups``, whose
 test split is made of training videos):
@@ -54,7 +56,11 @@ RULES: dict[str, tuple[Callable[[dict], bool], Callable[[dict, str], tuple]]] = 
     "log-loss": (lambda c: True, lambda c, s: (c[f"{s}_log_loss"], -c[f"{s}_accuracy"])),
     "MLP only": (lambda c: c["concept_hidden"] is not None, _by_accuracy),
     "linear only": (lambda c: c["concept_hidden"] is None, _by_accuracy),
+    "linear logit": (lambda c: c["concept_hidden"] is None and c["binary_activation"] == "logit", _by_accuracy),
 }
+
+#: the settings whose candidates the rules choose among, before the caller's ``--set``
+CHOICE = ["train.concept_hidden=auto", "train.binary_activation=auto"]
 
 
 def pick(cands: list[dict], rule: str, score: str) -> int | None:
@@ -75,8 +81,9 @@ def _shown(share: float | str) -> str:
 
 def score_run(run: Path, distill: float | str | None = None, overrides: Sequence[str] = ()) -> dict:
     """Every candidate of ``run``'s train stage, with its ``train.distill`` setting or ``distill``, and its other
-    settings as the run had them unless ``overrides`` (``train.KEY=VALUE``) say otherwise."""
-    overrides = [*overrides, *([] if distill is None else [f"train.distill={distill}"])]
+    settings as the run had them unless ``overrides`` (``train.KEY=VALUE``) say otherwise; the concept layer and
+    the activation are ``auto`` (:data:`CHOICE`) unless ``overrides`` set them."""
+    overrides = [*CHOICE, *overrides, *([] if distill is None else [f"train.distill={distill}"])]
     ctx = Context(load_settings(run / "config.yaml", overrides), RunDir(run), RichReporter())
     share = ctx.settings.train.distill
     index, data = load_split_data(ctx)
@@ -153,13 +160,13 @@ def main(argv: list[str] | None = None) -> int:
                 gaps[name, r["distill"]].append(100 * (r["candidates"][chosen]["test_accuracy"] - r["baseline"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print("\nrule        distill  gap to the baseline, points (mean ± sd over runs; per run)")
+    print("\nrule         distill  gap to the baseline, points (mean ± sd over runs; per run)")
     for (name, share), g in gaps.items():
         if not g:
-            print(f"{name:12s}{_shown(share):<9s}no candidate it may pick")
+            print(f"{name:13s}{_shown(share):<9s}no candidate it may pick")
             continue
         spread = f" ± {statistics.stdev(g):.2f}" if len(g) > 1 else ""
-        print(f"{name:12s}{_shown(share):<9s}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
+        print(f"{name:13s}{_shown(share):<9s}{statistics.mean(g):+.2f}{spread}  ({' / '.join(f'{x:+.1f}' for x in g)})")
     return 0
 
 

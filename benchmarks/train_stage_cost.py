@@ -8,9 +8,11 @@ training videos and their views, chosen on validation or by cross-validation wit
 again, settings alternating within each repeat so both see the same machine load. Prints, per setting, the number of
 candidates, the median wall and CPU minutes (CPU time of this process, all its threads), their ratios to the first
 setting, the load average, and the pick of each repeat. Nothing is scored on the run's test split, so any run may be
-timed. ``auto`` distils 0.5 of the backbone's head (each fold its own encoder's on a cross-fitted run) and leaves
-the MLP concept layer with probabilities out, so it fits one candidate fewer than ``0`` (3 against 4 with binary
-concepts), each with the denser final layer of λ 1e-4.
+timed. ``auto`` distils 0.5 of the backbone's head (each fold its own encoder's on a cross-fitted run), each
+candidate with the denser final layer of λ 1e-4. With the default fixed concept layer (linear, logits) each setting
+fits one candidate; where the run chooses them (``train.concept_hidden=auto``, ``train.binary_activation=auto``)
+``auto`` leaves the MLP with probabilities out, so it fits one candidate fewer than ``0`` (3 against 4 with binary
+concepts).
 """
 
 from __future__ import annotations

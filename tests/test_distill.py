@@ -102,6 +102,7 @@ def problem():
 def _fit(problem, **params) -> DanceModel:
     (x, y, c), (xv, yv, cv), _ = problem
     teacher = params.pop("teacher", None)
+    params.setdefault("binary_activation", "probability")  # the tests switch to the other activation, logit
     return DanceModel(concept_steps=150, concept_lr=1e-2, n_lambdas=5, **params).fit(
         x, y, c, xv, yv, cv, classes=CLASSES, teacher=teacher)
 
@@ -226,7 +227,7 @@ def test_selection_cross_validates_each_share_with_each_folds_own_teacher(proble
     correct = 0
     for f in range(k):
         fit_rows, held = np.flatnonzero(cross.fold != f), np.flatnonzero(cross.fold == f)
-        m = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, distill=0.5)
+        m = DanceModel(concept_steps=30, concept_lr=1e-2, n_lambdas=3, distill=0.5, binary_activation="probability")
         m.fit(x[fit_rows], y[fit_rows], {t: v.subset(fit_rows) for t, v in c.items()}, xv, yv, cv, CLASSES,
               teacher=cross.teacher[f][fit_rows])
         correct += int((m.predict_index(x[held]) == np.asarray(y)[held]).sum())

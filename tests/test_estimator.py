@@ -178,8 +178,9 @@ def test_train_settings_derive_from_the_estimator_parameters() -> None:
     assert list(settings)[:len(shared)] == shared  # same names, in declaration order, then the stage's own keys
     assert set(estimator) - set(shared) == {"standardize_features", "validation_fraction"}
     for name in shared:
-        auto = estimator[name].metadata["auto"]
-        assert settings[name].default == ("auto" if auto else estimator[name].default)
+        meta = estimator[name].metadata
+        assert settings[name].default == ("auto" if meta["auto"] and meta["auto_default"] else
+                                          estimator[name].default)
         assert settings[name].description.startswith(estimator[name].metadata["description"])
     s = load_settings(overrides=["train.lam=0.01", "train.concept_hidden=8"])
     assert s.train.estimator_params()["lam"] == 0.01
@@ -188,6 +189,9 @@ def test_train_settings_derive_from_the_estimator_parameters() -> None:
     with pytest.raises(Exception, match="distill"):
         load_settings(overrides=["train.distill=1.5"])  # and on a key that also takes auto, on its values
     assert load_settings(overrides=["train.distill=0.5"]).train.distill == 0.5
+    # a key whose auto is there on request only: its default is the estimator's, and it still takes auto
+    assert settings["concept_hidden"].default is None and "auto (on request)" in settings["concept_hidden"].description
+    assert load_settings(overrides=["train.concept_hidden=auto"]).train.concept_hidden == "auto"
 
 
 def test_new_model_takes_every_shared_setting() -> None:

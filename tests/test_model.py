@@ -227,9 +227,11 @@ def test_save_load_mlp_concept_layers(problem, tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.decision_function(xt), model.decision_function(xt))
 
 
-def test_binary_concepts_enter_the_final_layer_as_probabilities(fitted: DanceModel, problem) -> None:
-    (x, _, _), _, _ = problem
-    assert fitted.binary_activation == "probability"
+def test_binary_concepts_enter_the_final_layer_as_probabilities(problem) -> None:
+    (x, y, c), (xv, yv, cv), _ = problem
+    assert DanceModel().binary_activation == "logit"  # the default (docs/pose_accuracy.md, "A fixed concept layer")
+    fitted = DanceModel(concept_steps=200, concept_lr=1e-2, binary_activation="probability").fit(
+        x, y, c, xv, yv, cv, classes=CLASSES)
     assert [b.activation for b in fitted.blocks_] == ["sigmoid", "identity", "identity"]
     raw = fitted._raw_activations(fitted._scaled(x, torch.device("cpu")))
     motion = fitted.blocks_[0]

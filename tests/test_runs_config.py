@@ -269,7 +269,10 @@ def test_load_settings_defaults() -> None:
     s = load_settings()
     assert s == Settings()
     assert s.motion.partition == "auto" and s.train.lam == "auto"
-    assert s.train.concept_hidden == "auto" and s.train.binary_activation == "auto"  # chosen on validation data
+    # a fixed concept layer, linear with logits; auto (linear or an MLP, probabilities or logits, chosen) on request
+    assert s.train.concept_hidden is None and s.train.binary_activation == "logit"
+    chosen = load_settings(overrides=["train.concept_hidden=auto", "train.binary_activation=auto"]).train
+    assert chosen.concept_hidden == "auto" and chosen.binary_activation == "auto"
     with pytest.raises(ConfigError, match="partition"):
         load_settings(overrides=["motion.partition=-1"])
     with pytest.raises(ConfigError, match="concept_hidden"):

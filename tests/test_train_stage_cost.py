@@ -8,9 +8,16 @@ from pathlib import Path
 from _benchmarks import load_benchmark
 
 
-def test_times_each_setting_and_counts_its_candidates(pose: Path, capsys) -> None:
+def test_times_each_setting_and_counts_its_candidates(pose: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
     cost = load_benchmark("train_stage_cost")
-    assert cost.main([str(pose), "--repeats", "1"]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(pose, run)
+    config = run / "config.yaml"  # the concept layer and activation chosen (train.*=auto, on request)
+    config.write_text(config.read_text(encoding="utf-8").replace("concept_hidden: null", "concept_hidden: auto")
+                      .replace("binary_activation: logit", "binary_activation: auto"), encoding="utf-8")
+    assert cost.main([str(run), "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[-2:]}
     n = {d: int(rows[d][1]) for d in ("0", "auto")}

@@ -139,15 +139,18 @@ class FeatureSettings(Section):
 # ---------------------------------------------------------------------------------------------- estimator settings
 
 
-def _hp(default: Any, description: str, *, setting: bool = True, auto: str = "", **bounds: float) -> Any:
+def _hp(default: Any, description: str, *, setting: bool = True, auto: str = "", auto_default: bool = True,
+        **bounds: float) -> Any:
     """A hyperparameter of :class:`DanceParams`: its default, what it does, and its bounds (``ge``, ``gt``,
     ``le``, ``lt``), which both :class:`TrainSettings` and ``DanceModel.fit`` check.
 
     ``setting=False``: an estimator parameter only, not a ``train.*`` key. ``auto``: the ``train.*`` key also takes
-    ``auto`` (its default), meaning the run tries the values and keeps the best (the text says how).
+    ``auto``, meaning the run tries the values and keeps the best (the text says how); ``auto`` is the key's default
+    unless ``auto_default=False`` (then ``auto`` is there on request and the key's default is ``default``).
     """
     return dataclasses.field(default=default, metadata={"description": description, "setting": setting,
-                                                        "auto": auto, "bounds": bounds})
+                                                        "auto": auto, "auto_default": auto_default,
+                                                        "bounds": bounds})
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -165,15 +168,22 @@ class DanceParams:
     concept_steps: int = _hp(1000, "Adam steps per concept layer (the weights best on validation are kept)", ge=1)
     concept_batch_size: int = _hp(512, "training rows per Adam step of the concept layers (shuffled minibatches; "
                                   "0, or at least the training rows: every row each step, full batch)", ge=0)
-    concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear)",
+    concept_hidden: int | None = _hp(None, "hidden units of an MLP concept layer (None: linear, the default, with "
+                                     "logits: where validation or cross-validation chose the 2048-unit MLP on "
+                                     "development splits it lost up to 12 points to the linear layer; "
+                                     "docs/pose_accuracy.md, 'A fixed concept layer')",
+                                     auto_default=False,
                                      auto="linear or 2048 units, whichever is more accurate on the validation split "
                                      "or cross-validated (linear only when the training videos have augmented views, "
                                      "features.views, and concept_batch_size is 0); where the final layer distils "
                                      "(train.distill) and binary_activation is auto, the MLP is tried with logits only "
                                      "(docs/pose_accuracy.md, 'Across camera views')")
     binary_activation: Literal["probability", "logit"] = _hp(
-        "probability", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit",
-        auto="the more accurate on the validation split")
+        "logit", "what a motion (binary) concept feeds the final layer: its predicted probability or its logit (the "
+        "default: on 16 development splits the linear layer with logits was never more than 0.9 points under the "
+        "candidate that validation or cross-validation chose, and 1.3 points above it on average; "
+        "docs/pose_accuracy.md, 'A fixed concept layer')", auto_default=False,
+        auto="the more accurate on the validation split or cross-validated, with the concept layer")
     joint_weight: float = _hp(
         0.0, "weight of the class term when training the binary (motion) concept layer: a temporary linear class "
         "head on its concept probabilities is trained with it and then dropped (a joint concept bottleneck, Koh et "
@@ -220,8 +230,8 @@ def _train_fields() -> dict[str, Any]:
             if bounds:  # the bounds hold for the values, not for "auto"
                 annotation, bounds = Annotated[annotation, Field(**bounds)], {}
             annotation = Literal[("auto", *typing.get_args(annotation))] if literal else annotation | Literal["auto"]
-            default = "auto"
-            description = f"{description}; auto: {meta['auto']}"
+            default = "auto" if meta["auto_default"] else default
+            description = f"{description}; auto{'' if meta['auto_default'] else ' (on request)'}: {meta['auto']}"
         out[f.name] = (annotation, Field(default, description=description, **bounds))
     return out
 
