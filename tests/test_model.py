@@ -590,7 +590,7 @@ def test_selection_on_validation_records_every_candidate(problem) -> None:
 
 
 def test_fold_ids_are_stratified_seeded_and_cover_every_fold() -> None:
-    from dance.model.selection import cross_fit_folds, fold_ids
+    from dance.model.selection import chooses, cross_fit_folds, fold_ids
 
     y = np.array([0] * 10 + [1] * 7 + [2] * 2)
     fold = fold_ids(y, 5, seed=3)
@@ -602,6 +602,10 @@ def test_fold_ids_are_stratified_seeded_and_cover_every_fold() -> None:
     assert len(set(fold[y == 2].tolist())) == 2  # a class smaller than the folds: one video per fold
     assert cross_fit_folds("auto", 499) == 5 and cross_fit_folds("auto", 500) == 0
     assert cross_fit_folds(0, 10) == 0 and cross_fit_folds(3, 10_000) == 3
+    # auto cross-fits only where the train stage has a choice to make; a number is used as given
+    assert cross_fit_folds("auto", 10, choosing=False) == 0 and cross_fit_folds(3, 10, choosing=False) == 3
+    assert not chooses(None, "logit") and not chooses(2048, "probability")
+    assert chooses("auto", "logit") and chooses(None, "auto")
 
 
 def test_selection_by_cross_validation_uses_each_folds_held_out_features(problem) -> None:

@@ -162,6 +162,7 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
     import shutil
 
     from dance.config import load_settings
+    from dance.errors import StageError
     from dance.model.io import load_model
     from dance.pipeline import run_pipeline
     from dance.pipeline.runner import Context
@@ -174,11 +175,17 @@ def test_a_run_choosing_on_validation_distils_half_and_skips_the_mlp_probability
     assert [(c["concept_hidden"], c["binary_activation"], c["distill"]) for c in fixed["candidates"]] == [
         (None, "logit", 0.5)]
     assert fixed["rule"].startswith("a single candidate") and fixed["candidates"][0]["chosen"]
+    # ... so under features.folds=auto the features stage trained no fold encoders for it (fewer than 500 training
+    # videos), and a run that starts choosing must run that stage again, which the runner says
+    assert not (pose / "features" / "folds.npz").exists()
     run = tmp_path / "run"
     shutil.copytree(pose, run)
-    (run / "features" / "folds.npz").unlink()  # as if the features stage had not cross-fitted
-    settings = load_settings(run / "config.yaml", ["train.concept_hidden=auto", "train.binary_activation=auto"])
-    run_pipeline(Context(settings, RunDir(run), Reporter()), only=["train"], force=("train",))
+    choose = ["train.concept_hidden=auto", "train.binary_activation=auto"]
+    with pytest.raises(StageError, match="'features', which 'train' reads, is out of date"):
+        run_pipeline(Context(load_settings(run / "config.yaml", choose), RunDir(run), Reporter()), only=["train"])
+    settings = load_settings(run / "config.yaml", [*choose, "features.folds=0"])  # choosing on validation
+    run_pipeline(Context(settings, RunDir(run), Reporter()), only=["features", "train"])
+    assert not (run / "features" / "folds.npz").exists()
     sel = json.loads((run / "train" / "training.json").read_text())["selection"]
     assert [(c["concept_hidden"], c["binary_activation"], c["distill"]) for c in sel["candidates"]] == [
         (None, "probability", 0.5), (None, "logit", 0.5), (2048, "logit", 0.5)]

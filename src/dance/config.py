@@ -126,7 +126,8 @@ class FeatureSettings(Section):
         "videos, each without its fold, so the train stage gets held-out features of every training video "
         "(cross-fitting: the concept layer, its width and activation are then chosen by cross-validation on train "
         "instead of on the validation split). 0: off; auto: 5 folds when there are fewer than 500 training "
-        "videos, else off")
+        "videos and the train stage has a choice to make (train.concept_hidden or train.binary_activation auto), "
+        "else off")
 
     @field_validator("folds")
     @classmethod

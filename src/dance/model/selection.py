@@ -48,10 +48,18 @@ CROSS_FIT_MAX_TRAIN = 500
 AUTO_FOLDS = 5
 
 
-def cross_fit_folds(setting: int | str, n_train: int) -> int:
-    """Folds of a ``features.folds`` setting for ``n_train`` training videos (0: no cross-fitting)."""
+def chooses(concept_hidden: int | str | None, binary_activation: str) -> bool:
+    """Whether the train stage's ``train.concept_hidden`` and ``train.binary_activation`` settings leave it a choice
+    among concept-layer candidates (``auto`` for either): only then are cross-validation scores, and the fold encoders
+    of ``features.folds=auto``, of any use (``train.distill`` and ``train.lam`` under ``auto`` are fixed rules)."""
+    return AUTO in (concept_hidden, binary_activation)
+
+
+def cross_fit_folds(setting: int | str, n_train: int, choosing: bool = True) -> int:
+    """Folds of a ``features.folds`` setting for ``n_train`` training videos (0: no cross-fitting); ``auto``
+    cross-fits only where the train stage is ``choosing`` a candidate (:func:`chooses`)."""
     if setting == AUTO:
-        return AUTO_FOLDS if n_train < CROSS_FIT_MAX_TRAIN else 0
+        return AUTO_FOLDS if choosing and n_train < CROSS_FIT_MAX_TRAIN else 0
     return int(setting)
 
 

@@ -25,15 +25,33 @@ from dance.data.video import read_clip
 from dance.encoders.registry import backbone_entry, make_backbone, make_video_backbone
 from dance.encoders.video_cache import ChunkResult, encode_chunk, encode_videos_cached
 from dance.errors import PoseFormatError, StageError
-from dance.model.selection import cross_fit_folds, fold_ids
+from dance.model.selection import AUTO, chooses, cross_fit_folds, fold_ids
 from dance.motion.poses import PoseSequence
 from dance.pipeline.artifacts import run_index, save_arrays
 from dance.pipeline.engine import ChunkMap
-from dance.pipeline.motion import pose_source
+from dance.pipeline.motion import pose_source, poses_external
 from dance.pipeline.runner import Context
 from dance.pipeline.skipped import reason_counts, skip_line
 from dance.runs import StageWriter, atomic_write_json, stable_hash
 from dance.threads import Rebalance, torch_threads
+
+
+def train_chooses(ctx: Context) -> bool:
+    """Whether the run's train stage chooses among concept-layer candidates (:func:`~dance.model.selection.chooses`):
+    under ``features.folds=auto`` the fold encoders are trained only then."""
+    return chooses(ctx.settings.train.concept_hidden, ctx.settings.train.binary_activation)
+
+
+def external(ctx: Context) -> dict[str, str]:
+    """What the stage depends on beyond its settings sections: the pose source (as the poses stage), and, for a
+    trained backbone under ``features.folds=auto`` where the train stage has nothing to choose, that fact — the stage
+    then trains no fold encoders, so a run that starts choosing (``train.concept_hidden=auto``) runs this stage again
+    to train them."""
+    out = poses_external(ctx)
+    s = ctx.settings.features
+    if backbone_entry(s.backbone).input == "poses" and s.folds == AUTO and not train_chooses(ctx):
+        out["cross_fit"] = "off: the train stage has nothing to choose"
+    return out
 
 
 def run(ctx: Context, out: StageWriter) -> dict:
@@ -134,7 +152,7 @@ def run_pose_backbone(ctx: Context, out: StageWriter) -> dict:
         if s.views:
             view_x = encoder.encode_augmented(train_seqs, s.views, seed=s.seed)
             save_arrays(out.path("views.npz"), x=view_x, rows=tr, logits=encoder.class_logits(view_x))
-        n_folds = cross_fit_folds(s.folds, len(tr))
+        n_folds = cross_fit_folds(s.folds, len(tr), train_chooses(ctx))
         if n_folds:
             fold = fold_ids(labels[tr], n_folds, s.seed)
             fold_x = np.zeros((n_folds, len(index.records), encoder.dim), dtype=np.float32)

@@ -24,7 +24,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("spatial", "object and scene concept labels", ("index", "language"), ("spatial",), spatial.run,
           spatial.external),
     Stage("features", "frozen backbone features, one vector per video (a pose backbone is trained first)",
-          ("index",), ("features", "poses"), features.run, motion.poses_external),
+          ("index",), ("features", "poses"), features.run, features.external),
     Stage("train", "concept layers and the sparse final layer", ("features", "motion", "spatial"), ("train",),
           train.run_train),
     Stage("baseline", "linear probe on the same features (no interpretability)",
