@@ -15,7 +15,10 @@ cross-validated accuracy, ties by log-loss), ``log-loss`` (lowest validation or 
 26) and ``linear logit`` (no choice: the linear layer with logits, the defaults since session 28). ``--json`` keeps
 every candidate's scores for a later look; ``--distill 0 0.5 auto`` fits them once per ``train.distill`` setting;
 ``--set train.lam=1e-4`` (any ``train.`` setting, repeatable) fits them with that setting instead of the run's
-(``--set train.concept_hidden=null`` narrows the candidates to the linear layer).
+(``--set train.concept_hidden=null`` narrows the candidates to the linear layer). A run made with the default fixed
+concept layer trained no fold encoders (``features.folds=auto`` cross-fits only where the run chooses), so its
+candidates are scored on its validation split; make small development runs with ``pose_datasets.py --set
+train.concept_hidden=auto --set train.binary_activation=auto`` for them to be cross-validated as ``auto`` would.
 
 Use it on development splits only (``pose_datasets.py --dev-folds``, ``--dev-views`` or ``--dev-groups``, whose
 test split is made of training videos):
