@@ -218,7 +218,8 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "object-concepts-swapped": (_edit_meta(lambda m: _swap(m["blocks"][1]["names"])), JS),
     "concept-types-swapped": (_edit_meta(lambda m: m["blocks"][1].update(type="scene") or m["blocks"][2].update(
         type="object")), JS),
-    "activation-changed": (_edit_meta(lambda m: m["blocks"][0].update(activation="identity")), JS),
+    "activation-changed": (_edit_meta(lambda m: m["blocks"][0].update(
+        activation="sigmoid" if m["blocks"][0]["activation"] == "identity" else "identity")), JS),
     "activation-deleted": (_edit_meta(lambda m: m["blocks"][0].pop("activation")), JS),
     # --- model.json not JSON, not an object, keys missing, wrong types, wrong nesting
     "json-invalid": (lambda f: (f / JS).write_text("{broken"), JS),
