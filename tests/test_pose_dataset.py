@@ -72,7 +72,7 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
         "features.backbone=pose-encoder", "features.epochs=80", "features.length=32", "keyclips.n_clips=3",
         "keyclips.clip_len=8", "train.concept_steps=100", "train.n_lambdas=5", "motion.partition=0",
         "features.views=2", "train.joint_weight=1", "train.concept_batch_size=32",
-        "train.binary_activation=auto"])  # the activation chosen (on request), so the run cross-validates
+        "train.concept_hidden=auto", "train.binary_activation=auto"])  # chosen (on request): cross-validated
     run = tmp_path / "run"
     results = run_pipeline(Context(settings, RunDir(run)))
     assert all(r.status == "ran" for r in results)
@@ -103,24 +103,25 @@ def test_any_pose_dataset_end_to_end(pose_dataset: Path, tmp_path: Path) -> None
     assert "cross-validated" in layer["rule"]
     assert all("cv_accuracy" in c for c in layer["candidates"])
     # the train stage fits on 2 augmented views of each training video too (features.views), the fold encoders'
-    # own views in cross-validation; the concept layer is linear by default (train.concept_hidden), with both
-    # activations tried (train.binary_activation=auto)
+    # own views in cross-validation; with views and minibatches (train.concept_batch_size) both concept layers are
+    # tried (full batch, only the linear one: the MLP would cost 3× as much)
     views = np.load(run / "features" / "views.npz")
     assert views["x"].shape == (2, 36, 512) and np.array_equal(views["rows"], np.flatnonzero(folds["fold"] >= 0))
     assert folds["views"].shape == (5, 2, 36, 512) and np.array_equal(folds["view_rows"], views["rows"])
     assert json.loads((run / "train" / "training.json").read_text())["augmented_views"] == 2
-    assert [(c["concept_hidden"], c["binary_activation"]) for c in layer["candidates"]] == [
-        (None, "probability"), (None, "logit")]
+    assert [c["concept_hidden"] for c in layer["candidates"]] == [None, None, 2048]
     assert all(0.5 < c["val_concept_auc"] <= 1.0 for c in layer["candidates"])
     # the encoder's own class scores are saved beside its features (every encoder's, views too): the teacher the
     # final layers distil (train.distill); cross-validated as on a validation split, auto distils 0.5 (each fold its
-    # own encoder's head)
+    # own encoder's head) and leaves the MLP-probability candidate out
     head = np.load(run / "features" / "head_predictions.npz")
     ok = head["pred"] >= 0
     assert head["logits"].shape == (61, 3) and np.array_equal(head["logits"][ok].argmax(1), head["pred"][ok])
     assert views["logits"].shape == (2, 36, 3)
     assert folds["logits"].shape == (5, 61, 3) and folds["view_logits"].shape == (5, 2, 36, 3)
-    assert [c["distill"] for c in layer["candidates"]] == [0.5, 0.5]
+    assert [(c["binary_activation"], c["distill"]) for c in layer["candidates"]] == [
+        ("probability", 0.5), ("logit", 0.5), ("logit", 0.5)]
+    assert "not tried: MLP 2048 + probability" in layer["rule"]
     assert layer["distill"] == {"share": 0.5, "setting": "auto", "candidates": [0.5],
                                 "teacher": "pose-encoder's own head", "note": AUTO_DISTILL_NOTE}
     # distilling, the final layer takes the smaller λ of train.lam=auto
